@@ -1,0 +1,51 @@
+//! `distillery demo`: a workspace with the sample data, then the TUI.
+
+use super::import::{describe, import_bytes, ImportRequest};
+use crate::formats::Format;
+use crate::workspace::Workspace;
+use std::path::{Path, PathBuf};
+
+/// The sample data, compiled in so the demo works from any folder: (task, file, contents).
+pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
+    ("arithmetic", "sample-data/arithmetic/seeds.jsonl", include_str!("../../sample-data/arithmetic/seeds.jsonl")),
+    ("arithmetic", "sample-data/arithmetic/candidates.jsonl", include_str!("../../sample-data/arithmetic/candidates.jsonl")),
+    ("arithmetic", "sample-data/arithmetic/eval.jsonl", include_str!("../../sample-data/arithmetic/eval.jsonl")),
+    ("extraction", "sample-data/extraction/seeds.jsonl", include_str!("../../sample-data/extraction/seeds.jsonl")),
+    ("extraction", "sample-data/extraction/candidates.jsonl", include_str!("../../sample-data/extraction/candidates.jsonl")),
+    ("extraction", "sample-data/extraction/eval.jsonl", include_str!("../../sample-data/extraction/eval.jsonl")),
+];
+
+/// The default demo folder: `<data dir>/distillery/demo`.
+pub fn default_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "distillery")
+        .map(|d| d.data_dir().join("demo"))
+        .unwrap_or_else(|| PathBuf::from("distillery-demo"))
+}
+
+/// Creates or reopens the demo workspace and imports the sample data (a no-op when present).
+pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
+    let (ws, _) = Workspace::init(dir)?;
+    let mut store = ws.store()?;
+    for (task, file, contents) in SAMPLE_DATA {
+        let req = ImportRequest {
+            file: Path::new(file),
+            bytes: contents.as_bytes(),
+            format: Format::Auto,
+            as_: None,
+            task: Some((*task).to_owned()),
+        };
+        let (format, what, report) = import_bytes(&mut store, &req)?;
+        println!("{}", describe(Path::new(file), format, what, &report));
+    }
+    Ok(ws)
+}
+
+pub(super) fn run(dir: Option<PathBuf>, no_tui: bool) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(default_dir);
+    let ws = setup(&dir)?;
+    println!("demo workspace: {}", dir.display());
+    if no_tui {
+        return Ok(());
+    }
+    crate::tui::run_workspace(&ws)
+}

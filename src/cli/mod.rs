@@ -1,0 +1,116 @@
+//! The command line: one file per subcommand.
+
+mod debug;
+mod demo;
+mod export;
+mod import;
+mod stats;
+
+pub use import::{import_bytes, ImportRequest};
+
+use crate::formats::{ExportFormat, Format, ImportAs};
+use crate::workspace::Workspace;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Distillery: curate LLM training data from the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "distillery", version, about, long_about = None)]
+pub struct Cli {
+    /// The workspace folder (holds distillery.toml and distillery.db).
+    #[arg(long, short = 'w', global = true, env = "DISTILLERY_WORKSPACE", default_value = ".")]
+    pub workspace: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: DIR/distillery.toml and DIR/distillery.db.
+    Init {
+        /// Folder to create (default: the --workspace folder).
+        dir: Option<PathBuf>,
+    },
+    /// Import samples, seed tasks or an evaluation set from a file.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        format: Format,
+        /// What the rows become (default: seeds for seed files, eval for eval files, else samples).
+        #[arg(long = "as", value_enum)]
+        as_: Option<ImportAs>,
+        /// Task name stored with rows that have no `task` field.
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// Export samples or preference pairs (written atomically).
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Which samples: accepted (accepted and edited), edited, rejected, pending or all.
+        #[arg(long, default_value = "accepted")]
+        status: String,
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// Add a `metadata` object with provenance to every row.
+        #[arg(long)]
+        with_provenance: bool,
+    },
+    /// Counts by status, origin and recipe; decisions per hour; edit rate.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open the curation TUI (also what `distillery` alone does).
+    Tui,
+    /// Create or reopen the demo workspace with the sample data, and open the TUI on it.
+    Demo {
+        /// Where the demo workspace lives (default: the user's data directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Set up the workspace but do not open the TUI.
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Run the workbench benchmarks and print their figures.
+    Bench {
+        /// import, commit, filter, first-frame, or all.
+        #[arg(default_value = "all")]
+        which: String,
+        /// Rows for the first-frame benchmark.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+    },
+    /// Internal commands used by tests and benchmarks.
+    #[command(hide = true, subcommand)]
+    Debug(debug::DebugCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ws_dir = cli.workspace;
+    match cli.command {
+        None | Some(Command::Tui) => crate::tui::run_workspace(&open(&ws_dir)?),
+        Some(Command::Init { dir }) => {
+            let dir = dir.unwrap_or(ws_dir);
+            let (_, created) = Workspace::init(&dir)?;
+            let what = if created { "created" } else { "already existed; store checked" };
+            println!("workspace {}: {what}", dir.display());
+            Ok(())
+        }
+        Some(Command::Import { file, format, as_, task }) => import::run(&open(&ws_dir)?, &file, format, as_, task),
+        Some(Command::Export { format, status, output, with_provenance }) => {
+            export::run(&open(&ws_dir)?, format, &status, &output, with_provenance)
+        }
+        Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
+        Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),
+        Some(Command::Bench { which, rows }) => crate::bench::run(&which, rows),
+        Some(Command::Debug(cmd)) => debug::run(cmd),
+    }
+}
+
+fn open(dir: &Path) -> anyhow::Result<Workspace> {
+    Workspace::open(dir).with_context(|| format!("opening workspace {}", dir.display()))
+}

@@ -1,0 +1,262 @@
+//! The append-only decision log, the state derived from it, and undo.
+
+use super::samples::parse_edited;
+use super::{now_ms, Store, StoreError};
+use crate::sample::{SampleText, Status};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+/// What the curator decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecisionKind {
+    Accept,
+    Reject,
+    /// Replace the sample's text (one sample at a time).
+    Edit(SampleText),
+    /// Set the note (empty clears it).
+    Note(String),
+    Flag,
+    Unflag,
+}
+
+impl DecisionKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DecisionKind::Accept => "accept",
+            DecisionKind::Reject => "reject",
+            DecisionKind::Edit(_) => "edit",
+            DecisionKind::Note(_) => "note",
+            DecisionKind::Flag => "flag",
+            DecisionKind::Unflag => "unflag",
+        }
+    }
+}
+
+/// One user action over one or more samples; stored as one event per sample in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub sample_ids: Vec<i64>,
+    pub kind: DecisionKind,
+    /// Seconds the curator spent on the sample before deciding.
+    pub seconds: Option<f64>,
+    pub session: String,
+    pub automatic: bool,
+}
+
+/// The state of one sample after a write, for the UI to update its row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleState {
+    pub sample_id: i64,
+    pub status: Status,
+    pub flagged: bool,
+    pub note: Option<String>,
+    /// The current text when the sample has effective edits.
+    pub edited: Option<SampleText>,
+    /// The current text, filled after writes that may change it (edit, undo).
+    #[serde(skip)]
+    pub text: Option<SampleText>,
+}
+
+/// The result of a committed decision or undo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// Id of the first event written: the batch id.
+    pub batch: i64,
+    pub states: Vec<SampleState>,
+    pub at_ms: i64,
+}
+
+/// What an undo cancelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undone {
+    /// Kind of the cancelled events (`accept`, `edit`, …).
+    pub kind: String,
+    pub committed: Committed,
+}
+
+impl Store {
+    /// Appends a decision (one event per sample) and updates the derived state, in one
+    /// `BEGIN IMMEDIATE` transaction. When this returns, the decision is durable.
+    pub fn decide(&mut self, d: &Decision) -> Result<Committed, StoreError> {
+        let at_ms = now_ms();
+        let tx = self.write()?;
+        let mut batch = None;
+        let mut states = Vec::with_capacity(d.sample_ids.len());
+        for &id in &d.sample_ids {
+            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM samples WHERE id = ?1)", [id], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::NoSample(id));
+            }
+            let (before, after) = match &d.kind {
+                DecisionKind::Edit(text) => (Some(json(&current_text(&tx, id)?)), Some(json(text))),
+                DecisionKind::Note(n) => (None, Some(n.clone())),
+                _ => (None, None),
+            };
+            let event = insert_event(&tx, batch, id, d.kind.name(), before, after, None, d.seconds, &d.session, d.automatic, at_ms)?;
+            batch.get_or_insert(event);
+            let mut st = recompute(&tx, id, event)?;
+            if matches!(d.kind, DecisionKind::Edit(_)) {
+                st.text = Some(current_text(&tx, id)?);
+            }
+            states.push(st);
+        }
+        tx.commit()?;
+        Ok(Committed { batch: batch.unwrap_or(0), states, at_ms })
+    }
+
+    /// Cancels the latest user action still in force (all events of its batch) by appending
+    /// `undo` events. Returns `None` when there is nothing left to undo. Works across restarts.
+    pub fn undo(&mut self, session: &str) -> Result<Option<Undone>, StoreError> {
+        let at_ms = now_ms();
+        let tx = self.write()?;
+        let latest: Option<i64> = tx
+            .query_row(
+                "SELECT batch FROM decisions d WHERE d.kind != 'undo'
+                   AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)
+                 ORDER BY d.id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(target) = latest else { return Ok(None) };
+        let events: Vec<(i64, i64, String)> = tx
+            .prepare(
+                "SELECT d.id, d.sample_id, d.kind FROM decisions d WHERE d.batch = ?1 AND d.kind != 'undo'
+                   AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY d.id",
+            )?
+            .query_map([target], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut batch = None;
+        let mut states = Vec::with_capacity(events.len());
+        let kind = events.first().map(|e| e.2.clone()).unwrap_or_default();
+        for (event, sample, _) in events {
+            let id = insert_event(&tx, batch, sample, "undo", None, None, Some(event), None, session, false, at_ms)?;
+            batch.get_or_insert(id);
+            let mut st = recompute(&tx, sample, id)?;
+            st.text = Some(current_text(&tx, sample)?);
+            states.push(st);
+        }
+        tx.commit()?;
+        Ok(Some(Undone { kind, committed: Committed { batch: batch.unwrap_or(0), states, at_ms } }))
+    }
+
+    /// Recomputes every sample's derived state from the log and reports the samples whose stored
+    /// state disagreed (always empty unless the table was tampered with).
+    pub fn rebuild_state(&mut self) -> Result<Vec<i64>, StoreError> {
+        let tx = self.write()?;
+        let ids: Vec<(i64, i64)> = tx
+            .prepare("SELECT sample_id, max(id) FROM decisions GROUP BY sample_id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut changed = Vec::new();
+        for (id, last) in ids {
+            let before = read_state(&tx, id)?;
+            let after = recompute(&tx, id, last)?;
+            if before.as_ref() != Some(&after) {
+                changed.push(id);
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Ids of events written by `session`, with their sample and kind, in order (for checks).
+    pub fn session_events(&self, session: &str) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, sample_id, kind FROM decisions WHERE session = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn json(t: &SampleText) -> String {
+    serde_json::to_string(t).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_event(
+    tx: &Transaction,
+    batch: Option<i64>,
+    sample: i64,
+    kind: &str,
+    before: Option<String>,
+    after: Option<String>,
+    undoes: Option<i64>,
+    seconds: Option<f64>,
+    session: &str,
+    automatic: bool,
+    at_ms: i64,
+) -> Result<i64, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO decisions (batch, sample_id, kind, before, after, undoes, seconds, session, automatic, created_at)
+         VALUES (coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM decisions)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    stmt.execute(params![batch, sample, kind, before, after, undoes, seconds, session, automatic, at_ms])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The text a sample has now: its latest effective edit, or the original.
+fn current_text(tx: &Transaction, id: i64) -> Result<SampleText, StoreError> {
+    let edited: Option<String> =
+        tx.query_row("SELECT edited FROM sample_state WHERE sample_id = ?1", [id], |r| r.get(0)).optional()?.flatten();
+    if let Some(t) = parse_edited(id, edited)? {
+        return Ok(t);
+    }
+    let (mut text, messages) = tx.query_row(
+        "SELECT system, messages, instruction, input, output FROM samples WHERE id = ?1",
+        [id],
+        |r| super::samples::text_from_row(r, 0),
+    )?;
+    text.history = super::samples::parse_history(id, messages)?;
+    Ok(text)
+}
+
+fn read_state(tx: &Transaction, id: i64) -> Result<Option<SampleState>, StoreError> {
+    let raw: Option<(String, bool, Option<String>, Option<String>)> = tx
+        .query_row("SELECT status, flagged, note, edited FROM sample_state WHERE sample_id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    raw.map(|(status, flagged, note, edited)| {
+        Ok(SampleState {
+            sample_id: id,
+            status: Status::parse(&status).unwrap_or(Status::Pending),
+            flagged,
+            note,
+            edited: parse_edited(id, edited)?,
+            text: None,
+        })
+    })
+    .transpose()
+}
+
+/// Folds the sample's events still in force into its state and stores it.
+fn recompute(tx: &Transaction, id: i64, last_event: i64) -> Result<SampleState, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT d.kind, d.after FROM decisions d WHERE d.sample_id = ?1 AND d.kind != 'undo'
+           AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY d.id",
+    )?;
+    let events = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut st = SampleState { sample_id: id, status: Status::Pending, flagged: false, note: None, edited: None, text: None };
+    for e in events {
+        let (kind, after) = e?;
+        match kind.as_str() {
+            // Accepting an edited sample keeps it marked as edited: kept, with changes.
+            "accept" => st.status = if st.edited.is_some() { Status::Edited } else { Status::Accepted },
+            "reject" => st.status = Status::Rejected,
+            "edit" => {
+                st.status = Status::Edited;
+                st.edited = parse_edited(id, after)?;
+            }
+            "note" => st.note = after.filter(|n| !n.is_empty()),
+            "flag" => st.flagged = true,
+            "unflag" => st.flagged = false,
+            _ => {}
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO sample_state (sample_id, status, flagged, note, edited, last_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(sample_id) DO UPDATE SET status = ?2, flagged = ?3, note = ?4, edited = ?5, last_event = ?6",
+    )?
+    .execute(params![id, st.status.as_str(), st.flagged, st.note, st.edited.as_ref().map(json), last_event])?;
+    Ok(st)
+}

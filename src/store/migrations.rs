@@ -1,0 +1,148 @@
+//! Versioned schema migrations, tracked with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry migrates from version `i` to `i + 1`. Append only; never edit a shipped step.
+const MIGRATIONS: &[&str] = &[
+    // v1: the whole workbench schema.
+    r#"
+CREATE TABLE seeds (
+    id INTEGER PRIMARY KEY,
+    task TEXT,
+    name TEXT,
+    instruction TEXT NOT NULL,
+    instances TEXT NOT NULL DEFAULT '[]',      -- JSON [{input, output}]
+    is_classification INTEGER,
+    source TEXT,                               -- file:line it came from
+    content_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL                -- unix ms
+);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    task TEXT,
+    system TEXT,
+    messages TEXT,                             -- JSON [{role, content}]: turns before the last prompt
+    instruction TEXT NOT NULL,
+    input TEXT NOT NULL DEFAULT '',
+    output TEXT NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('imported', 'generated')),
+    recipe TEXT,
+    model TEXT,
+    template_hash TEXT,
+    params TEXT,                               -- JSON generation parameters (sampling, seed)
+    parent_id INTEGER REFERENCES samples(id),
+    seed_id INTEGER REFERENCES seeds(id),
+    round INTEGER NOT NULL DEFAULT 0,
+    source TEXT,
+    content_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX samples_parent ON samples(parent_id) WHERE parent_id IS NOT NULL;
+-- k sampled answers per sample, for self-consistency votes.
+CREATE TABLE candidates (
+    id INTEGER PRIMARY KEY,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    answer TEXT NOT NULL,
+    extracted TEXT,
+    logprob REAL,
+    model TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX candidates_sample ON candidates(sample_id);
+CREATE TABLE judgements (
+    id INTEGER PRIMARY KEY,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    score REAL,                                -- NULL when the verdict could not be parsed
+    rationale TEXT,
+    raw TEXT NOT NULL,                         -- the judge's raw output, always kept
+    judge_model TEXT,
+    rubric_hash TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX judgements_sample ON judgements(sample_id, id);
+-- The append-only decision log. Nothing here is ever updated or deleted.
+CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY,
+    batch INTEGER NOT NULL,                    -- id of the first event of one user action
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    kind TEXT NOT NULL CHECK (kind IN ('accept', 'reject', 'edit', 'note', 'flag', 'unflag', 'undo')),
+    before TEXT,                               -- edit: JSON of the text before
+    after TEXT,                                -- edit: JSON of the text after; note: the note
+    undoes INTEGER REFERENCES decisions(id),   -- undo: the event it cancels
+    seconds REAL,                              -- time the curator spent on the sample
+    session TEXT NOT NULL,
+    automatic INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX decisions_sample ON decisions(sample_id, id);
+CREATE INDEX decisions_batch ON decisions(batch);
+CREATE UNIQUE INDEX decisions_undoes ON decisions(undoes) WHERE undoes IS NOT NULL;
+-- Derived from `decisions` in the same transaction as every event; `Store::rebuild_state`
+-- recomputes it from the log. No row means pending and unedited.
+CREATE TABLE sample_state (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+    status TEXT NOT NULL,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    edited TEXT,                               -- JSON of the current text when edited
+    last_event INTEGER NOT NULL
+);
+CREATE INDEX sample_state_status ON sample_state(status);
+CREATE TABLE eval_items (
+    id INTEGER PRIMARY KEY,
+    task TEXT,
+    instruction TEXT NOT NULL,
+    input TEXT NOT NULL DEFAULT '',
+    reference TEXT NOT NULL,
+    scorer TEXT NOT NULL,
+    source TEXT,
+    content_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE training_runs (
+    id INTEGER PRIMARY KEY,
+    round INTEGER NOT NULL,
+    base_model TEXT NOT NULL,
+    params TEXT NOT NULL,                      -- JSON hyper-parameters
+    status TEXT NOT NULL,
+    pid INTEGER,
+    adapter_path TEXT,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER REFERENCES training_runs(id),   -- NULL: the base model
+    task TEXT,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    n INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrateOutcome> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Ok(MigrateOutcome::TooNew(current));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(MigrateOutcome::Ok)
+}
+
+/// What [`migrate`] found.
+pub enum MigrateOutcome {
+    Ok,
+    /// The file was written by a newer Distillery.
+    TooNew(i64),
+}

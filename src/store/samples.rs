@@ -1,0 +1,429 @@
+//! Samples, seeds and eval items: inserting with de-duplication, the queue index, one sample's
+//! detail, and the rows an export reads.
+
+use super::{now_ms, Store, StoreError};
+use crate::sample::{EvalItem, Message, SampleText, SeedTask, Status};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+/// Where a sample came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Provenance {
+    /// `imported` or `generated`.
+    pub origin: String,
+    pub recipe: Option<String>,
+    pub model: Option<String>,
+    pub template_hash: Option<String>,
+    pub params: Option<String>,
+    pub parent_id: Option<i64>,
+    pub seed_id: Option<i64>,
+    pub round: i64,
+    /// `file:line` for imports.
+    pub source: Option<String>,
+}
+
+impl Provenance {
+    /// Provenance of a row read from a file.
+    pub fn imported(source: String) -> Self {
+        Provenance { origin: "imported".into(), source: Some(source), ..Default::default() }
+    }
+}
+
+/// A sample to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSample {
+    pub text: SampleText,
+    pub task: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A seed task to insert, with the `file:line` it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSeed {
+    pub seed: SeedTask,
+    pub task: Option<String>,
+    pub source: String,
+}
+
+/// What an import added and skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub added: usize,
+    /// Rows whose content is already in the workspace.
+    pub already_present: usize,
+    /// Rows repeated within the same file.
+    pub repeated_in_file: usize,
+}
+
+/// One line of the curation queue, small enough to hold a million in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub id: i64,
+    pub status: Status,
+    pub flagged: bool,
+    pub score: Option<f32>,
+    /// Self-consistency agreement in 0..=1 (None until votes exist).
+    pub agreement: Option<f32>,
+    /// [`crate::sample::summary_line`] of the current text.
+    pub summary: String,
+    pub title_len: usize,
+}
+
+/// Everything the detail pane shows about one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleDetail {
+    pub id: i64,
+    pub task: Option<String>,
+    pub status: Status,
+    pub flagged: bool,
+    pub note: Option<String>,
+    pub original: SampleText,
+    /// The text after the curator's edits (equal to `original` when unedited).
+    pub current: SampleText,
+    pub provenance: Provenance,
+    pub created_at: i64,
+    pub judgement: Option<Judgement>,
+    pub candidates: Vec<Candidate>,
+    /// Number of effective edit events.
+    pub edits: usize,
+}
+
+/// A critic's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    pub score: Option<f32>,
+    pub rationale: Option<String>,
+    pub raw: String,
+    pub judge_model: Option<String>,
+}
+
+/// One sampled answer of a self-consistency vote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub answer: String,
+    pub extracted: Option<String>,
+    pub logprob: Option<f64>,
+}
+
+/// A sample as an export sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub id: i64,
+    pub task: Option<String>,
+    pub status: Status,
+    pub original: SampleText,
+    pub current: SampleText,
+    pub provenance: Provenance,
+    pub score: Option<f32>,
+    pub content_hash: String,
+    pub decided_at: Option<i64>,
+}
+
+pub(super) fn text_from_row(r: &Row, base: usize) -> rusqlite::Result<(SampleText, Option<String>)> {
+    // Columns at base..: system, messages, instruction, input, output
+    let messages: Option<String> = r.get(base + 1)?;
+    Ok((
+        SampleText {
+            system: r.get(base)?,
+            history: Vec::new(),
+            instruction: r.get(base + 2)?,
+            input: r.get(base + 3)?,
+            output: r.get(base + 4)?,
+        },
+        messages,
+    ))
+}
+
+pub(super) fn parse_history(id: i64, messages: Option<String>) -> Result<Vec<Message>, StoreError> {
+    match messages {
+        None => Ok(Vec::new()),
+        Some(m) => serde_json::from_str(&m).map_err(|source| StoreError::BadJson { id, column: "messages", source }),
+    }
+}
+
+pub(super) fn parse_edited(id: i64, edited: Option<String>) -> Result<Option<SampleText>, StoreError> {
+    edited
+        .map(|e| serde_json::from_str(&e).map_err(|source| StoreError::BadJson { id, column: "edited", source }))
+        .transpose()
+}
+
+fn status_of(s: Option<String>) -> Status {
+    s.as_deref().and_then(Status::parse).unwrap_or(Status::Pending)
+}
+
+const SAMPLE_COLS: &str = "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
+     s.model, s.template_hash, s.params, s.parent_id, s.seed_id, s.round, s.source, s.created_at, \
+     st.status, st.flagged, st.note, st.edited, hex(s.content_hash), st.last_event";
+
+struct FullRow {
+    id: i64,
+    task: Option<String>,
+    original: SampleText,
+    current: SampleText,
+    provenance: Provenance,
+    created_at: i64,
+    status: Status,
+    flagged: bool,
+    note: Option<String>,
+    hash: String,
+    last_event: Option<i64>,
+}
+
+fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<String>)> {
+    let (original, messages) = text_from_row(r, 2)?;
+    let provenance = Provenance {
+        origin: r.get(7)?,
+        recipe: r.get(8)?,
+        model: r.get(9)?,
+        template_hash: r.get(10)?,
+        params: r.get(11)?,
+        parent_id: r.get(12)?,
+        seed_id: r.get(13)?,
+        round: r.get(14)?,
+        source: r.get(15)?,
+    };
+    let row = FullRow {
+        id: r.get(0)?,
+        task: r.get(1)?,
+        current: original.clone(),
+        original,
+        provenance,
+        created_at: r.get(16)?,
+        status: status_of(r.get(17)?),
+        flagged: r.get::<_, Option<bool>>(18)?.unwrap_or(false),
+        note: r.get(19)?,
+        hash: r.get(21)?,
+        last_event: r.get(22)?,
+    };
+    Ok((row, messages, r.get(20)?))
+}
+
+fn finish_full((mut row, messages, edited): (FullRow, Option<String>, Option<String>)) -> Result<FullRow, StoreError> {
+    row.original.history = parse_history(row.id, messages)?;
+    row.current = match parse_edited(row.id, edited)? {
+        Some(e) => e,
+        None => row.original.clone(),
+    };
+    Ok(row)
+}
+
+impl Store {
+    /// Inserts samples in one transaction; rows whose content hash is present are skipped.
+    pub fn insert_samples(&mut self, rows: &[NewSample]) -> Result<ImportReport, StoreError> {
+        let now = now_ms();
+        let mut report = ImportReport::default();
+        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        let tx = self.write()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO samples (task, system, messages, instruction, input, output, origin, recipe, model,
+                   template_hash, params, parent_id, seed_id, round, source, content_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 ON CONFLICT(content_hash) DO NOTHING",
+            )?;
+            for NewSample { text, task, provenance: p } in rows {
+                let hash = text.content_hash();
+                if !seen.insert(hash) {
+                    report.repeated_in_file += 1;
+                    continue;
+                }
+                let messages = if text.history.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&text.history).unwrap_or_default())
+                };
+                let n = ins.execute(params![
+                    task, text.system, messages, text.instruction, text.input, text.output, p.origin, p.recipe,
+                    p.model, p.template_hash, p.params, p.parent_id, p.seed_id, p.round, p.source, &hash[..], now
+                ])?;
+                if n == 1 {
+                    report.added += 1;
+                } else {
+                    report.already_present += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Inserts seed tasks in one transaction, skipping ones already present.
+    pub fn insert_seeds(&mut self, rows: &[NewSeed]) -> Result<ImportReport, StoreError> {
+        let now = now_ms();
+        let mut report = ImportReport::default();
+        let mut seen = std::collections::HashSet::new();
+        let tx = self.write()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO seeds (task, name, instruction, instances, is_classification, source, content_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            )?;
+            for NewSeed { seed, task, source } in rows {
+                let hash = seed.content_hash();
+                if !seen.insert(hash) {
+                    report.repeated_in_file += 1;
+                    continue;
+                }
+                let instances = serde_json::to_string(&seed.instances).unwrap_or_else(|_| "[]".into());
+                let n = ins.execute(params![
+                    task, seed.name, seed.instruction, instances, seed.is_classification, source, &hash[..], now
+                ])?;
+                if n == 1 { report.added += 1 } else { report.already_present += 1 }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Inserts held-out evaluation items in one transaction, skipping ones already present.
+    pub fn insert_eval_items(&mut self, rows: &[(EvalItem, String)]) -> Result<ImportReport, StoreError> {
+        let now = now_ms();
+        let mut report = ImportReport::default();
+        let mut seen = std::collections::HashSet::new();
+        let tx = self.write()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO eval_items (task, instruction, input, reference, scorer, source, content_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            )?;
+            for (item, source) in rows {
+                let hash = SampleText::new(item.instruction.as_str(), item.input.as_str(), item.reference.as_str()).content_hash();
+                if !seen.insert(hash) {
+                    report.repeated_in_file += 1;
+                    continue;
+                }
+                let n = ins.execute(params![
+                    item.task, item.instruction, item.input, item.reference, item.scorer, source, &hash[..], now
+                ])?;
+                if n == 1 { report.added += 1 } else { report.already_present += 1 }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Number of samples in the store.
+    pub fn sample_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?)
+    }
+
+    /// Number of seed tasks and eval items, for `stats`.
+    pub fn seed_and_eval_counts(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM seeds), (SELECT count(*) FROM eval_items)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// One page of the queue index, newest first: rows with `id < before` (all when `None`).
+    /// `cap` bounds each summary in bytes, so a million rows fit in memory.
+    pub fn queue_page(&self, before: Option<i64>, limit: usize, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.id, st.status, st.flagged, st.edited,
+                    substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
+                    (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1)
+             FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id
+             WHERE s.id < ?1 ORDER BY s.id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64, cap as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<bool>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                SampleText::new(r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
+                r.get::<_, Option<f64>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::with_capacity(limit.min(100_000));
+        for row in rows {
+            let (id, status, flagged, edited, text, score) = row?;
+            let text = parse_edited(id, edited)?.unwrap_or(text);
+            let (summary, title_len) = crate::sample::summary_line(&text, cap);
+            out.push(QueueRow {
+                id,
+                status: status_of(status),
+                flagged: flagged.unwrap_or(false),
+                score: score.map(|s| s as f32),
+                agreement: None,
+                summary,
+                title_len,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Everything about one sample.
+    pub fn sample(&self, id: i64) -> Result<SampleDetail, StoreError> {
+        let sql = format!("SELECT {SAMPLE_COLS} FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id WHERE s.id = ?1");
+        let raw = self.conn.query_row(&sql, [id], read_full).optional()?.ok_or(StoreError::NoSample(id))?;
+        let row = finish_full(raw)?;
+        let judgement = self
+            .conn
+            .query_row(
+                "SELECT score, rationale, raw, judge_model FROM judgements WHERE sample_id = ?1 ORDER BY id DESC LIMIT 1",
+                [id],
+                |r| Ok(Judgement { score: r.get::<_, Option<f64>>(0)?.map(|s| s as f32), rationale: r.get(1)?, raw: r.get(2)?, judge_model: r.get(3)? }),
+            )
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached("SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id")?;
+        let candidates = stmt
+            .query_map([id], |r| Ok(Candidate { answer: r.get(0)?, extracted: r.get(1)?, logprob: r.get(2)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let edits: i64 = self.conn.query_row(
+            "SELECT count(*) FROM decisions d WHERE d.sample_id = ?1 AND d.kind = 'edit'
+               AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(SampleDetail {
+            id: row.id,
+            task: row.task,
+            status: row.status,
+            flagged: row.flagged,
+            note: row.note,
+            original: row.original,
+            current: row.current,
+            provenance: row.provenance,
+            created_at: row.created_at,
+            judgement,
+            candidates,
+            edits: edits as usize,
+        })
+    }
+
+    /// Every sample whose status is in `statuses`, oldest first, as an export reads it.
+    pub fn export_rows(&self, statuses: &[Status]) -> Result<Vec<ExportRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SAMPLE_COLS}, (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1),
+                    (SELECT created_at FROM decisions d WHERE d.id = st.last_event)
+             FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let raw = read_full(r)?;
+            let score: Option<f64> = r.get(23)?;
+            let decided_at: Option<i64> = r.get(24)?;
+            if !statuses.contains(&raw.0.status) {
+                continue;
+            }
+            let row = finish_full(raw)?;
+            let _ = row.last_event;
+            out.push(ExportRow {
+                id: row.id,
+                task: row.task,
+                status: row.status,
+                original: row.original,
+                current: row.current,
+                provenance: row.provenance,
+                score: score.map(|s| s as f32),
+                content_hash: row.hash.to_lowercase(),
+                decided_at,
+            });
+        }
+        Ok(out)
+    }
+}

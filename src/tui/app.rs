@@ -1,0 +1,335 @@
+//! The workbench state and its pure `update`: events in, state changed, effects out.
+
+use super::effects::{Effect, Event};
+use super::keymap::{Context, Keymap};
+use super::panes::{ConfirmPopup, EditorPopup, HelpPopup, NotePopup, PopupOutcome};
+use super::queue::{QueueIndex, Sort, Tab, View};
+use super::theme::Theme;
+use crate::sample::{summary_line, Status};
+use crate::store::{Committed, Decision, DecisionKind, SampleDetail, StatusCounts};
+use std::collections::BTreeSet;
+
+/// A message in the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The popup that has the keys, if any.
+pub enum Popup {
+    Help(HelpPopup),
+    Editor(Box<EditorPopup>),
+    Note(NotePopup),
+    Confirm(ConfirmPopup),
+}
+
+/// The whole state of the workbench.
+pub struct App {
+    pub workspace: String,
+    pub session: String,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub index: QueueIndex,
+    pub view: View,
+    pub tab: Tab,
+    pub sort: Sort,
+    /// The filter being typed (applied on every keystroke).
+    pub query: String,
+    /// The filter line has the keys.
+    pub filtering: bool,
+    /// Position of the cursor in `view.rows`.
+    pub cursor: usize,
+    /// First list position shown; kept by the queue pane so the cursor stays visible.
+    pub offset: usize,
+    pub selected: BTreeSet<i64>,
+    pub detail: Option<Box<SampleDetail>>,
+    pub detail_scroll: u16,
+    pub diff: bool,
+    pub popup: Option<Popup>,
+    pub counts: StatusCounts,
+    /// The index is still streaming in.
+    pub loading: bool,
+    pub session_decisions: u64,
+    pub started_ms: i64,
+    pub notice: Option<Notice>,
+    /// Decisions sent to the store and not yet confirmed.
+    pub in_flight: usize,
+    /// The sample on screen and since when (for seconds spent per decision).
+    viewing: Option<(i64, i64)>,
+    /// The sample whose detail was asked for and has not come yet.
+    requested: Option<i64>,
+    clock: fn() -> i64,
+    pub quit: bool,
+}
+
+impl App {
+    /// A new workbench; `clock` gives milliseconds (the store's `now_ms`, or a fake in tests).
+    pub fn new(workspace: String, keymap: Keymap, clock: fn() -> i64) -> App {
+        let now = clock();
+        App {
+            workspace,
+            session: format!("{}-{now}", std::process::id()),
+            keymap,
+            theme: Theme::default(),
+            index: QueueIndex::default(),
+            view: View::default(),
+            tab: Tab::Pending,
+            sort: Sort::Newest,
+            query: String::new(),
+            filtering: false,
+            cursor: 0,
+            offset: 0,
+            selected: BTreeSet::new(),
+            detail: None,
+            detail_scroll: 0,
+            diff: false,
+            popup: None,
+            counts: StatusCounts::default(),
+            loading: true,
+            session_decisions: 0,
+            started_ms: now,
+            notice: None,
+            in_flight: 0,
+            viewing: None,
+            requested: None,
+            clock,
+            quit: false,
+        }
+    }
+
+    /// The effects to run at start.
+    pub fn init(&self) -> Vec<Effect> {
+        vec![Effect::LoadIndex]
+    }
+
+    /// Handles one event.
+    pub fn update(&mut self, event: Event) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Key(key) => {
+                if self.notice.as_ref().is_some_and(|n| !n.error) {
+                    self.notice = None;
+                }
+                self.on_key(key, &mut fx);
+            }
+            Event::Resize => {}
+            Event::IndexPage { rows, counts, done } => {
+                let keep = self.current_id();
+                self.index.extend(rows);
+                if let Some(c) = counts {
+                    self.counts = c;
+                }
+                self.loading = !done;
+                self.rebuild_view(keep);
+            }
+            Event::Detail(d) => {
+                if self.requested == Some(d.id) {
+                    self.requested = None;
+                }
+                if Some(d.id) == self.current_id() {
+                    self.detail = Some(d);
+                }
+            }
+            Event::Committed { kind, committed } => self.on_committed(kind, &committed),
+            Event::Undone(None) => self.say("nothing left to undo"),
+            Event::Undone(Some(u)) => {
+                self.apply_states(&u.committed, false);
+                let first = u.committed.states.first().map(|s| s.sample_id);
+                self.say(format!("undid {} on {} sample(s)", u.kind, u.committed.states.len()));
+                // Show the sample whose decision was undone, in a tab where it is visible.
+                if let Some(id) = first {
+                    if let Some(row) = self.index.find(id) {
+                        if !self.tab.shows(self.index.row(row).status) {
+                            self.tab = Tab::All;
+                        }
+                    }
+                    self.view.invalidate();
+                    self.rebuild_view(Some(id));
+                }
+            }
+            Event::ExternalEdit { id, result } => match result {
+                Ok(Some(text)) => fx.push(self.decide(vec![id], DecisionKind::Edit(text))),
+                Ok(None) => self.say("no change"),
+                Err(e) => self.fail(format!("$EDITOR: {e}")),
+            },
+            Event::Failed(msg) => {
+                self.in_flight = self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
+                self.fail(msg);
+            }
+        }
+        self.sync_detail(&mut fx);
+        let height = 60;
+        self.view.refresh_highlights(&self.index, self.cursor.saturating_sub(height), self.cursor + height);
+        fx
+    }
+
+    fn on_key(&mut self, key: crossterm::event::KeyEvent, fx: &mut Vec<Effect>) {
+        if let Some(popup) = self.popup.as_mut() {
+            let outcome = match popup {
+                Popup::Help(p) => p.handle(self.keymap.action(Context::Help, &key)),
+                Popup::Editor(p) => p.handle(&self.keymap, key),
+                Popup::Note(p) => p.handle(&self.keymap, key),
+                Popup::Confirm(p) => p.handle(self.keymap.action(Context::Confirm, &key)),
+            };
+            match outcome {
+                PopupOutcome::Keep => {}
+                PopupOutcome::Notice(n) => self.say(n),
+                PopupOutcome::Close => self.popup = None,
+                PopupOutcome::Decide(ids, kind) => {
+                    self.popup = None;
+                    let bulk = ids.len() > 1;
+                    fx.push(self.decide(ids, kind));
+                    if bulk {
+                        self.selected.clear();
+                    }
+                }
+            }
+            return;
+        }
+        if self.filtering {
+            self.on_filter_key(key, fx);
+        } else if let Some(action) = self.keymap.action(Context::Queue, &key) {
+            self.on_action(action, fx);
+        }
+    }
+
+    /// The sample under the cursor.
+    pub fn current_id(&self) -> Option<i64> {
+        self.view.rows.get(self.cursor).map(|&r| self.index.row(r).id)
+    }
+
+    /// Rebuilds the view from tab, sort and query, keeping the cursor on `keep` when it is shown.
+    pub(super) fn rebuild_view(&mut self, keep: Option<i64>) {
+        self.view.rebuild(&self.index, self.tab, self.sort, &self.query);
+        self.cursor = keep
+            .and_then(|id| self.index.find(id))
+            .and_then(|row| self.view.position_of(row))
+            .unwrap_or(0)
+            .min(self.view.rows.len().saturating_sub(1));
+    }
+
+    /// Loads the detail of the sample under the cursor when it changed.
+    fn sync_detail(&mut self, fx: &mut Vec<Effect>) {
+        let id = self.current_id();
+        if self.viewing.map(|v| v.0) != id {
+            self.viewing = id.map(|id| (id, (self.clock)()));
+            self.diff = false;
+            self.detail_scroll = 0;
+        }
+        match id {
+            Some(id) if self.detail.as_ref().is_none_or(|d| d.id != id) && self.requested != Some(id) => {
+                self.requested = Some(id);
+                fx.push(Effect::LoadDetail(id));
+            }
+            Some(_) => {}
+            None => self.detail = None,
+        }
+    }
+
+    /// Sends a decision, marking its rows as saving; they show as done when the store confirms.
+    pub(super) fn decide(&mut self, ids: Vec<i64>, kind: DecisionKind) -> Effect {
+        let now = (self.clock)();
+        let seconds = match (self.viewing, ids.as_slice()) {
+            (Some((v, since)), [id]) if v == *id => Some((now - since).max(0) as f64 / 1000.0),
+            _ => None,
+        };
+        for &id in &ids {
+            if let Some(r) = self.index.row_mut(id) {
+                r.saving = true;
+            }
+        }
+        self.in_flight += 1;
+        Effect::Decide(Decision { sample_ids: ids, kind, seconds, session: self.session.clone(), automatic: false })
+    }
+
+    fn on_committed(&mut self, kind: &str, c: &Committed) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if matches!(kind, "accept" | "reject" | "edit") {
+            self.session_decisions += c.states.len() as u64;
+        }
+        self.apply_states(c, true);
+        if c.states.len() > 1 {
+            self.say(format!("{kind}: {} samples saved", c.states.len()));
+        }
+    }
+
+    /// Puts committed states into the index, counts and view.
+    fn apply_states(&mut self, c: &Committed, drop_from_view: bool) {
+        let keep = self.current_id();
+        for st in &c.states {
+            let Some(row) = self.index.row_mut(st.sample_id) else { continue };
+            let old = row.status;
+            (row.status, row.flagged, row.saving) = (st.status, st.flagged, false);
+            *self.counts.get_mut(old) -= 1.min(self.counts.get(old));
+            *self.counts.get_mut(st.status) += 1;
+            if let Some(t) = &st.text {
+                let (line, title) = summary_line(t, super::effects::summary_cap(self.counts.total() as i64));
+                self.index.set_text(st.sample_id, &line, title);
+            }
+            if self.detail.as_ref().is_some_and(|d| d.id == st.sample_id) {
+                // Reloaded by `sync_detail`, with the new status, note and text.
+                self.detail = None;
+                self.requested = None;
+            }
+        }
+        if drop_from_view {
+            self.view.drop_outside_tab(&self.index);
+            self.cursor = keep
+                .and_then(|id| self.index.find(id))
+                .and_then(|r| self.view.position_of(r))
+                .unwrap_or(self.cursor)
+                .min(self.view.rows.len().saturating_sub(1));
+        }
+    }
+
+    /// Moves the cursor to the next pending sample after it (wrapping), else one down.
+    pub(super) fn advance_to_pending(&mut self) {
+        let n = self.view.rows.len();
+        let pending = |i: usize| {
+            let r = self.index.row(self.view.rows[i]);
+            r.status == Status::Pending && !r.saving
+        };
+        let next = (self.cursor + 1..n).chain(0..self.cursor).find(|&i| pending(i));
+        self.cursor = next.unwrap_or((self.cursor + 1).min(n.saturating_sub(1)));
+    }
+
+    pub(super) fn say(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice { text: text.into(), error: false });
+    }
+
+    pub(super) fn fail(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        self.notice = Some(Notice { text, error: true });
+    }
+
+    /// Decisions per minute in this session.
+    pub fn rate_per_minute(&self) -> f64 {
+        let minutes = (((self.clock)() - self.started_ms) as f64 / 60_000.0).max(1.0);
+        self.session_decisions as f64 / minutes
+    }
+
+    pub(super) fn open_editor(&mut self) {
+        match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
+            Some(d) => self.popup = Some(Popup::Editor(Box::new(EditorPopup::new(d.id, &d.current)))),
+            None => self.say("the sample is still loading"),
+        }
+    }
+
+    pub(super) fn open_note(&mut self) {
+        match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
+            Some(d) => self.popup = Some(Popup::Note(NotePopup::new(d.id, d.note.as_deref().unwrap_or("")))),
+            None => self.say("the sample is still loading"),
+        }
+    }
+
+    pub(super) fn open_help(&mut self) {
+        self.popup = Some(Popup::Help(HelpPopup::default()));
+    }
+
+    pub(super) fn confirm_bulk(&mut self, kind: DecisionKind) {
+        let ids: Vec<i64> = self.selected.iter().copied().collect();
+        self.popup = Some(Popup::Confirm(ConfirmPopup::new(ids, kind)));
+    }
+}

@@ -1,0 +1,138 @@
+//! Effects are IO that `App::update` asks for; the store worker carries them out on its own
+//! thread and answers with `Event`s, so the UI never waits on SQLite.
+
+use crate::sample::SampleText;
+use crate::store::{Committed, Decision, QueueRow, SampleDetail, StatusCounts, Store, Undone};
+use crossterm::event::KeyEvent;
+use std::sync::mpsc;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Something that happened: a key, or a result coming back from a worker.
+#[derive(Debug)]
+pub enum Event {
+    Key(KeyEvent),
+    Resize,
+    /// A page of the queue index; `total` is known from the first page on.
+    IndexPage { rows: Vec<QueueRow>, counts: Option<StatusCounts>, done: bool },
+    Detail(Box<SampleDetail>),
+    /// A decision is durable in the store.
+    Committed { kind: &'static str, committed: Committed },
+    /// An undo is durable (None: nothing was left to undo).
+    Undone(Option<Box<Undone>>),
+    /// `$EDITOR` returned: the new text (None when unchanged or aborted) or an error.
+    ExternalEdit { id: i64, result: Result<Option<SampleText>, String> },
+    /// A store operation failed; the message says which.
+    Failed(String),
+}
+
+/// IO requested by `update`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Stream the queue index in pages.
+    LoadIndex,
+    LoadDetail(i64),
+    Decide(Decision),
+    Undo { session: String },
+    /// Suspend the UI and edit this text in `$EDITOR` (run by the loop, which owns the terminal).
+    EditExternal { id: i64, text: SampleText },
+    Quit,
+}
+
+/// The first page is small so the first frame comes fast; later pages are large.
+pub const FIRST_PAGE: usize = 400;
+pub const PAGE: usize = 50_000;
+
+/// How many bytes of summary each row keeps: generous for small stores, tight for huge ones, so
+/// the index stays near 100 MB at a million rows.
+pub fn summary_cap(total: i64) -> usize {
+    (64_000_000 / total.max(1) as usize).clamp(80, 400)
+}
+
+/// Owns the store on a thread of its own; commands run in order, so a decision sent before a
+/// quit is committed before the worker ends.
+pub struct StoreWorker {
+    tx: Option<mpsc::Sender<Effect>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoreWorker {
+    pub fn spawn(mut store: Store, events: UnboundedSender<Event>) -> StoreWorker {
+        let (tx, rx) = mpsc::channel::<Effect>();
+        let handle = std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                for effect in rx {
+                    run_one(&mut store, effect, &events);
+                }
+            })
+            .ok();
+        StoreWorker { tx: Some(tx), handle }
+    }
+
+    /// Queues a store effect (others are not the worker's).
+    pub fn send(&self, effect: Effect) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(effect);
+        }
+    }
+
+    /// Waits until every queued command has run.
+    pub fn finish(mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs one store effect, sending its result as events.
+pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event>) {
+    let send = |e| {
+        let _ = events.send(e);
+    };
+    match effect {
+        Effect::LoadIndex => {
+            if let Err(e) = load_index(store, events) {
+                send(Event::Failed(format!("loading the queue: {e}")));
+            }
+        }
+        Effect::LoadDetail(id) => match store.sample(id) {
+            Ok(d) => send(Event::Detail(Box::new(d))),
+            Err(e) => send(Event::Failed(format!("loading sample {id}: {e}"))),
+        },
+        Effect::Decide(d) => {
+            let kind = d.kind.name();
+            match store.decide(&d) {
+                Ok(committed) => send(Event::Committed { kind, committed }),
+                Err(e) => {
+                    tracing::error!("saving {kind} on {:?}: {e}", d.sample_ids);
+                    send(Event::Failed(format!("NOT saved: {kind} on sample {:?}: {e}", d.sample_ids)))
+                }
+            }
+        }
+        Effect::Undo { session } => match store.undo(&session) {
+            Ok(u) => send(Event::Undone(u.map(Box::new))),
+            Err(e) => send(Event::Failed(format!("undo failed: {e}"))),
+        },
+        Effect::EditExternal { .. } | Effect::Quit => {}
+    }
+}
+
+fn load_index(store: &Store, events: &UnboundedSender<Event>) -> Result<(), crate::store::StoreError> {
+    let counts = store.status_counts()?;
+    let cap = summary_cap(counts.total() as i64);
+    let mut before = None;
+    let mut limit = FIRST_PAGE;
+    let mut first = true;
+    loop {
+        let rows = store.queue_page(before, limit, cap)?;
+        let done = rows.len() < limit;
+        before = rows.last().map(|r| r.id);
+        let counts = first.then_some(counts);
+        first = false;
+        if events.send(Event::IndexPage { rows, counts, done }).is_err() || done {
+            return Ok(());
+        }
+        limit = PAGE;
+    }
+}

@@ -1,0 +1,153 @@
+//! DetailPane: the selected sample's fields, provenance, the critic and vote slots, and the diff.
+
+use crate::sample::{Role, SampleText};
+use crate::store::SampleDetail;
+use crate::text::clean;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+use similar::{ChangeTag, TextDiff};
+
+/// Renders the detail of the sample under the cursor.
+pub struct DetailPane;
+
+impl DetailPane {
+    pub fn render(f: &mut Frame, area: Rect, app: &mut App) {
+        let t = &app.theme;
+        let block = Block::bordered().border_style(t.muted);
+        let current = app.current_id();
+        let Some(d) = app.detail.as_ref().filter(|d| Some(d.id) == current) else {
+            let msg = if current.is_some() { "loading…" } else { "no sample selected" };
+            f.render_widget(Paragraph::new(Span::styled(msg, t.muted)).block(block), area);
+            return;
+        };
+        let lines = if app.diff { diff_lines(d, t) } else { detail_lines(d, t) };
+        let block = block.title(format!(" #{} {} ", d.id, if app.diff { "· diff: original → edited" } else { "" }));
+        let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let inner_h = area.height.saturating_sub(2);
+        let total = para.line_count(area.width.saturating_sub(2)) as u16;
+        app.detail_scroll = app.detail_scroll.min(total.saturating_sub(inner_h));
+        let scrolled = if app.detail_scroll > 0 || total > inner_h {
+            format!(" {}–{} of {} ", app.detail_scroll + 1, (app.detail_scroll + inner_h).min(total), total)
+        } else {
+            String::new()
+        };
+        f.render_widget(para.scroll((app.detail_scroll, 0)).block(block.title_bottom(scrolled)), area);
+    }
+}
+
+fn heading(name: &str, extra: &str, t: &Theme) -> Line<'static> {
+    Line::from(vec![Span::styled(format!("── {name} "), t.title), Span::styled(extra.to_owned(), t.muted)])
+}
+
+fn body(s: &str, style: Style) -> Vec<Line<'static>> {
+    clean(s).split('\n').map(|l| Line::styled(l.to_owned(), style)).collect()
+}
+
+fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let p = &d.provenance;
+    let mut head = vec![Span::styled(d.status.as_str().to_owned(), if d.status.is_kept() { t.ok } else { t.accent })];
+    if d.flagged {
+        head.push(Span::styled(" ⚑ flagged", t.warn));
+    }
+    if let Some(task) = &d.task {
+        head.push(Span::styled(format!(" · {}", clean(task)), t.text));
+    }
+    let origin = match (&p.recipe, &p.source) {
+        (Some(r), _) => format!(" · {} by {}", p.origin, clean(r)),
+        (None, Some(s)) => format!(" · {} from {}", p.origin, clean(s)),
+        _ => format!(" · {}", p.origin),
+    };
+    head.push(Span::styled(origin, t.muted));
+    out.push(Line::from(head));
+    let text = &d.current;
+    if let Some(s) = &text.system {
+        out.push(heading("System", "", t));
+        out.extend(body(s, t.muted));
+    }
+    for m in &text.history {
+        let who = match m.role {
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+            Role::System => "System",
+        };
+        out.push(heading(who, "(earlier turn)", t));
+        out.extend(body(&m.content, t.muted));
+    }
+    out.push(heading("Instruction", "", t));
+    out.extend(body(&text.instruction, t.text));
+    if !text.input.is_empty() {
+        out.push(heading("Input", "", t));
+        out.extend(body(&text.input, t.text));
+    }
+    let edited = if d.edits > 0 { format!("(edited ×{}; d shows the diff)", d.edits) } else { String::new() };
+    out.push(heading("Output", &edited, t));
+    out.extend(body(&text.output, t.text));
+    out.push(heading("Critic", "", t));
+    match &d.judgement {
+        Some(j) => {
+            let score = j.score.map_or("unparsed verdict".to_owned(), |s| format!("{s:.1}/10"));
+            out.push(Line::styled(score, t.accent));
+            out.extend(body(j.rationale.as_deref().unwrap_or(&j.raw), t.text));
+        }
+        None => out.push(Line::styled("no verdict yet", t.muted)),
+    }
+    out.push(heading("Votes", "", t));
+    if d.candidates.is_empty() {
+        out.push(Line::styled("no votes yet", t.muted));
+    } else {
+        for c in &d.candidates {
+            out.push(Line::from(clean(c.extracted.as_deref().unwrap_or(&c.answer)).into_owned()));
+        }
+    }
+    if let Some(n) = &d.note {
+        out.push(heading("Note", "", t));
+        out.extend(body(n, t.warn));
+    }
+    out
+}
+
+fn diff_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let fields: [(&str, fn(&SampleText) -> &str); 3] =
+        [("Instruction", |s| &s.instruction), ("Input", |s| &s.input), ("Output", |s| &s.output)];
+    for (name, get) in fields {
+        let (a, b) = (get(&d.original), get(&d.current));
+        if a == b {
+            continue;
+        }
+        out.push(heading(name, "(struck out: removed · underlined: added)", t));
+        out.extend(word_diff(a, b, t));
+    }
+    out
+}
+
+/// A word-level inline diff, split into lines.
+pub fn word_diff(old: &str, new: &str, t: &Theme) -> Vec<Line<'static>> {
+    let (old, new) = (clean(old), clean(new));
+    let diff = TextDiff::from_words(old.as_ref(), new.as_ref());
+    let mut lines = vec![Line::default()];
+    for change in diff.iter_all_changes() {
+        let style = match change.tag() {
+            ChangeTag::Delete => t.removed,
+            ChangeTag::Insert => t.added,
+            ChangeTag::Equal => t.text,
+        };
+        for (i, part) in change.value().split('\n').enumerate() {
+            if i > 0 {
+                lines.push(Line::default());
+            }
+            if !part.is_empty() {
+                if let Some(l) = lines.last_mut() {
+                    l.spans.push(Span::styled(part.to_owned(), style));
+                }
+            }
+        }
+    }
+    lines
+}

@@ -1,0 +1,126 @@
+//! EditorPopup: edits instruction, input and output in place (ratatui-textarea).
+
+use super::{centered, PopupOutcome};
+use crate::sample::SampleText;
+use crate::store::DecisionKind;
+use crate::tui::action::Action;
+use crate::tui::keymap::{Context, Keymap};
+use crate::tui::theme::Theme;
+use crossterm::event::KeyEvent;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::Frame;
+use ratatui_textarea::TextArea;
+
+const FIELDS: [&str; 3] = ["instruction", "input", "output"];
+
+/// Editing one sample's text.
+pub struct EditorPopup {
+    pub id: i64,
+    original: SampleText,
+    areas: [TextArea<'static>; 3],
+    /// Which field has the keys (starts on the output).
+    pub field: usize,
+    /// Esc was pressed once with unsaved changes.
+    discard_armed: bool,
+    /// Control characters were replaced in the editable copy.
+    pub cleaned: bool,
+}
+
+fn area_for(s: &str) -> (TextArea<'static>, bool) {
+    let clean = crate::text::clean(s);
+    let changed = clean != s;
+    (TextArea::new(clean.split('\n').map(str::to_owned).collect()), changed)
+}
+
+impl EditorPopup {
+    pub fn new(id: i64, text: &SampleText) -> Self {
+        let (a, c1) = area_for(&text.instruction);
+        let (b, c2) = area_for(&text.input);
+        let (c, c3) = area_for(&text.output);
+        EditorPopup { id, original: text.clone(), areas: [a, b, c], field: 2, discard_armed: false, cleaned: c1 || c2 || c3 }
+    }
+
+    /// The text as edited so far.
+    pub fn text(&self) -> SampleText {
+        let get = |i: usize| self.areas[i].lines().join("\n");
+        SampleText { instruction: get(0), input: get(1), output: get(2), ..self.original.clone() }
+    }
+
+    pub fn modified(&self) -> bool {
+        self.text() != self.original
+    }
+
+    pub fn handle(&mut self, keymap: &Keymap, key: KeyEvent) -> PopupOutcome {
+        match keymap.action(Context::Editor, &key) {
+            Some(Action::Save) if self.modified() => PopupOutcome::Decide(vec![self.id], DecisionKind::Edit(self.text())),
+            Some(Action::Save) => PopupOutcome::Close,
+            Some(Action::Cancel) if self.modified() && !self.discard_armed => {
+                self.discard_armed = true;
+                PopupOutcome::Notice("unsaved changes: esc again discards them, ctrl-s saves".into())
+            }
+            Some(Action::Cancel) => PopupOutcome::Close,
+            Some(Action::NextField) => {
+                self.field = (self.field + 1) % FIELDS.len();
+                PopupOutcome::Keep
+            }
+            _ => {
+                self.discard_armed = false;
+                self.areas[self.field].input(key);
+                PopupOutcome::Keep
+            }
+        }
+    }
+
+    pub fn render(&mut self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+        let area = centered(area, 90, 85);
+        f.render_widget(Clear, area);
+        let [tabs, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let key = |a| keymap.keys(Context::Editor, a).first().map(|k| k.display()).unwrap_or_default();
+        let mut spans = vec![Span::styled(format!(" Edit #{} ", self.id), theme.title)];
+        for (i, name) in FIELDS.iter().enumerate() {
+            let style = if i == self.field { theme.selection } else { theme.muted };
+            spans.push(Span::styled(format!(" {name} "), style));
+        }
+        spans.push(Span::styled(
+            format!("  {} field · {} save · {} cancel", key(Action::NextField), key(Action::Save), key(Action::Cancel)),
+            theme.muted,
+        ));
+        f.render_widget(Paragraph::new(Line::from(spans)), tabs);
+        let title = if self.cleaned { " control characters were replaced in this copy " } else { "" };
+        let ta = &mut self.areas[self.field];
+        ta.set_block(Block::bordered().title(title).border_style(theme.accent));
+        f.render_widget(&*ta, body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn typing_then_save_gives_an_edit() {
+        let km = Keymap::default_keys();
+        let mut e = EditorPopup::new(7, &SampleText::new("q", "", "41"));
+        e.handle(&km, key(KeyCode::End));
+        e.handle(&km, key(KeyCode::Backspace));
+        e.handle(&km, key(KeyCode::Char('2')));
+        let out = e.handle(&km, KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+        assert_eq!(out, PopupOutcome::Decide(vec![7], DecisionKind::Edit(SampleText::new("q", "", "42"))));
+    }
+
+    #[test]
+    fn escape_with_changes_asks_first() {
+        let km = Keymap::default_keys();
+        let mut e = EditorPopup::new(1, &SampleText::new("q", "", "a"));
+        e.handle(&km, key(KeyCode::Char('b')));
+        assert!(matches!(e.handle(&km, key(KeyCode::Esc)), PopupOutcome::Notice(_)));
+        assert_eq!(e.handle(&km, key(KeyCode::Esc)), PopupOutcome::Close);
+    }
+}

@@ -1,0 +1,339 @@
+//! The queue: every sample's row in compact form (one text arena, so a million rows fit), and the
+//! view derived from it (status tab, fuzzy filter, sort), rebuilt in `update` when inputs change.
+
+use crate::sample::Status;
+use crate::store::QueueRow;
+use fuzzy_matcher::skim::SkimMatcherV2;
+use fuzzy_matcher::FuzzyMatcher;
+use std::collections::HashMap;
+
+/// The status tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Pending,
+    Accepted,
+    Rejected,
+    Edited,
+    All,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [Tab::Pending, Tab::Accepted, Tab::Rejected, Tab::Edited, Tab::All];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Pending => "Pending",
+            Tab::Accepted => "Accepted",
+            Tab::Rejected => "Rejected",
+            Tab::Edited => "Edited",
+            Tab::All => "All",
+        }
+    }
+
+    pub fn status(self) -> Option<Status> {
+        match self {
+            Tab::Pending => Some(Status::Pending),
+            Tab::Accepted => Some(Status::Accepted),
+            Tab::Rejected => Some(Status::Rejected),
+            Tab::Edited => Some(Status::Edited),
+            Tab::All => None,
+        }
+    }
+
+    pub fn shows(self, s: Status) -> bool {
+        self.status().is_none_or(|t| t == s)
+    }
+}
+
+/// The queue's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Newest,
+    /// Critic score, highest first (unscored last).
+    Score,
+    /// Self-consistency agreement, lowest first (no votes last).
+    Disagreement,
+}
+
+impl Sort {
+    pub fn next(self) -> Sort {
+        match self {
+            Sort::Newest => Sort::Score,
+            Sort::Score => Sort::Disagreement,
+            Sort::Disagreement => Sort::Newest,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::Score => "score",
+            Sort::Disagreement => "disagreement",
+        }
+    }
+}
+
+/// One sample in the index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    pub id: i64,
+    start: u32,
+    len: u32,
+    pub title_len: u32,
+    pub score: Option<f32>,
+    pub agreement: Option<f32>,
+    pub status: Status,
+    pub flagged: bool,
+    /// A decision on it is on its way to the store.
+    pub saving: bool,
+}
+
+/// Every row, newest first.
+#[derive(Debug, Default)]
+pub struct QueueIndex {
+    rows: Vec<Row>,
+    arena: String,
+}
+
+impl QueueIndex {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn row(&self, i: u32) -> &Row {
+        &self.rows[i as usize]
+    }
+
+    /// The row's one-line summary.
+    pub fn text(&self, i: u32) -> &str {
+        let r = &self.rows[i as usize];
+        &self.arena[r.start as usize..(r.start + r.len) as usize]
+    }
+
+    /// Appends a page of rows (pages come newest first, each older than the last).
+    pub fn extend(&mut self, page: Vec<QueueRow>) {
+        self.rows.reserve(page.len());
+        for q in page {
+            let start = self.push_text(&q.summary);
+            self.rows.push(Row {
+                id: q.id,
+                start,
+                len: q.summary.len() as u32,
+                title_len: q.title_len as u32,
+                score: q.score,
+                agreement: q.agreement,
+                status: q.status,
+                flagged: q.flagged,
+                saving: false,
+            });
+        }
+    }
+
+    fn push_text(&mut self, s: &str) -> u32 {
+        let start = self.arena.len() as u32;
+        self.arena.push_str(s);
+        start
+    }
+
+    /// The index of a sample's row (rows are sorted by id, descending).
+    pub fn find(&self, id: i64) -> Option<u32> {
+        self.rows.binary_search_by(|r| id.cmp(&r.id)).ok().map(|i| i as u32)
+    }
+
+    pub fn row_mut(&mut self, id: i64) -> Option<&mut Row> {
+        let i = self.find(id)?;
+        Some(&mut self.rows[i as usize])
+    }
+
+    /// Replaces a row's summary after an edit.
+    pub fn set_text(&mut self, id: i64, summary: &str, title_len: usize) {
+        if let Some(i) = self.find(id) {
+            let start = self.push_text(summary);
+            let r = &mut self.rows[i as usize];
+            (r.start, r.len, r.title_len) = (start, summary.len() as u32, title_len as u32);
+        }
+    }
+
+    /// Bytes held, for the memory benchmark.
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Row>() + self.arena.capacity()
+    }
+}
+
+/// Quick check that every query character occurs in order (ASCII case folded): most rows fail it,
+/// and it is far cheaper than the scorer.
+fn may_match(hay: &str, query: &[u8]) -> bool {
+    let mut q = query.iter().peekable();
+    for &b in hay.as_bytes() {
+        match q.peek() {
+            Some(&&c) if b.to_ascii_lowercase() == c => {
+                q.next();
+            }
+            None => return true,
+            _ => {}
+        }
+    }
+    q.peek().is_none()
+}
+
+/// The rows shown, in order, with the inputs they were derived from.
+#[derive(Default)]
+pub struct View {
+    pub rows: Vec<u32>,
+    tab: Option<Tab>,
+    sort: Option<Sort>,
+    query: String,
+    matcher: SkimMatcherV2,
+    /// Matched character positions of rows near the cursor.
+    highlights: HashMap<u32, Vec<usize>>,
+    covered: (usize, usize),
+}
+
+impl View {
+    /// Rebuilds the view. When only the query grew, it filters the current rows instead of all.
+    pub fn rebuild(&mut self, index: &QueueIndex, tab: Tab, sort: Sort, query: &str) {
+        let narrowing = self.tab == Some(tab) && self.sort == Some(sort) && !self.query.is_empty() && query.starts_with(&self.query);
+        let folded: Vec<u8> = query.bytes().map(|b| b.to_ascii_lowercase()).collect();
+        let keep = |i: &u32| {
+            let r = index.row(*i);
+            tab.shows(r.status)
+                && (query.is_empty() || (may_match(index.text(*i), &folded) && self.matcher.fuzzy_match(index.text(*i), query).is_some()))
+        };
+        let rows: Vec<u32> = if narrowing {
+            self.rows.iter().copied().filter(keep).collect()
+        } else {
+            let mut rows: Vec<u32> = (0..index.len() as u32).filter(keep).collect();
+            sort_rows(&mut rows, index, sort);
+            rows
+        };
+        self.rows = rows;
+        (self.tab, self.sort, self.query) = (Some(tab), Some(sort), query.to_owned());
+        self.highlights.clear();
+        self.covered = (0, 0);
+    }
+
+    /// Forces the next rebuild to start from all rows.
+    pub fn invalidate(&mut self) {
+        self.tab = None;
+    }
+
+    /// Removes rows that no longer belong to the tab (after a decision).
+    pub fn drop_outside_tab(&mut self, index: &QueueIndex) {
+        if let Some(tab) = self.tab {
+            self.rows.retain(|&i| tab.shows(index.row(i).status));
+        }
+    }
+
+    pub fn position_of(&self, row: u32) -> Option<usize> {
+        self.rows.iter().position(|&r| r == row)
+    }
+
+    /// Computes match positions for view positions `lo..hi` unless already there.
+    pub fn refresh_highlights(&mut self, index: &QueueIndex, lo: usize, hi: usize) {
+        let hi = hi.min(self.rows.len());
+        if self.query.is_empty() || (lo >= self.covered.0 && hi <= self.covered.1) {
+            return;
+        }
+        let (lo, hi) = (lo.saturating_sub(50), (hi + 50).min(self.rows.len()));
+        for &i in &self.rows[lo..hi] {
+            if !self.highlights.contains_key(&i) {
+                let idx = self.matcher.fuzzy_indices(index.text(i), &self.query).map(|(_, v)| v).unwrap_or_default();
+                self.highlights.insert(i, idx);
+            }
+        }
+        self.covered = (lo, hi);
+    }
+
+    /// Matched character indices of a row's text (empty when no filter).
+    pub fn highlight(&self, row: u32) -> &[usize] {
+        self.highlights.get(&row).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+}
+
+fn sort_rows(rows: &mut [u32], index: &QueueIndex, sort: Sort) {
+    let key = |i: &u32| index.row(*i);
+    match sort {
+        Sort::Newest => {} // the index is newest first already
+        Sort::Score => rows.sort_by(|a, b| {
+            let (a, b) = (key(a), key(b));
+            b.score.unwrap_or(f32::NEG_INFINITY).total_cmp(&a.score.unwrap_or(f32::NEG_INFINITY)).then(b.id.cmp(&a.id))
+        }),
+        Sort::Disagreement => rows.sort_by(|a, b| {
+            let (a, b) = (key(a), key(b));
+            a.agreement.unwrap_or(f32::INFINITY).total_cmp(&b.agreement.unwrap_or(f32::INFINITY)).then(b.id.cmp(&a.id))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(texts: &[(&str, Status, Option<f32>)]) -> QueueIndex {
+        let mut ix = QueueIndex::default();
+        let n = texts.len() as i64;
+        ix.extend(
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, (t, s, score))| QueueRow {
+                    id: n - i as i64,
+                    status: *s,
+                    flagged: false,
+                    score: *score,
+                    agreement: None,
+                    summary: (*t).to_owned(),
+                    title_len: t.len(),
+                })
+                .collect(),
+        );
+        ix
+    }
+
+    #[test]
+    fn filters_by_tab_and_fuzzy_query_incrementally() {
+        let ix = index(&[("apples and pears", Status::Pending, None), ("bananas", Status::Accepted, None), ("apricot", Status::Pending, None)]);
+        let mut v = View::default();
+        v.rebuild(&ix, Tab::Pending, Sort::Newest, "");
+        assert_eq!(v.rows, vec![0, 2]);
+        v.rebuild(&ix, Tab::All, Sort::Newest, "ap");
+        assert_eq!(v.rows, vec![0, 2]);
+        v.rebuild(&ix, Tab::All, Sort::Newest, "apr");
+        assert_eq!(v.rows, vec![2]);
+        v.refresh_highlights(&ix, 0, 10);
+        assert_eq!(v.highlight(2), &[0, 1, 2]);
+        v.rebuild(&ix, Tab::All, Sort::Newest, "a");
+        assert_eq!(v.rows, vec![0, 1, 2], "a shorter query starts again from all rows");
+    }
+
+    #[test]
+    fn sorts_by_score_with_unscored_last() {
+        let ix = index(&[("a", Status::Pending, Some(3.0)), ("b", Status::Pending, None), ("c", Status::Pending, Some(9.0))]);
+        let mut v = View::default();
+        v.rebuild(&ix, Tab::All, Sort::Score, "");
+        assert_eq!(v.rows, vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn finds_rows_by_id() {
+        let ix = index(&[("a", Status::Pending, None), ("b", Status::Pending, None)]);
+        assert_eq!(ix.find(2), Some(0));
+        assert_eq!(ix.find(1), Some(1));
+        assert_eq!(ix.find(7), None);
+    }
+
+    #[test]
+    fn prefilter_agrees_with_subsequence() {
+        assert!(may_match("Hello World", b"hwd"));
+        assert!(!may_match("Hello", b"hz"));
+        assert!(may_match("x", b""));
+    }
+}

@@ -1,0 +1,108 @@
+//! A workspace: a folder with `distillery.toml` and `distillery.db`.
+
+use crate::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The config file's name inside a workspace.
+pub const CONFIG_FILE: &str = "distillery.toml";
+/// The database file's name inside a workspace.
+pub const DB_FILE: &str = "distillery.db";
+/// The log file's name inside a workspace.
+pub const LOG_FILE: &str = "distillery.log";
+
+/// `distillery.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// A name shown in the status line.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tui: TuiConfig,
+}
+
+/// The `[tui]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuiConfig {
+    /// A keymap file merged over the defaults (besides `$XDG_CONFIG_HOME/distillery/keymap.toml`).
+    #[serde(default)]
+    pub keymap: Option<PathBuf>,
+}
+
+/// Problems with a workspace folder.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{0} is not a Distillery workspace (no {CONFIG_FILE}); create one with `distillery init {0}`")]
+    Missing(PathBuf),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid config: {message}")]
+    BadConfig { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An opened workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub config: Config,
+}
+
+const DEFAULT_CONFIG: &str = "# Distillery workspace settings.\n# name = \"my-dataset\"\n\n[tui]\n# keymap = \"keymap.toml\"   # merged over the default keys\n";
+
+impl Workspace {
+    /// Creates the folder, config and database (keeping an existing config).
+    pub fn init(dir: &Path) -> Result<(Workspace, bool), WorkspaceError> {
+        let io = |source| WorkspaceError::Io { path: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let cfg = dir.join(CONFIG_FILE);
+        let created = !cfg.exists();
+        if created {
+            crate::fsio::write_atomic(&cfg, |w| w.write_all(DEFAULT_CONFIG.as_bytes()))
+                .map_err(|source| WorkspaceError::Io { path: cfg.clone(), source })?;
+        }
+        let ws = Workspace::open(dir)?;
+        ws.store()?;
+        Ok((ws, created))
+    }
+
+    /// Opens an existing workspace and reads its config.
+    pub fn open(dir: &Path) -> Result<Workspace, WorkspaceError> {
+        let cfg = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&cfg) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WorkspaceError::Missing(dir.to_owned())),
+            Err(source) => return Err(WorkspaceError::Io { path: cfg, source }),
+        };
+        let config: Config =
+            toml::from_str(&text).map_err(|e| WorkspaceError::BadConfig { path: cfg.clone(), message: e.to_string() })?;
+        Ok(Workspace { dir: dir.to_owned(), config })
+    }
+
+    /// Opens the workspace's store.
+    pub fn store(&self) -> Result<Store, StoreError> {
+        Store::open(&self.db_path())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    /// The name shown in the UI: the configured name or the folder's name.
+    pub fn display_name(&self) -> String {
+        self.config.name.clone().unwrap_or_else(|| {
+            self.dir
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| self.dir.display().to_string())
+        })
+    }
+}
