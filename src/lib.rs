@@ -4,7 +4,6 @@
 //! `tui` and `cli` sit on top of them.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod bench;
 pub mod cli;
 pub mod formats;
 pub mod fsio;

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+pub mod bench;
 mod debug;
 mod demo;
 mod export;
@@ -106,7 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
         Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),
-        Some(Command::Bench { which, rows }) => crate::bench::run(&which, rows),
+        Some(Command::Bench { which, rows }) => bench::run(&which, rows),
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }
 }

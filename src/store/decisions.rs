@@ -160,9 +160,9 @@ impl Store {
         Ok(changed)
     }
 
-    /// Ids of events written by `session`, with their sample and kind, in order (for checks).
+    /// The events written by `session` as (batch, sample, kind), in order (for checks).
     pub fn session_events(&self, session: &str) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, sample_id, kind FROM decisions WHERE session = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare("SELECT batch, sample_id, kind FROM decisions WHERE session = ?1 ORDER BY id")?;
         let rows = stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -134,6 +134,9 @@ impl App {
             Event::Committed { kind, committed } => self.on_committed(kind, &committed),
             Event::Undone(None) => self.say("nothing left to undo"),
             Event::Undone(Some(u)) => {
+                if matches!(u.kind.as_str(), "accept" | "reject" | "edit") {
+                    self.session_decisions = self.session_decisions.saturating_sub(u.committed.states.len() as u64);
+                }
                 self.apply_states(&u.committed, false);
                 let first = u.committed.states.first().map(|s| s.sample_id);
                 self.say(format!("undid {} on {} sample(s)", u.kind, u.committed.states.len()));

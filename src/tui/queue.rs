@@ -194,23 +194,33 @@ pub struct View {
 }
 
 impl View {
-    /// Rebuilds the view. When only the query grew, it filters the current rows instead of all.
+    /// Rebuilds the view. With a query, rows are ranked by match quality (ties keep the chosen
+    /// sort); when only the query grew, it filters the current rows instead of all of them.
     pub fn rebuild(&mut self, index: &QueueIndex, tab: Tab, sort: Sort, query: &str) {
         let narrowing = self.tab == Some(tab) && self.sort == Some(sort) && !self.query.is_empty() && query.starts_with(&self.query);
-        let folded: Vec<u8> = query.bytes().map(|b| b.to_ascii_lowercase()).collect();
-        let keep = |i: &u32| {
-            let r = index.row(*i);
-            tab.shows(r.status)
-                && (query.is_empty() || (may_match(index.text(*i), &folded) && self.matcher.fuzzy_match(index.text(*i), query).is_some()))
-        };
-        let rows: Vec<u32> = if narrowing {
-            self.rows.iter().copied().filter(keep).collect()
+        let mut base: Vec<u32> = if narrowing {
+            std::mem::take(&mut self.rows)
         } else {
-            let mut rows: Vec<u32> = (0..index.len() as u32).filter(keep).collect();
+            let mut rows: Vec<u32> = (0..index.len() as u32).filter(|&i| tab.shows(index.row(i).status)).collect();
             sort_rows(&mut rows, index, sort);
             rows
         };
-        self.rows = rows;
+        if narrowing {
+            // Narrowing keeps the rank order, which must be rebuilt from the base sort.
+            sort_rows(&mut base, index, sort);
+        }
+        if !query.is_empty() {
+            let folded: Vec<u8> = query.bytes().map(|b| b.to_ascii_lowercase()).collect();
+            let mut scored: Vec<(i64, u32)> = base
+                .iter()
+                .filter(|&&i| may_match(index.text(i), &folded))
+                .filter_map(|&i| self.matcher.fuzzy_match(index.text(i), query).map(|s| (s, i)))
+                .collect();
+            // A stable sort by score keeps the base order among equal scores.
+            scored.sort_by(|a, b| b.0.cmp(&a.0));
+            base = scored.into_iter().map(|(_, i)| i).collect();
+        }
+        self.rows = base;
         (self.tab, self.sort, self.query) = (Some(tab), Some(sort), query.to_owned());
         self.highlights.clear();
         self.covered = (0, 0);
@@ -305,13 +315,15 @@ mod tests {
         v.rebuild(&ix, Tab::Pending, Sort::Newest, "");
         assert_eq!(v.rows, vec![0, 2]);
         v.rebuild(&ix, Tab::All, Sort::Newest, "ap");
-        assert_eq!(v.rows, vec![0, 2]);
+        assert_eq!(v.rows, vec![0, 2], "equal matches keep the newest-first order");
         v.rebuild(&ix, Tab::All, Sort::Newest, "apr");
+        assert_eq!(v.rows, vec![2, 0], "the tighter match ranks first");
+        v.rebuild(&ix, Tab::All, Sort::Newest, "apri");
         assert_eq!(v.rows, vec![2]);
         v.refresh_highlights(&ix, 0, 10);
-        assert_eq!(v.highlight(2), &[0, 1, 2]);
+        assert_eq!(v.highlight(2), &[0, 1, 2, 3]);
         v.rebuild(&ix, Tab::All, Sort::Newest, "a");
-        assert_eq!(v.rows, vec![0, 1, 2], "a shorter query starts again from all rows");
+        assert_eq!(v.rows.len(), 3, "a shorter query starts again from all rows");
     }
 
     #[test]

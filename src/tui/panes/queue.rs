@@ -26,16 +26,19 @@ impl QueuePane {
     pub fn render(f: &mut Frame, area: Rect, app: &mut App) {
         let [tabs_area, list_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
         let t = &app.theme;
-        let titles: Vec<Line> = Tab::ALL
-            .iter()
-            .map(|tab| {
-                let n = match tab.status() {
-                    Some(s) => app.counts.get(s),
-                    None => app.counts.total(),
-                };
-                Line::from(format!("{} {n}", tab.name()))
-            })
-            .collect();
+        let count = |tab: &Tab| match tab.status() {
+            Some(s) => app.counts.get(s),
+            None => app.counts.total(),
+        };
+        let mut labels: Vec<String> = Tab::ALL.iter().map(|tab| format!("{} {}", tab.name(), count(tab))).collect();
+        if labels.iter().map(|l| l.chars().count() + 1).sum::<usize>() > area.width as usize {
+            // Compact labels when the full ones do not fit: the status glyphs the list uses.
+            labels = Tab::ALL
+                .iter()
+                .map(|tab| format!("{}{}", tab.status().map_or("all ", |s| glyph(s)), count(tab)))
+                .collect();
+        }
+        let titles: Vec<Line> = labels.into_iter().map(Line::from).collect();
         let selected = Tab::ALL.iter().position(|&x| x == app.tab).unwrap_or(0);
         f.render_widget(Tabs::new(titles).select(selected).highlight_style(t.selection).divider("│").padding("", ""), tabs_area);
 

@@ -32,15 +32,19 @@ impl StatusBar {
     pub fn render_status(f: &mut Frame, area: Rect, app: &App) {
         let t = &app.theme;
         let c = &app.counts;
-        let mut spans = vec![
-            Span::styled(format!(" {} ", crate::text::clean_line(&app.workspace)), t.title),
+        let mut spans = vec![Span::styled(format!(" {} ", crate::text::clean_line(&app.workspace)), t.title)];
+        // The notice comes first so a narrow terminal still shows it.
+        if let Some(n) = &app.notice {
+            spans.push(Span::styled(format!("│ {} ", crate::text::clean_line(&n.text)), if n.error { t.error } else { t.ok }));
+        }
+        spans.extend([
             Span::styled(
                 format!("│ {} pending · {} accepted · {} edited · {} rejected ", c.pending, c.accepted, c.edited, c.rejected),
                 t.text,
             ),
             Span::styled(format!("│ {} decided · {:.1}/min ", app.session_decisions, app.rate_per_minute()), t.accent),
             Span::styled(format!("│ sort {} ", app.sort.name()), t.muted),
-        ];
+        ]);
         if !app.selected.is_empty() {
             spans.push(Span::styled(format!("│ {} selected ", app.selected.len()), t.warn));
         }
@@ -49,9 +53,6 @@ impl StatusBar {
         }
         if app.loading {
             spans.push(Span::styled(format!("│ indexing {} ", app.index.len()), t.muted));
-        }
-        if let Some(n) = &app.notice {
-            spans.push(Span::styled(format!("│ {}", crate::text::clean_line(&n.text)), if n.error { t.error } else { t.ok }));
         }
         f.render_widget(Paragraph::new(Line::from(spans)), area);
     }
