@@ -89,6 +89,11 @@ impl SampleText {
     }
 }
 
+/// The 64-bit de-duplication key of a content hash (its first 8 bytes).
+pub fn content_key(hash: &[u8; 32]) -> i64 {
+    i64::from_le_bytes([hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]])
+}
+
 /// A seed task: what a teacher recipe starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SeedTask {
@@ -170,6 +175,20 @@ impl Status {
     }
 }
 
+/// The one-line summary a queue row shows and the filter searches: the prompt's distinctive part
+/// (the input when there is one, since many samples of a task share their instruction), then the
+/// output, cut to at most `cap` bytes. Returns the text and the byte length of its title part.
+pub fn summary_line(text: &SampleText, cap: usize) -> (String, usize) {
+    let title = if text.input.trim().is_empty() { &text.instruction } else { &text.input };
+    let mut s = crate::text::clean_line(title.trim());
+    let title_len = s.len().min(cap);
+    s.push_str(" ⟫ ");
+    s.push_str(&crate::text::clean_line(text.output.trim()));
+    let cut = crate::text::prefix_bytes(&s, cap).len();
+    s.truncate(cut);
+    (s, title_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,18 +208,4 @@ mod tests {
         assert_eq!(SampleText::new("Do", "", "x").prompt(), "Do");
         assert_eq!(SampleText::new("Do", "this", "x").prompt(), "Do\n\nthis");
     }
-}
-
-/// The one-line summary a queue row shows and the filter searches: the prompt's distinctive part
-/// (the input when there is one, since many samples of a task share their instruction), then the
-/// output, cut to at most `cap` bytes. Returns the text and the byte length of its title part.
-pub fn summary_line(text: &SampleText, cap: usize) -> (String, usize) {
-    let title = if text.input.trim().is_empty() { &text.instruction } else { &text.input };
-    let mut s = crate::text::clean_line(title.trim());
-    let title_len = s.len().min(cap);
-    s.push_str(" ⟫ ");
-    s.push_str(&crate::text::clean_line(text.output.trim()));
-    let cut = crate::text::prefix_bytes(&s, cap).len();
-    s.truncate(cut);
-    (s, title_len)
 }

@@ -1,2 +1,311 @@
-//! Workbench benchmarks (filled below).
-pub fn run(_which: &str, _rows: usize) -> anyhow::Result<()> { anyhow::bail!("not yet") }
+//! `distillery bench`: the workbench's performance figures, each ending with one line
+//! `bench <name>: <metric>=<value> ...`. References are measured in the same run.
+
+use crate::cli::import::{import_bytes, ImportRequest};
+use crate::formats::Format;
+use crate::sample::SampleText;
+use crate::store::{Decision, DecisionKind, NewSample, Provenance, Store};
+use crate::tui::effects::{Effect, Event, StoreWorker};
+use crate::tui::queue::{QueueIndex, Sort, Tab, View};
+use crate::workspace::Workspace;
+use anyhow::Context;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const PY_REFERENCE: &str = include_str!("../../benches/import_reference.py");
+const IMPORT_ROWS: usize = 50_000;
+
+/// Runs one benchmark, or `all`.
+pub fn run(which: &str, rows: usize) -> anyhow::Result<()> {
+    match which {
+        "import" => import(),
+        "commit" => commit(),
+        "filter" => filter(),
+        "first-frame" => first_frame(rows),
+        "all" => {
+            import()?;
+            commit()?;
+            filter()?;
+            first_frame(rows)
+        }
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame or all"),
+    }
+}
+
+/// Deterministic pseudo-random words for synthetic samples.
+pub struct Words(u64);
+
+const VOCAB: &[&str] = &[
+    "order", "mugs", "apples", "Priya", "Tom", "March", "2024", "extract", "the", "quantity", "answer", "with", "just",
+    "number", "bought", "kettles", "how", "many", "does", "have", "now", "translate", "French", "summary", "JSON",
+    "date", "name", "item", "report", "write", "a", "short", "poem", "about", "rain", "explain", "why", "sky", "blue",
+];
+
+impl Words {
+    pub fn new(seed: u64) -> Self {
+        Words(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// `n` words, plus a unique tag so every sample differs.
+    pub fn sentence(&mut self, n: usize, tag: usize) -> String {
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(VOCAB[(self.next() % VOCAB.len() as u64) as usize]);
+            s.push(' ');
+        }
+        s.push_str(&tag.to_string());
+        s
+    }
+
+    pub fn sample(&mut self, i: usize) -> SampleText {
+        SampleText::new(self.sentence(10, i), if i.is_multiple_of(3) { self.sentence(6, i) } else { String::new() }, self.sentence(40, i))
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn import() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("alpaca_50k.json");
+    let mut w = Words::new(7);
+    let rows: Vec<serde_json::Value> = (0..IMPORT_ROWS)
+        .map(|i| {
+            let t = w.sample(i);
+            serde_json::json!({"instruction": t.instruction, "input": t.input, "output": t.output})
+        })
+        .collect();
+    std::fs::write(&file, serde_json::to_vec(&rows)?)?;
+    let mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+    let (mut ours, mut floor) = (Vec::new(), Vec::new());
+    for run in 0..3 {
+        let ws = dir.path().join(format!("rs{run}"));
+        let (ws, _) = Workspace::init(&ws)?;
+        let mut store = ws.store()?;
+        let start = Instant::now();
+        let bytes = std::fs::read(&file)?;
+        let req = ImportRequest { file: &file, bytes: &bytes, format: Format::Auto, as_: None, task: None };
+        let (_, _, report) = import_bytes(&mut store, &req)?;
+        ours.push(start.elapsed().as_secs_f64());
+        anyhow::ensure!(report.added == IMPORT_ROWS, "imported {} of {IMPORT_ROWS}", report.added);
+        // The SQLite part alone: the same rows, already parsed, into a fresh store.
+        let (ws2, _) = Workspace::init(&dir.path().join(format!("floor{run}")))?;
+        let rows: Vec<NewSample> = store
+            .export_rows(&crate::sample::Status::ALL)?
+            .into_iter()
+            .map(|r| NewSample { text: r.original, task: None, provenance: r.provenance })
+            .collect();
+        let mut store2 = ws2.store()?;
+        let start = Instant::now();
+        store2.insert_samples(&rows)?;
+        floor.push(start.elapsed().as_secs_f64());
+    }
+    let ours = median(&mut ours);
+    let floor = median(&mut floor);
+    let script = dir.path().join("import_reference.py");
+    std::fs::write(&script, PY_REFERENCE)?;
+    let mut theirs = Vec::new();
+    for run in 0..3 {
+        let (ws, _) = Workspace::init(&dir.path().join(format!("py{run}")))?;
+        let out = std::process::Command::new("python3").arg(&script).arg(&file).arg(ws.db_path()).output();
+        match out {
+            Ok(o) if o.status.success() => theirs.push(String::from_utf8_lossy(&o.stdout).trim().parse::<f64>()?),
+            Ok(o) => anyhow::bail!("python reference failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => {
+                println!("import: python3 not found ({e}); no reference ratio");
+                break;
+            }
+        }
+    }
+    println!("import: {IMPORT_ROWS} Alpaca rows ({mb:.1} MB JSON) into a new workspace, median of 3");
+    println!("  distillery      {:>8.1} ms  ({:.0} rows/s)", ours * 1e3, IMPORT_ROWS as f64 / ours);
+    println!("    of which SQLite: {:.1} ms to hash, insert and commit already-parsed rows (the floor both sides share)", floor * 1e3);
+    if theirs.is_empty() {
+        println!("bench import: rows={IMPORT_ROWS} ms={:.1} rows_per_s={:.0}", ours * 1e3, IMPORT_ROWS as f64 / ours);
+    } else {
+        let theirs = median(&mut theirs);
+        println!("  python json+sqlite3 {:>4.1} ms  ({:.0} rows/s)", theirs * 1e3, IMPORT_ROWS as f64 / theirs);
+        println!(
+            "bench import: rows={IMPORT_ROWS} ms={:.1} python_ms={:.1} ratio={:.2} sqlite_floor_ms={:.1} target_ratio=5",
+            ours * 1e3,
+            theirs * 1e3,
+            theirs / ours,
+            floor * 1e3
+        );
+    }
+    Ok(())
+}
+
+fn commit() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ws, _) = Workspace::init(dir.path())?;
+    let mut store = ws.store()?;
+    let mut w = Words::new(3);
+    let rows: Vec<NewSample> =
+        (0..10_000).map(|i| NewSample { text: w.sample(i), task: None, provenance: Provenance::imported(format!("b:{i}")) }).collect();
+    store.insert_samples(&rows)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = StoreWorker::spawn(store, tx);
+    let n = 500;
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let kind = if i % 2 == 0 { DecisionKind::Accept } else { DecisionKind::Reject };
+        let d = Decision { sample_ids: vec![(i % 10_000) as i64 + 1], kind, seconds: Some(1.0), session: "bench".into(), automatic: false };
+        let start = Instant::now();
+        worker.send(Effect::Decide(d));
+        match rx.blocking_recv() {
+            Some(Event::Committed { .. }) => lat.push(start.elapsed().as_secs_f64() * 1e3),
+            other => anyhow::bail!("unexpected answer from the store: {other:?}"),
+        }
+    }
+    worker.finish();
+    let (p50, p99, max) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99), percentile(&mut lat, 1.0));
+    println!("commit: {n} decisions through the store worker (BEGIN IMMEDIATE, WAL, synchronous=FULL, fsync per commit)");
+    println!("bench commit: n={n} p50_ms={p50:.2} p99_ms={p99:.2} max_ms={max:.2} target_p99_ms=10");
+    Ok(())
+}
+
+fn filter() -> anyhow::Result<()> {
+    let n = 100_000;
+    let mut w = Words::new(11);
+    let cap = crate::tui::effects::summary_cap(n as i64);
+    let rows = (0..n)
+        .map(|i| {
+            let (summary, title_len) = crate::sample::summary_line(&w.sample(i), cap);
+            crate::store::QueueRow { id: (n - i) as i64, status: crate::sample::Status::Pending, flagged: false, score: None, agreement: None, summary, title_len }
+        })
+        .collect();
+    let mut index = QueueIndex::default();
+    index.extend(rows);
+    let mut view = View::default();
+    view.rebuild(&index, Tab::All, Sort::Newest, "");
+    let query = "order mugs 2024 99";
+    let mut times = Vec::new();
+    let mut matches = 0;
+    let mut ranked = 0;
+    // Type the query, then delete it again (each backspace is a full rebuild).
+    let steps: Vec<String> =
+        (1..=query.len()).map(|k| query[..k].to_owned()).chain((1..query.len()).rev().map(|k| query[..k].to_owned())).collect();
+    for q in &steps {
+        let start = Instant::now();
+        view.rebuild(&index, Tab::All, Sort::Newest, q);
+        view.refresh_highlights(&index, 0, 60);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        if std::env::var_os("DISTILLERY_BENCH_VERBOSE").is_some() { println!("  {q:?}: {:.1} ms, {} rows", times[times.len() - 1], view.rows.len()); }
+        if q == query {
+            matches = view.rows.len();
+        }
+        ranked += usize::from(view.rows.len() <= crate::tui::queue::RANK_LIMIT);
+    }
+    let (p50, max) = (percentile(&mut times, 0.5), percentile(&mut times, 1.0));
+    println!(
+        "filter: fuzzy filter over {n} samples ({cap}-byte summaries), {} keystrokes typing and deleting {query:?} \
+         ({matches} final matches; {ranked} keystrokes ranked by score, the rest filtered in queue order)",
+        steps.len()
+    );
+    println!("bench filter: rows={n} keystrokes={} ranked={ranked} p50_ms={p50:.2} max_ms={max:.2} target_ms=30", steps.len());
+    Ok(())
+}
+
+/// Builds a store of `rows` samples (reused between runs) and measures a fresh process opening
+/// the workbench on it.
+fn first_frame(rows: usize) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("distillery-bench-{rows}"));
+    let db = dir.join("bench.db");
+    std::fs::create_dir_all(&dir)?;
+    let mut store = Store::open(&db)?;
+    let have = store.sample_count()? as usize;
+    if have < rows {
+        let start = Instant::now();
+        let mut w = Words::new(5);
+        for chunk in (have..rows).collect::<Vec<_>>().chunks(100_000) {
+            let batch: Vec<NewSample> =
+                chunk.iter().map(|&i| NewSample { text: w.sample(i), task: None, provenance: Provenance::imported(format!("b:{i}")) }).collect();
+            store.insert_samples(&batch)?;
+        }
+        println!("first-frame: built a store of {rows} samples in {:.1} s ({})", start.elapsed().as_secs_f64(), db.display());
+    }
+    drop(store);
+    let exe = std::env::current_exe()?;
+    let exe = if exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("distillery")) {
+        exe
+    } else {
+        // Under `cargo bench` the current exe is the bench harness: use the built binary.
+        exe.parent().and_then(Path::parent).map(|p| p.join("distillery")).context("locating the distillery binary")?
+    };
+    let out = std::process::Command::new(&exe).args(["debug", "first-frame", "--db"]).arg(&db).output()?;
+    anyhow::ensure!(out.status.success(), "first-frame child failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    println!("first-frame: a fresh process opens {rows} samples: first frame after the first page, then the whole index streams in");
+    println!(
+        "bench first_frame: rows={rows} first_frame_ms={:.1} full_index_ms={:.1} rss_first_frame_mb={:.1} rss_peak_mb={:.1} index_mb={:.1} target_ms=300 target_rss_mb=200",
+        v["first_frame_ms"].as_f64().unwrap_or(f64::NAN),
+        v["full_index_ms"].as_f64().unwrap_or(f64::NAN),
+        v["rss_first_frame_mb"].as_f64().unwrap_or(f64::NAN),
+        v["rss_peak_mb"].as_f64().unwrap_or(f64::NAN),
+        v["index_mb"].as_f64().unwrap_or(f64::NAN),
+    );
+    Ok(())
+}
+
+/// The child side of `first_frame`: open, draw the first frame, load everything; print JSON.
+pub fn measure_first_frame(db: &Path) -> anyhow::Result<()> {
+    use ratatui::{backend::TestBackend, Terminal};
+    let start = Instant::now();
+    let store = Store::open(db)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = StoreWorker::spawn(store, tx);
+    let mut app = crate::tui::app::App::new("bench".into(), crate::tui::keymap::Keymap::default_keys(), crate::store::now_ms);
+    let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+    for e in app.init() {
+        worker.send(e);
+    }
+    let mut first_frame_ms = None;
+    let mut rss_first = 0.0;
+    while app.loading {
+        let ev = rx.blocking_recv().context("store worker ended")?;
+        for e in app.update(ev) {
+            worker.send(e);
+        }
+        if first_frame_ms.is_none() && !app.index.is_empty() {
+            terminal.draw(|f| app.render(f))?;
+            first_frame_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+            rss_first = rss_mb("VmRSS");
+        }
+    }
+    terminal.draw(|f| app.render(f))?;
+    let full = start.elapsed().as_secs_f64() * 1e3;
+    // Let a pending detail load finish so the worker is idle.
+    let _ = rx.try_recv();
+    std::thread::sleep(Duration::from_millis(1));
+    println!(
+        "{}",
+        serde_json::json!({
+            "first_frame_ms": first_frame_ms, "full_index_ms": full, "rss_first_frame_mb": rss_first,
+            "rss_peak_mb": rss_mb("VmHWM"), "index_mb": app.index.heap_bytes() as f64 / 1e6,
+        })
+    );
+    drop(worker);
+    Ok(())
+}
+
+fn rss_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

@@ -25,10 +25,19 @@ pub enum DebugCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Open a store as the TUI does, draw the first frame, load the whole index; print timings
+    /// and memory as JSON (the child side of `distillery bench first-frame`).
+    FirstFrame {
+        #[arg(long)]
+        db: PathBuf,
+    },
 }
 
 pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
-    let DebugCommand::CrashWriter { db, session, samples, max, seed } = cmd;
+    let (db, session, samples, max, seed) = match cmd {
+        DebugCommand::CrashWriter { db, session, samples, max, seed } => (db, session, samples, max, seed),
+        DebugCommand::FirstFrame { db } => return super::bench::measure_first_frame(&db),
+    };
     let mut store = Store::open(&db)?;
     if store.sample_count()? == 0 {
         let rows: Vec<NewSample> = (0..samples)

@@ -36,7 +36,7 @@ pub fn read_records(file: &Path, bytes: &[u8]) -> Result<Vec<Record>, FormatErro
 }
 
 fn read_lines(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
-    let mut out = Vec::new();
+    let mut items = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line_no = i + 1;
         if line.len() > MAX_RECORD_BYTES {
@@ -48,20 +48,18 @@ fn read_lines(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
             ));
         }
         let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
+        if !trimmed.is_empty() {
+            items.push((line_no, trimmed));
         }
-        let value: Value = serde_json::from_str(trimmed).map_err(|e| json_error(file, line_no, &e))?;
-        out.push(object(file, line_no, value)?);
     }
-    Ok(out)
+    parse_all(file, &items)
 }
 
 fn read_array(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
     let raws: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| json_error(file, e.line(), &e))?;
     let base = text.as_ptr() as usize;
     let (mut line, mut scanned) = (1, 0);
-    let mut out = Vec::with_capacity(raws.len());
+    let mut items = Vec::with_capacity(raws.len());
     for raw in raws {
         let offset = raw.get().as_ptr() as usize - base;
         line += text.as_bytes()[scanned..offset].iter().filter(|&&b| b == b'\n').count();
@@ -74,8 +72,36 @@ fn read_array(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
                 format!("the record is {} bytes, over the limit of {} bytes", raw.get().len(), MAX_RECORD_BYTES),
             ));
         }
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| json_error(file, line, &e))?;
-        out.push(object(file, line, value)?);
+        items.push((line, raw.get()));
+    }
+    parse_all(file, &items)
+}
+
+/// Parses each (line, JSON text) into a record, on every core for large files. The error
+/// reported is always the one of the earliest bad line.
+fn parse_all(file: &Path, items: &[(usize, &str)]) -> Result<Vec<Record>, FormatError> {
+    let work = |part: &[(usize, &str)]| -> Result<Vec<Record>, FormatError> {
+        part.iter()
+            .map(|&(line, s)| {
+                let value: Value = serde_json::from_str(s).map_err(|e| json_error(file, line, &e))?;
+                object(file, line, value)
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if items.len() < 5_000 || threads == 1 {
+        return work(items);
+    }
+    let parts: Vec<Result<Vec<Record>, FormatError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(items.len().div_ceil(threads)).map(|part| s.spawn(move || work(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(FormatError::new(file, 0, None, "a parser thread panicked"))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
 }

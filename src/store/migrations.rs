@@ -34,7 +34,8 @@ CREATE TABLE samples (
     seed_id INTEGER REFERENCES seeds(id),
     round INTEGER NOT NULL DEFAULT 0,
     source TEXT,
-    content_hash BLOB NOT NULL UNIQUE,
+    content_hash BLOB NOT NULL,                -- SHA-256 of every text field
+    content_key INTEGER NOT NULL UNIQUE,       -- its first 8 bytes: a small index for de-duplication
     created_at INTEGER NOT NULL
 );
 CREATE INDEX samples_parent ON samples(parent_id) WHERE parent_id IS NOT NULL;

@@ -25,9 +25,14 @@ pub enum StoreError {
     NoSample(i64),
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}: a different sample shares this one's 64-bit content key (a SHA-256 prefix collision); nothing was imported")]
+    HashCollision(String),
     #[error("store: bad JSON in column {column} of sample {id}: {source}")]
     BadJson { id: i64, column: &'static str, source: serde_json::Error },
 }
+
+/// SQLite's default page cache (`cache_size` in KiB, negative by SQLite's convention).
+pub(crate) const DEFAULT_CACHE_KIB: i64 = -2000;
 
 /// How long a writer waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -20,7 +20,7 @@ pub struct Notice {
 pub enum Popup {
     Help(HelpPopup),
     Editor(Box<EditorPopup>),
-    Note(NotePopup),
+    Note(Box<NotePopup>),
     Confirm(ConfirmPopup),
 }
 
@@ -121,6 +121,9 @@ impl App {
                     self.counts = c;
                 }
                 self.loading = !done;
+                if done {
+                    self.index.shrink_to_fit();
+                }
                 self.rebuild_view(keep);
             }
             Event::Detail(d) => {
@@ -322,7 +325,7 @@ impl App {
 
     pub(super) fn open_note(&mut self) {
         match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
-            Some(d) => self.popup = Some(Popup::Note(NotePopup::new(d.id, d.note.as_deref().unwrap_or("")))),
+            Some(d) => self.popup = Some(Popup::Note(Box::new(NotePopup::new(d.id, d.note.as_deref().unwrap_or(""))))),
             None => self.say("the sample is still loading"),
         }
     }

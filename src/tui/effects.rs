@@ -45,7 +45,7 @@ pub const PAGE: usize = 50_000;
 /// How many bytes of summary each row keeps: generous for small stores, tight for huge ones, so
 /// the index stays near 100 MB at a million rows.
 pub fn summary_cap(total: i64) -> usize {
-    (64_000_000 / total.max(1) as usize).clamp(80, 400)
+    (64_000_000 / total.max(1) as usize).clamp(80, 200)
 }
 
 /// Owns the store on a thread of its own; commands run in order, so a decision sent before a

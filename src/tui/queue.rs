@@ -158,30 +158,98 @@ impl QueueIndex {
         }
     }
 
+    /// Gives back the spare capacity the growing buffers kept.
+    pub fn shrink_to_fit(&mut self) {
+        self.rows.shrink_to_fit();
+        self.arena.shrink_to_fit();
+    }
+
     /// Bytes held, for the memory benchmark.
     pub fn heap_bytes(&self) -> usize {
         self.rows.capacity() * std::mem::size_of::<Row>() + self.arena.capacity()
     }
 }
 
-/// Quick check that every query character occurs in order (ASCII case folded): most rows fail it,
-/// and it is far cheaper than the scorer.
-fn may_match(hay: &str, query: &[u8]) -> bool {
-    let mut q = query.iter().peekable();
-    for &b in hay.as_bytes() {
-        match q.peek() {
-            Some(&&c) if b.to_ascii_lowercase() == c => {
-                q.next();
-            }
-            None => return true,
-            _ => {}
-        }
+/// A query prepared for the subsequence test.
+struct Needle {
+    bytes: Vec<u8>,
+    /// Smart case: an upper-case letter in the query makes the match case-sensitive.
+    case_sensitive: bool,
+    /// Only ASCII queries are tested byte-wise; others go straight to the scorer.
+    ascii: bool,
+}
+
+impl Needle {
+    fn new(query: &str) -> Needle {
+        Needle { bytes: query.as_bytes().to_vec(), case_sensitive: query.bytes().any(|b| b.is_ascii_uppercase()), ascii: query.is_ascii() }
     }
-    q.peek().is_none()
+
+    /// True when every query character occurs in `hay` in order: exactly the condition for the
+    /// skim matcher to find a match (for ASCII queries), found with SIMD jumps.
+    fn matches(&self, hay: &str) -> bool {
+        let mut rest = hay.as_bytes();
+        for &c in &self.bytes {
+            let found = if !self.case_sensitive && c.is_ascii_alphabetic() {
+                memchr::memchr2(c.to_ascii_lowercase(), c.to_ascii_uppercase(), rest)
+            } else {
+                memchr::memchr(c, rest)
+            };
+            match found {
+                Some(p) => rest = &rest[p + 1..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Filters with the subsequence test; ranks by the skim score only when at most this many rows
+/// match. Broader filters keep the queue's sort (ranking 90,000 two-letter matches helps nobody,
+/// and scoring them costs more than a keystroke's budget).
+pub const RANK_LIMIT: usize = 8_000;
+
+/// The matcher: smart case; haystacks whose score matrix would exceed this many cells use the
+/// matcher's linear `simple_match`, which keeps a keystroke over 100,000 rows within budget.
+const ELEMENT_LIMIT: usize = 256;
+
+fn matcher() -> SkimMatcherV2 {
+    SkimMatcherV2::default().smart_case().element_limit(ELEMENT_LIMIT)
+}
+
+/// Runs `work` over `rows` split across the cores, concatenating results in order.
+fn par_map<T: Send>(rows: &[u32], work: impl Fn(&[u32]) -> Vec<T> + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if rows.len() < 20_000 || threads == 1 {
+        return work(rows);
+    }
+    let chunk = rows.len().div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rows.chunks(chunk).map(|part| s.spawn(move || work(part))).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// The rows that match `query`, best first when few enough to rank (see [`RANK_LIMIT`]).
+fn filter_rows(index: &QueueIndex, rows: &[u32], query: &str, m: &SkimMatcherV2) -> Vec<u32> {
+    let needle = Needle::new(query);
+    let hits: Vec<u32> = if needle.ascii {
+        par_map(rows, |part| part.iter().copied().filter(|&i| needle.matches(index.text(i))).collect())
+    } else {
+        par_map(rows, |part| part.iter().copied().filter(|&i| m.fuzzy_match(index.text(i), query).is_some()).collect())
+    };
+    if hits.len() > RANK_LIMIT {
+        return hits;
+    }
+    let mut scored: Vec<(i64, u32)> = par_map(&hits, |part| {
+        part.iter().filter_map(|&i| m.fuzzy_match(index.text(i), query).map(|s| (s, i))).collect()
+    });
+    // A stable sort by score keeps the base order among equal scores.
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+    scored.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The rows shown, in order, with the inputs they were derived from.
-#[derive(Default)]
 pub struct View {
     pub rows: Vec<u32>,
     tab: Option<Tab>,
@@ -191,6 +259,12 @@ pub struct View {
     /// Matched character positions of rows near the cursor.
     highlights: HashMap<u32, Vec<usize>>,
     covered: (usize, usize),
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View { rows: Vec::new(), tab: None, sort: None, query: String::new(), matcher: matcher(), highlights: HashMap::new(), covered: (0, 0) }
+    }
 }
 
 impl View {
@@ -210,15 +284,7 @@ impl View {
             sort_rows(&mut base, index, sort);
         }
         if !query.is_empty() {
-            let folded: Vec<u8> = query.bytes().map(|b| b.to_ascii_lowercase()).collect();
-            let mut scored: Vec<(i64, u32)> = base
-                .iter()
-                .filter(|&&i| may_match(index.text(i), &folded))
-                .filter_map(|&i| self.matcher.fuzzy_match(index.text(i), query).map(|s| (s, i)))
-                .collect();
-            // A stable sort by score keeps the base order among equal scores.
-            scored.sort_by(|a, b| b.0.cmp(&a.0));
-            base = scored.into_iter().map(|(_, i)| i).collect();
+            base = filter_rows(index, &base, query, &self.matcher);
         }
         self.rows = base;
         (self.tab, self.sort, self.query) = (Some(tab), Some(sort), query.to_owned());
@@ -343,9 +409,10 @@ mod tests {
     }
 
     #[test]
-    fn prefilter_agrees_with_subsequence() {
-        assert!(may_match("Hello World", b"hwd"));
-        assert!(!may_match("Hello", b"hz"));
-        assert!(may_match("x", b""));
+    fn subsequence_test_agrees_with_the_matcher() {
+        let m = matcher();
+        for (hay, q) in [("Hello World", "hwd"), ("Hello", "hz"), ("x", ""), ("Hello", "H"), ("hello", "H"), ("a-b_c d", "abcd"), ("ABC", "abc"), ("Straße", "st")] {
+            assert_eq!(Needle::new(q).matches(hay), m.fuzzy_match(hay, q).is_some(), "{hay:?} / {q:?}");
+        }
     }
 }

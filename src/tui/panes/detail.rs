@@ -114,7 +114,8 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
 
 fn diff_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    let fields: [(&str, fn(&SampleText) -> &str); 3] =
+    type Field = (&'static str, fn(&SampleText) -> &str);
+    let fields: [Field; 3] =
         [("Instruction", |s| &s.instruction), ("Input", |s| &s.input), ("Output", |s| &s.output)];
     for (name, get) in fields {
         let (a, b) = (get(&d.original), get(&d.current));
