@@ -286,52 +286,55 @@ impl Store {
     /// Inserts seed tasks in one transaction, skipping ones already present.
     pub fn insert_seeds(&mut self, rows: &[NewSeed]) -> Result<ImportReport, StoreError> {
         let now = now_ms();
-        let mut report = ImportReport::default();
-        let mut seen = std::collections::HashSet::new();
-        let tx = self.write()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO seeds (task, name, instruction, instances, is_classification, source, content_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
-            )?;
-            for NewSeed { seed, task, source } in rows {
-                let hash = seed.content_hash();
-                if !seen.insert(hash) {
-                    report.repeated_in_file += 1;
-                    continue;
-                }
+        self.insert_deduplicated(
+            "INSERT INTO seeds (task, name, instruction, instances, is_classification, source, content_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            rows,
+            |r| r.seed.content_hash(),
+            |ins, NewSeed { seed, task, source }, hash| {
                 let instances = serde_json::to_string(&seed.instances).unwrap_or_else(|_| "[]".into());
-                let n = ins.execute(params![
-                    task, seed.name, seed.instruction, instances, seed.is_classification, source, &hash[..], now
-                ])?;
-                if n == 1 { report.added += 1 } else { report.already_present += 1 }
-            }
-        }
-        tx.commit()?;
-        Ok(report)
+                ins.execute(params![task, seed.name, seed.instruction, instances, seed.is_classification, source, &hash[..], now])
+            },
+        )
     }
 
     /// Inserts held-out evaluation items in one transaction, skipping ones already present.
     pub fn insert_eval_items(&mut self, rows: &[(EvalItem, String)]) -> Result<ImportReport, StoreError> {
         let now = now_ms();
+        self.insert_deduplicated(
+            "INSERT INTO eval_items (task, instruction, input, reference, scorer, source, content_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            rows,
+            |(item, _)| SampleText::new(item.instruction.as_str(), item.input.as_str(), item.reference.as_str()).content_hash(),
+            |ins, (item, source), hash| {
+                ins.execute(params![item.task, item.instruction, item.input, item.reference, item.scorer, source, &hash[..], now])
+            },
+        )
+    }
+
+    /// One transaction of `INSERT … ON CONFLICT(content_hash) DO NOTHING`, counting what was
+    /// added, already present, and repeated within `rows`.
+    fn insert_deduplicated<T>(
+        &mut self,
+        sql: &str,
+        rows: &[T],
+        hash: impl Fn(&T) -> [u8; 32],
+        insert: impl Fn(&mut rusqlite::CachedStatement<'_>, &T, [u8; 32]) -> rusqlite::Result<usize>,
+    ) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();
         let mut seen = std::collections::HashSet::new();
         let tx = self.write()?;
         {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO eval_items (task, instruction, input, reference, scorer, source, content_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
-            )?;
-            for (item, source) in rows {
-                let hash = SampleText::new(item.instruction.as_str(), item.input.as_str(), item.reference.as_str()).content_hash();
-                if !seen.insert(hash) {
+            let mut ins = tx.prepare_cached(sql)?;
+            for row in rows {
+                let h = hash(row);
+                if !seen.insert(h) {
                     report.repeated_in_file += 1;
-                    continue;
+                } else if insert(&mut ins, row, h)? == 1 {
+                    report.added += 1;
+                } else {
+                    report.already_present += 1;
                 }
-                let n = ins.execute(params![
-                    item.task, item.instruction, item.input, item.reference, item.scorer, source, &hash[..], now
-                ])?;
-                if n == 1 { report.added += 1 } else { report.already_present += 1 }
             }
         }
         tx.commit()?;
