@@ -209,7 +209,7 @@ fn filter() -> anyhow::Result<()> {
         if q == query {
             matches = view.rows.len();
         }
-        ranked += usize::from(view.rows.len() <= crate::tui::queue::RANK_LIMIT);
+        ranked += usize::from(view.rows.len() <= crate::tui::filter::RANK_LIMIT);
     }
     let (p50, max) = (percentile(&mut times, 0.5), percentile(&mut times, 1.0));
     println!(

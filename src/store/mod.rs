@@ -1,6 +1,7 @@
 //! The SQLite store: one file per workspace, the only place in the crate that speaks SQL.
 
 mod decisions;
+mod insert;
 mod migrations;
 mod samples;
 mod stats;

@@ -4,6 +4,7 @@ pub mod action;
 pub mod app;
 pub mod effects;
 mod external;
+pub mod filter;
 mod keys;
 pub mod keymap;
 pub mod panes;
