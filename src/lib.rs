@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod formats;
+pub mod llm;
 pub mod fsio;
 pub mod sample;
 pub mod store;

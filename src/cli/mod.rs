@@ -5,6 +5,7 @@ mod debug;
 mod demo;
 mod export;
 mod import;
+pub mod models;
 mod stats;
 
 pub use import::{import_bytes, ImportRequest};
@@ -75,6 +76,9 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Fetch, list or try the models (the local teacher: SmolLM2-135M-Instruct GGUF with candle).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
         /// import, commit, filter, first-frame, or all.
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
         Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),
+        Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Bench { which, rows }) => bench::run(&which, rows),
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

@@ -1,0 +1,182 @@
+//! The local engine: a llama-family GGUF run with candle on the CPU.
+
+use super::sampling::{sample, GenParams, Rng};
+use super::template::ChatTemplate;
+use super::{tokenizer, LlmError};
+use crate::sample::Message;
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::quantized_llama::ModelWeights;
+use serde::Serialize;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+/// Why a completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// An end-of-turn token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+/// One generated answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    /// Log-probability of each generated token under the model.
+    pub logprobs: Vec<f32>,
+    pub finish: FinishReason,
+    pub prompt_tokens: usize,
+}
+
+/// A loaded model with its tokenizer and chat template.
+pub struct LocalModel {
+    weights: ModelWeights,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop_ids: Vec<u32>,
+    pub path: PathBuf,
+    /// How many tensors were re-quantized from Q4_1 to Q8_0 at load.
+    pub requantized: usize,
+}
+
+/// How many earlier tokens the repetition penalty looks at (llama.cpp's default).
+const PENALTY_WINDOW: usize = 64;
+
+fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
+    content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned()
+}
+
+impl LocalModel {
+    /// Loads a llama-family GGUF; Q4_1 tensors are re-quantized to Q8_0, for which candle has
+    /// SIMD kernels (it has only a scalar loop for Q4_1).
+    pub fn load(path: &Path) -> Result<LocalModel, LlmError> {
+        let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
+        let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
+        let arch = meta_str(&content, "general.architecture").unwrap_or_default();
+        if arch != "llama" {
+            return Err(LlmError::model(path, format!("architecture `{arch}`: the local engine runs llama-family models")));
+        }
+        let tokenizer = tokenizer::from_gguf(&content.metadata, path)?;
+        let token_text = |key: &str| {
+            content.metadata.get(key).and_then(|v| v.to_u32().ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
+        };
+        let template = match meta_str(&content, "tokenizer.chat_template") {
+            Some(source) => ChatTemplate::Jinja { source, bos: token_text("tokenizer.ggml.bos_token_id"), eos: token_text("tokenizer.ggml.eos_token_id") },
+            None => ChatTemplate::ChatMl,
+        };
+        let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+            stop_ids.push(eos);
+        }
+        let (weights, requantized) = load_weights(content, &mut f, path)?;
+        Ok(LocalModel { weights, tokenizer, template, stop_ids, path: path.to_owned(), requantized })
+    }
+
+    /// The tokenizer built from the file.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The prompt text for a conversation.
+    pub fn prompt(&self, messages: &[Message]) -> Result<String, LlmError> {
+        self.template.render(messages).map_err(|e| LlmError::model(&self.path, e))
+    }
+
+    /// Token ids of a text (special tokens recognised, nothing added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+        Ok(self.tokenizer.encode(text, false).map_err(|e| LlmError::Run(format!("tokenizing: {e}")))?.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String, LlmError> {
+        self.tokenizer.decode(ids, false).map_err(|e| LlmError::Run(format!("decoding: {e}")))
+    }
+
+    /// `n` answers to one conversation, decoded together as a batch. Sample `i` uses the seed
+    /// `params.seed + i`, so the same seed gives the same texts.
+    pub fn generate(&mut self, messages: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        let ids = self.encode(&self.prompt(messages)?)?;
+        if ids.is_empty() {
+            return Err(LlmError::Run("the prompt is empty".into()));
+        }
+        let n = n.max(1);
+        let dev = Device::Cpu;
+        let mut logits = self.weights.forward(&Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?.repeat((n, 1))?, 0)?;
+        let mut rngs: Vec<Rng> = (0..n as u64).map(|i| Rng::new(p.seed.wrapping_add(i))).collect();
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut lps: Vec<Vec<f32>> = vec![Vec::new(); n];
+        let mut done: Vec<Option<(FinishReason, usize)>> = vec![None; n];
+        for step in 0..p.max_tokens {
+            let rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
+            let mut next = Vec::with_capacity(n);
+            for i in 0..n {
+                if done[i].is_some() {
+                    next.push(self.stop_ids.first().copied().unwrap_or(0));
+                    continue;
+                }
+                let mut seen: Vec<u32> = ids.iter().chain(out[i].iter()).copied().collect();
+                seen.drain(..seen.len().saturating_sub(PENALTY_WINDOW));
+                let (tok, lp) = sample(&rows[i], &seen, p, &mut rngs[i]);
+                next.push(tok);
+                if self.stop_ids.contains(&tok) {
+                    done[i] = Some((FinishReason::Stop, usize::MAX));
+                    continue;
+                }
+                out[i].push(tok);
+                lps[i].push(lp);
+                if !p.stop.is_empty() {
+                    let text = self.decode(&out[i])?;
+                    if let Some(at) = p.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                        done[i] = Some((FinishReason::Stop, at));
+                    }
+                }
+            }
+            if done.iter().all(Option::is_some) || step + 1 == p.max_tokens {
+                break;
+            }
+            logits = self.weights.forward(&Tensor::new(next.as_slice(), &dev)?.unsqueeze(1)?, ids.len() + step)?;
+        }
+        (0..n)
+            .map(|i| {
+                let (finish, cut) = done[i].unwrap_or((FinishReason::Length, usize::MAX));
+                let mut text = self.decode(&out[i])?;
+                text.truncate(cut.min(text.len()));
+                Ok(Completion { text, tokens: out[i].clone(), logprobs: lps[i].clone(), finish, prompt_tokens: ids.len() })
+            })
+            .collect()
+    }
+}
+
+/// Reads every tensor, re-quantizes Q4_1 to Q8_0, and builds the model from an in-memory GGUF.
+fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path) -> Result<(ModelWeights, usize), LlmError> {
+    let cpu = Device::Cpu;
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(content.tensor_infos.len());
+    let mut requantized = 0;
+    for name in content.tensor_infos.keys() {
+        let qt = content
+            .tensor(f, name, &cpu)
+            .map_err(|e| LlmError::model(path, format!("tensor `{name}` cannot be read (truncated file?): {e}")))?;
+        let qt = if qt.dtype() == GgmlDType::Q4_1 {
+            requantized += 1;
+            QTensor::quantize(&qt.dequantize(&cpu)?, GgmlDType::Q8_0)?
+        } else {
+            qt
+        };
+        tensors.push((name.clone(), qt));
+    }
+    let mut buf = Cursor::new(Vec::new());
+    {
+        let md: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        gguf_file::write(&mut buf, &md, &ts)?;
+    }
+    drop(tensors);
+    buf.set_position(0);
+    let content = gguf_file::Content::read(&mut buf)?;
+    let weights = ModelWeights::from_gguf(content, &mut buf, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model: {e}")))?;
+    Ok((weights, requantized))
+}

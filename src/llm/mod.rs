@@ -1,0 +1,42 @@
+//! Language models: the model cache, GGUF loading with candle, the tokenizer and chat template
+//! from the file's metadata, and sampling.
+//!
+//! Status: the local engine generates with candle on the GGUF (one prompt, n samples decoded as a
+//! batch). Not yet here: sharing one prompt's KV cache between the n samples (the prompt is
+//! computed n times), the OpenAI-compatible backend, and the recipes (issue 3 continues).
+
+pub mod fetch;
+pub mod local;
+pub mod sampling;
+pub mod template;
+#[doc(hidden)]
+pub mod testing;
+pub mod tokenizer;
+
+pub use local::{Completion, FinishReason, LocalModel};
+pub use sampling::GenParams;
+
+use std::path::{Path, PathBuf};
+
+/// Errors from loading or running a model; each names the file or the step.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("{path}: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("generation failed: {0}")]
+    Run(String),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+}
+
+impl LlmError {
+    pub fn model(path: &Path, message: impl Into<String>) -> LlmError {
+        LlmError::Model { path: path.to_owned(), message: message.into() }
+    }
+}
+
+impl From<candle_core::Error> for LlmError {
+    fn from(e: candle_core::Error) -> Self {
+        LlmError::Run(e.to_string())
+    }
+}

@@ -1,0 +1,103 @@
+//! Test fixtures: a tiny random-initialised llama written as a real GGUF file, so tests run the
+//! same loading and generation code as the real model, in milliseconds. Never a default path.
+
+use super::sampling::Rng;
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use std::path::Path;
+
+/// What to put in the tiny file (to test the error paths too).
+#[derive(Debug, Clone)]
+pub struct TinyOptions {
+    pub architecture: String,
+    pub tokenizer: bool,
+    pub chat_template: Option<String>,
+    pub seed: u64,
+}
+
+impl Default for TinyOptions {
+    fn default() -> Self {
+        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1 }
+    }
+}
+
+const HIDDEN: usize = 32;
+const HEADS: usize = 4;
+const KV_HEADS: usize = 2;
+const HEAD_DIM: usize = HIDDEN / HEADS;
+const FFN: usize = 64;
+const BLOCKS: usize = 2;
+/// The control tokens, ids 0..3 as in SmolLM2.
+pub const SPECIAL: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// The vocabulary: the control tokens, then the 256 byte-level symbols, then a few merges.
+pub fn vocab() -> (Vec<String>, Vec<String>) {
+    let mut tokens: Vec<String> = SPECIAL.iter().map(|s| s.to_string()).collect();
+    let mut bytes: Vec<char> = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet().into_iter().collect();
+    bytes.sort_unstable();
+    tokens.extend(bytes.iter().map(|c| c.to_string()));
+    let merges = vec!["h e".to_string(), "l l".to_string(), "he ll".to_string()];
+    tokens.extend(["he", "ll", "hell"].iter().map(|s| s.to_string()));
+    (tokens, merges)
+}
+
+fn random(shape: &[usize], rng: &mut Rng, scale: f32) -> candle_core::Result<QTensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| (rng.next_f64() as f32 - 0.5) * scale).collect();
+    QTensor::quantize(&Tensor::from_vec(data, shape, &Device::Cpu)?, GgmlDType::F32)
+}
+
+fn ones(n: usize) -> candle_core::Result<QTensor> {
+    QTensor::quantize(&Tensor::ones(n, candle_core::DType::F32, &Device::Cpu)?, GgmlDType::F32)
+}
+
+/// Writes a tiny llama GGUF to `path`.
+pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<()> {
+    let (tokens, merges) = vocab();
+    let vocab_size = tokens.len();
+    let mut md: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(opts.architecture.clone())),
+        ("llama.attention.head_count".into(), Value::U32(HEADS as u32)),
+        ("llama.attention.head_count_kv".into(), Value::U32(KV_HEADS as u32)),
+        ("llama.block_count".into(), Value::U32(BLOCKS as u32)),
+        ("llama.embedding_length".into(), Value::U32(HIDDEN as u32)),
+        ("llama.feed_forward_length".into(), Value::U32(FFN as u32)),
+        ("llama.rope.dimension_count".into(), Value::U32(HEAD_DIM as u32)),
+        ("llama.rope.freq_base".into(), Value::F32(10000.0)),
+        ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(1e-5)),
+    ];
+    if opts.tokenizer {
+        let types: Vec<Value> = (0..vocab_size).map(|i| Value::I32(if i < SPECIAL.len() { 3 } else { 1 })).collect();
+        md.push(("tokenizer.ggml.model".into(), Value::String("gpt2".into())));
+        md.push(("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().cloned().map(Value::String).collect())));
+        md.push(("tokenizer.ggml.merges".into(), Value::Array(merges.into_iter().map(Value::String).collect())));
+        md.push(("tokenizer.ggml.token_type".into(), Value::Array(types)));
+        md.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(2)));
+    }
+    if let Some(t) = &opts.chat_template {
+        md.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
+    }
+    let mut rng = Rng::new(opts.seed);
+    let mut ts: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0)?),
+        ("output_norm.weight".into(), ones(HIDDEN)?),
+        ("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0)?),
+    ];
+    for b in 0..BLOCKS {
+        let p = |n: &str| format!("blk.{b}.{n}.weight");
+        ts.push((p("attn_norm"), ones(HIDDEN)?));
+        ts.push((p("ffn_norm"), ones(HIDDEN)?));
+        ts.push((p("attn_q"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("attn_k"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("attn_v"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("attn_output"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("ffn_gate"), random(&[FFN, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("ffn_up"), random(&[FFN, HIDDEN], &mut rng, 0.5)?));
+        ts.push((p("ffn_down"), random(&[HIDDEN, FFN], &mut rng, 0.5)?));
+    }
+    let mut f = std::fs::File::create(path)?;
+    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let t_refs: Vec<(&str, &QTensor)> = ts.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut f, &md_refs, &t_refs)
+}
