@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod formats;
 pub mod llm;
+pub mod recipes;
 pub mod fsio;
 pub mod sample;
 pub mod store;

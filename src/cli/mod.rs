@@ -4,6 +4,7 @@ pub mod bench;
 mod debug;
 mod demo;
 mod export;
+mod generate;
 mod import;
 pub mod models;
 mod stats;
@@ -76,6 +77,10 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Generate candidate samples from the seed tasks with a recipe and the local teacher.
+    Generate(generate::GenerateArgs),
+    /// List the recipes and where their prompt templates come from.
+    Recipes,
     /// Fetch, list or try the models (the local teacher: SmolLM2-135M-Instruct GGUF with candle).
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -112,6 +117,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
         Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),
         Some(Command::Models(cmd)) => models::run(cmd),
+        Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args),
+        Some(Command::Recipes) => generate::list_recipes(&ws_dir),
         Some(Command::Bench { which, rows }) => bench::run(&which, rows),
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

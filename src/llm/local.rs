@@ -99,7 +99,13 @@ impl LocalModel {
     /// `n` answers to one conversation, decoded together as a batch. Sample `i` uses the seed
     /// `params.seed + i`, so the same seed gives the same texts.
     pub fn generate(&mut self, messages: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
-        let ids = self.encode(&self.prompt(messages)?)?;
+        let prompt = self.prompt(messages)?;
+        self.complete(&prompt, p, n)
+    }
+
+    /// `n` continuations of a raw prompt (already in the model's format, or plain text).
+    pub fn complete(&mut self, prompt: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        let ids = self.encode(prompt)?;
         if ids.is_empty() {
             return Err(LlmError::Run("the prompt is empty".into()));
         }
@@ -148,6 +154,20 @@ impl LocalModel {
                 Ok(Completion { text, tokens: out[i].clone(), logprobs: lps[i].clone(), finish, prompt_tokens: ids.len() })
             })
             .collect()
+    }
+}
+
+impl super::Generator for LocalModel {
+    fn generate(&mut self, messages: &[Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        LocalModel::generate(self, messages, params, n)
+    }
+
+    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        LocalModel::complete(self, prompt, params, n)
+    }
+
+    fn name(&self) -> String {
+        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
 }
 

@@ -35,6 +35,16 @@ impl LlmError {
     }
 }
 
+/// Anything that answers a conversation: the local engine, and later OpenAI-compatible endpoints.
+pub trait Generator {
+    /// `n` answers to one conversation.
+    fn generate(&mut self, messages: &[crate::sample::Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;
+    /// `n` continuations of a raw text prompt (no chat template), for few-shot recipes.
+    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;
+    /// The model's name, stored as provenance.
+    fn name(&self) -> String;
+}
+
 impl From<candle_core::Error> for LlmError {
     fn from(e: candle_core::Error) -> Self {
         LlmError::Run(e.to_string())

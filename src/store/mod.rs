@@ -8,7 +8,7 @@ mod stats;
 
 pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
 pub use migrations::SCHEMA_VERSION;
-pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail};
+pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
 pub use stats::{Stats, StatusCounts};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};

@@ -1,0 +1,152 @@
+//! Running a recipe: the teacher loop that writes each kept candidate into the store as soon as
+//! it is finished, with full provenance, and reports every drop with its reason.
+
+use super::rouge::words;
+use super::self_instruct::{self, Example, Verdict};
+use crate::llm::sampling::Rng;
+use crate::llm::{GenParams, Generator, LlmError};
+use crate::store::{NewSample, Provenance, Store, StoreError};
+use serde_json::json;
+
+/// Problems running a recipe.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("no seed tasks{0}: import some first (`distillery import seeds.jsonl`)")]
+    NoSeeds(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Candidates to keep.
+    pub n: usize,
+    pub params: GenParams,
+    /// Only seeds of this task (default: all, each prompt drawing from one task).
+    pub task: Option<String>,
+    /// Human-written examples per prompt (one earlier kept candidate is added when there is one).
+    pub shots: usize,
+    pub template: String,
+    pub template_hash: String,
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Kept { id: i64, summary: String, most_similar: Option<(String, f64)> },
+    Dropped { reason: String, raw: String },
+}
+
+/// Running totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub attempts: usize,
+    pub kept: usize,
+    pub dropped: usize,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+/// Runs self-instruct until `n` candidates are kept or `4 n` attempts are spent.
+pub fn self_instruct(
+    model: &mut dyn Generator,
+    store: &mut Store,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(&Progress, &Outcome),
+) -> Result<Progress, RecipeError> {
+    let seeds: Vec<_> = store.seeds()?.into_iter().filter(|s| opts.task.is_none() || s.task == opts.task).collect();
+    // (seed id, task, example) for every worked instance.
+    let examples: Vec<(i64, Option<String>, Example)> = seeds
+        .iter()
+        .flat_map(|s| {
+            s.seed.instances.iter().map(move |i| {
+                (s.id, s.task.clone(), Example { instruction: s.seed.instruction.clone(), input: i.input.clone(), output: i.output.clone() })
+            })
+        })
+        .filter(|(_, _, e)| !e.output.trim().is_empty())
+        .collect();
+    if examples.is_empty() {
+        return Err(RecipeError::NoSeeds(opts.task.as_ref().map(|t| format!(" with worked examples for task {t:?}")).unwrap_or_default()));
+    }
+    let mut pool: Vec<(String, Vec<String>)> =
+        examples.iter().map(|(_, _, e)| (format!("{} {}", e.instruction, e.input), words(&format!("{} {}", e.instruction, e.input)))).collect();
+    let mut tasks: Vec<Option<String>> = examples.iter().map(|e| e.1.clone()).collect();
+    tasks.dedup();
+    for t in &tasks {
+        for (ins, inp) in store.sample_prompts(t.as_deref(), 2000)? {
+            let text = format!("{ins} {inp}");
+            pool.push((text.clone(), words(&text)));
+        }
+    }
+    let mut rng = Rng::new(opts.params.seed);
+    let mut progress = Progress::default();
+    let mut generated: Vec<(Option<String>, Example)> = Vec::new();
+    let start = std::time::Instant::now();
+    while progress.kept < opts.n && progress.attempts < opts.n * 4 {
+        progress.attempts += 1;
+        let task = tasks[(rng.next_u64() % tasks.len() as u64) as usize].clone();
+        let mut same: Vec<&(i64, Option<String>, Example)> = examples.iter().filter(|e| e.1 == task).collect();
+        let mut shots = Vec::new();
+        while shots.len() < opts.shots && !same.is_empty() {
+            shots.push(same.swap_remove((rng.next_u64() % same.len() as u64) as usize));
+        }
+        let mut few: Vec<Example> = shots.iter().map(|s| s.2.clone()).collect();
+        if let Some((_, e)) = generated.iter().rev().find(|g| g.0 == task) {
+            few.push(e.clone());
+        }
+        let next = few.len() + 1;
+        let (prompt, prefix) = self_instruct::prompt(&opts.template, &few);
+        // Stop at the next example, or at a blank line (each field is one paragraph).
+        let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
+        let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
+        // Raw completion, as Alpaca did: the teacher continues the numbered list.
+        let out = model.complete(&prompt, &params, 1)?.remove(0);
+        progress.tokens += out.tokens.len();
+        let outcome = match self_instruct::parse(&format!("{prefix}{}", out.text), next) {
+            Err(why) => Outcome::Dropped { reason: format!("unparsable: {why}"), raw: out.text.clone() },
+            Ok(text) => match self_instruct::filter(&text, &pool.iter().map(|p| p.1.clone()).collect::<Vec<_>>()) {
+                Verdict::Drop(reason) => Outcome::Dropped { reason, raw: out.text.clone() },
+                Verdict::Keep { most_similar } => {
+                    let similar = most_similar.map(|(i, s)| (pool[i].0.clone(), s));
+                    let provenance = Provenance {
+                        origin: "generated".into(),
+                        recipe: Some("self-instruct".into()),
+                        model: Some(model.name()),
+                        template_hash: Some(opts.template_hash.clone()),
+                        params: Some(
+                            json!({
+                                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                                "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
+                                "seed": params.seed, "shots": shots.iter().map(|s| s.0).collect::<Vec<_>>(),
+                                "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
+                            })
+                            .to_string(),
+                        ),
+                        seed_id: shots.first().map(|s| s.0),
+                        ..Provenance::default()
+                    };
+                    let report = store.insert_samples(&[NewSample { text: text.clone(), task: task.clone(), provenance }])?;
+                    if report.added == 0 {
+                        Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: out.text.clone() }
+                    } else {
+                        let key = format!("{} {}", text.instruction, text.input);
+                        pool.push((key.clone(), words(&key)));
+                        generated.push((task.clone(), Example { instruction: text.instruction.clone(), input: text.input.clone(), output: text.output.clone() }));
+                        let id = store.last_sample_id()?;
+                        Outcome::Kept { id, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }
+                    }
+                }
+            },
+        };
+        match outcome {
+            Outcome::Kept { .. } => progress.kept += 1,
+            Outcome::Dropped { .. } => progress.dropped += 1,
+        }
+        progress.seconds = start.elapsed().as_secs_f64();
+        on(&progress, &outcome);
+    }
+    Ok(progress)
+}
