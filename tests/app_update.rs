@@ -174,3 +174,20 @@ fn edit_external_asks_the_loop_to_run_the_editor() {
     });
     assert!(matches!(fx.as_slice(), [Effect::Decide(d)] if matches!(d.kind, DecisionKind::Edit(_))));
 }
+
+#[test]
+fn reload_picks_up_samples_added_by_another_process() {
+    let mut h = Harness::new(store_with(2, &[]));
+    h.keys("a");
+    let extra = vec![distillery::store::NewSample {
+        text: SampleText::new("Generated question", "", "Generated answer"),
+        task: None,
+        provenance: distillery::store::Provenance { origin: "generated".into(), recipe: Some("self-instruct".into()), ..Default::default() },
+    }];
+    h.store.insert_samples(&extra).unwrap();
+    assert_eq!(h.app.index.len(), 2, "not seen before a reload");
+    h.keys("r");
+    assert_eq!(h.app.index.len(), 3);
+    assert_eq!((h.app.counts.pending, h.app.counts.accepted), (2, 1));
+    assert_eq!(h.app.view.rows.len(), 2, "pending tab: the new sample and the undecided one");
+}

@@ -59,6 +59,8 @@ pub struct App {
     viewing: Option<(i64, i64)>,
     /// The sample whose detail was asked for and has not come yet.
     requested: Option<i64>,
+    /// The sample to put the cursor back on while a reloaded index streams in.
+    pub(super) restore: Option<i64>,
     clock: fn() -> i64,
     pub quit: bool,
 }
@@ -93,6 +95,7 @@ impl App {
             in_flight: 0,
             viewing: None,
             requested: None,
+            restore: None,
             clock,
             quit: false,
         }
@@ -115,7 +118,10 @@ impl App {
             }
             Event::Resize => {}
             Event::IndexPage { rows, counts, done } => {
-                let keep = self.current_id();
+                let keep = self.restore.or(self.current_id());
+                if done {
+                    self.restore = None;
+                }
                 self.index.extend(rows);
                 if let Some(c) = counts {
                     self.counts = c;

@@ -89,6 +89,14 @@ impl App {
                 Some(_) => self.say("this sample has no edits to compare"),
                 None => {}
             },
+            Action::Reload => {
+                self.restore = self.current_id();
+                self.index = super::queue::QueueIndex::default();
+                self.view.invalidate();
+                self.rebuild_view(None);
+                self.loading = true;
+                fx.push(Effect::LoadIndex);
+            }
             Action::ScrollDown => self.detail_scroll = self.detail_scroll.saturating_add(5),
             Action::ScrollUp => self.detail_scroll = self.detail_scroll.saturating_sub(5),
             Action::Help => self.open_help(),
