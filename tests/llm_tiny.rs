@@ -113,3 +113,20 @@ fn bad_files_give_clear_errors() {
     let e = LocalModel::load(&p).err().unwrap().to_string();
     assert!(e.contains("tokenizer"), "{e}");
 }
+
+#[test]
+fn q4_1_files_are_requantized_once_and_cached() {
+    let (_d, p) = tiny(&TinyOptions { q4_1: true, ..Default::default() });
+    let cache = tempfile::tempdir().unwrap();
+    let greedy = GenParams { temperature: 0.0, max_tokens: 8, ..params(1) };
+    let mut first = LocalModel::load_with_cache(&p, Some(cache.path())).unwrap();
+    assert_eq!(first.requantized, 16, "every Q4_1 matrix: embeddings, output, and 7 per block × 2");
+    let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1, "one Q8_0 copy written: {cached:?}");
+    assert!(cached[0].to_string_lossy().ends_with(".q8_0.gguf"));
+    let a = first.generate(&ask("hello"), &greedy, 1).unwrap();
+    let mut second = LocalModel::load_with_cache(&p, Some(cache.path())).unwrap();
+    assert_eq!(second.generate(&ask("hello"), &greedy, 1).unwrap(), a, "the cached copy is the same model");
+    let mut in_memory = LocalModel::load_with_cache(&p, None).unwrap();
+    assert_eq!(in_memory.generate(&ask("hello"), &greedy, 1).unwrap(), a);
+}

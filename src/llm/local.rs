@@ -53,8 +53,14 @@ fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
 
 impl LocalModel {
     /// Loads a llama-family GGUF; Q4_1 tensors are re-quantized to Q8_0, for which candle has
-    /// SIMD kernels (it has only a scalar loop for Q4_1).
+    /// SIMD kernels (it has only a scalar loop for Q4_1). The re-quantized file is kept in the
+    /// model cache's `derived/` folder, so later loads read it directly.
     pub fn load(path: &Path) -> Result<LocalModel, LlmError> {
+        Self::load_with_cache(path, Some(&super::fetch::cache_dir().join("derived")))
+    }
+
+    /// Like [`LocalModel::load`], with the folder for re-quantized files (None: in memory only).
+    pub fn load_with_cache(path: &Path, derived: Option<&Path>) -> Result<LocalModel, LlmError> {
         let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
         let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
         let arch = meta_str(&content, "general.architecture").unwrap_or_default();
@@ -73,7 +79,7 @@ impl LocalModel {
         if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_ids.push(eos);
         }
-        let (weights, requantized) = load_weights(content, &mut f, path)?;
+        let (weights, requantized) = load_weights(content, &mut f, path, derived)?;
         Ok(LocalModel { weights, tokenizer, template, stop_ids, path: path.to_owned(), requantized })
     }
 
@@ -171,32 +177,77 @@ impl super::Generator for LocalModel {
     }
 }
 
-/// Reads every tensor, re-quantizes Q4_1 to Q8_0, and builds the model from an in-memory GGUF.
-fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path) -> Result<(ModelWeights, usize), LlmError> {
+/// The cached Q8_0 copy of `path`, keyed by its canonical path, size and modification time.
+fn derived_path(path: &Path, dir: &Path) -> Option<PathBuf> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let canon = path.canonicalize().ok()?;
+    let key = crate::recipes::template_hash(&format!("{}:{}:{mtime}", canon.display(), meta.len()));
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    Some(dir.join(format!("{stem}-{key}.q8_0.gguf")))
+}
+
+/// Builds the model; files with Q4_1 tensors are re-quantized to Q8_0 once, into `derived`.
+fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>) -> Result<(ModelWeights, usize), LlmError> {
     let cpu = Device::Cpu;
-    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(content.tensor_infos.len());
-    let mut requantized = 0;
+    let q4_1 = content.tensor_infos.values().filter(|t| t.ggml_dtype == GgmlDType::Q4_1).count();
+    if q4_1 == 0 {
+        let w = ModelWeights::from_gguf(content, f, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+        return Ok((w, 0));
+    }
+    let cached = derived.and_then(|d| derived_path(path, d));
+    if let Some(c) = cached.as_ref().filter(|c| c.exists()) {
+        let from_cache = std::fs::File::open(c).ok().and_then(|mut cf| {
+            let ct = gguf_file::Content::read(&mut cf).ok()?;
+            ModelWeights::from_gguf(ct, &mut cf, &cpu).ok()
+        });
+        if let Some(w) = from_cache {
+            return Ok((w, q4_1));
+        }
+        tracing::warn!("{}: unreadable cached copy, rebuilding it", c.display());
+    }
+    let tensors = requantize(&content, f, path)?;
+    let md: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    if let Some(c) = &cached {
+        let written = c.parent().map(std::fs::create_dir_all).transpose().ok().and_then(|_| {
+            crate::fsio::write_atomic(c, |w| {
+                let mut buf = Cursor::new(Vec::new());
+                gguf_file::write(&mut buf, &md, &ts).map_err(std::io::Error::other)?;
+                w.write_all(buf.get_ref())
+            })
+            .ok()
+        });
+        if written.is_some() {
+            drop(ts);
+            drop(tensors);
+            let mut cf = std::fs::File::open(c).map_err(|e| LlmError::model(c, format!("cannot open: {e}")))?;
+            let ct = gguf_file::Content::read(&mut cf)?;
+            let w = ModelWeights::from_gguf(ct, &mut cf, &cpu).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+            return Ok((w, q4_1));
+        }
+    }
+    // No cache folder, or it cannot be written: build the model from memory.
+    let mut buf = Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &md, &ts)?;
+    drop(ts);
+    drop(tensors);
+    buf.set_position(0);
+    let ct = gguf_file::Content::read(&mut buf)?;
+    let w = ModelWeights::from_gguf(ct, &mut buf, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    Ok((w, q4_1))
+}
+
+/// Every tensor, with Q4_1 ones re-quantized to Q8_0.
+fn requantize(content: &gguf_file::Content, f: &mut std::fs::File, path: &Path) -> Result<Vec<(String, QTensor)>, LlmError> {
+    let cpu = Device::Cpu;
+    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
     for name in content.tensor_infos.keys() {
         let qt = content
             .tensor(f, name, &cpu)
             .map_err(|e| LlmError::model(path, format!("tensor `{name}` cannot be read (truncated file?): {e}")))?;
-        let qt = if qt.dtype() == GgmlDType::Q4_1 {
-            requantized += 1;
-            QTensor::quantize(&qt.dequantize(&cpu)?, GgmlDType::Q8_0)?
-        } else {
-            qt
-        };
+        let qt = if qt.dtype() == GgmlDType::Q4_1 { QTensor::quantize(&qt.dequantize(&cpu)?, GgmlDType::Q8_0)? } else { qt };
         tensors.push((name.clone(), qt));
     }
-    let mut buf = Cursor::new(Vec::new());
-    {
-        let md: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        gguf_file::write(&mut buf, &md, &ts)?;
-    }
-    drop(tensors);
-    buf.set_position(0);
-    let content = gguf_file::Content::read(&mut buf)?;
-    let weights = ModelWeights::from_gguf(content, &mut buf, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model: {e}")))?;
-    Ok((weights, requantized))
+    Ok(tensors)
 }

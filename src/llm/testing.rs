@@ -14,11 +14,13 @@ pub struct TinyOptions {
     pub tokenizer: bool,
     pub chat_template: Option<String>,
     pub seed: u64,
+    /// Store the matrices as Q4_1, like the real SmolLM2 file (norms stay F32).
+    pub q4_1: bool,
 }
 
 impl Default for TinyOptions {
     fn default() -> Self {
-        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1 }
+        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false }
     }
 }
 
@@ -42,10 +44,10 @@ pub fn vocab() -> (Vec<String>, Vec<String>) {
     (tokens, merges)
 }
 
-fn random(shape: &[usize], rng: &mut Rng, scale: f32) -> candle_core::Result<QTensor> {
+fn random(shape: &[usize], rng: &mut Rng, scale: f32, dtype: GgmlDType) -> candle_core::Result<QTensor> {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| (rng.next_f64() as f32 - 0.5) * scale).collect();
-    QTensor::quantize(&Tensor::from_vec(data, shape, &Device::Cpu)?, GgmlDType::F32)
+    QTensor::quantize(&Tensor::from_vec(data, shape, &Device::Cpu)?, dtype)
 }
 
 fn ones(n: usize) -> candle_core::Result<QTensor> {
@@ -79,22 +81,23 @@ pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<
         md.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
     }
     let mut rng = Rng::new(opts.seed);
+    let dt = if opts.q4_1 { GgmlDType::Q4_1 } else { GgmlDType::F32 };
     let mut ts: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0)?),
+        ("token_embd.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?),
         ("output_norm.weight".into(), ones(HIDDEN)?),
-        ("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0)?),
+        ("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?),
     ];
     for b in 0..BLOCKS {
         let p = |n: &str| format!("blk.{b}.{n}.weight");
         ts.push((p("attn_norm"), ones(HIDDEN)?));
         ts.push((p("ffn_norm"), ones(HIDDEN)?));
-        ts.push((p("attn_q"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("attn_k"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("attn_v"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("attn_output"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("ffn_gate"), random(&[FFN, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("ffn_up"), random(&[FFN, HIDDEN], &mut rng, 0.5)?));
-        ts.push((p("ffn_down"), random(&[HIDDEN, FFN], &mut rng, 0.5)?));
+        ts.push((p("attn_q"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_k"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_v"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_output"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_gate"), random(&[FFN, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_up"), random(&[FFN, HIDDEN], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_down"), random(&[HIDDEN, FFN], &mut rng, 0.5, dt)?));
     }
     let mut f = std::fs::File::create(path)?;
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
