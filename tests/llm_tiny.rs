@@ -30,6 +30,7 @@ fn same_seed_same_text_and_batches_give_k_answers() {
     let c = m.generate(&ask("hello"), &params(8), 1).unwrap();
     assert_ne!(a[0].tokens, c[0].tokens, "another seed, another text");
     let k = m.generate(&ask("hello"), &params(7), 4).unwrap();
+    assert_eq!(k[0], a[0], "answer i uses seed + i: the first is the single answer");
     assert_eq!(k.len(), 4);
     assert!(k.iter().all(|c| c.logprobs.len() == c.tokens.len() && c.logprobs.iter().all(|&l| l <= 0.0)));
     assert!(k.iter().all(|c| c.prompt_tokens == a[0].prompt_tokens));
@@ -43,7 +44,7 @@ fn greedy_is_deterministic_and_max_tokens_bounds_length() {
     let mut m = LocalModel::load(&p).unwrap();
     let g = GenParams { temperature: 0.0, max_tokens: 5, ..params(1) };
     let a = m.generate(&ask("hi"), &g, 2).unwrap();
-    assert_eq!(a[0].tokens, a[1].tokens, "greedy rows of a batch agree");
+    assert_eq!(a[0].tokens, a[1].tokens, "greedy answers agree");
     assert!(a[0].tokens.len() <= 5);
     if a[0].tokens.len() == 5 {
         assert_eq!(a[0].finish, FinishReason::Length);
@@ -129,4 +130,15 @@ fn q4_1_files_are_requantized_once_and_cached() {
     assert_eq!(second.generate(&ask("hello"), &greedy, 1).unwrap(), a, "the cached copy is the same model");
     let mut in_memory = LocalModel::load_with_cache(&p, None).unwrap();
     assert_eq!(in_memory.generate(&ask("hello"), &greedy, 1).unwrap(), a);
+}
+
+#[test]
+fn several_answers_work_on_quantized_weights() {
+    // candle's quantized llama cannot run a batched prompt on Q4_1/Q8_0 weights; k answers must
+    // still come back, as from the real model.
+    let (_d, p) = tiny(&TinyOptions { q4_1: true, ..Default::default() });
+    let mut m = LocalModel::load_with_cache(&p, None).unwrap();
+    let k = m.generate(&ask("hello"), &params(5), 3).unwrap();
+    assert_eq!(k.len(), 3);
+    assert_eq!(k[1], m.generate(&ask("hello"), &params(6), 1).unwrap()[0], "answer 1 is seed + 1");
 }

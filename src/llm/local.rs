@@ -102,22 +102,34 @@ impl LocalModel {
         self.tokenizer.decode(ids, false).map_err(|e| LlmError::Run(format!("decoding: {e}")))
     }
 
-    /// `n` answers to one conversation, decoded together as a batch. Sample `i` uses the seed
-    /// `params.seed + i`, so the same seed gives the same texts.
+    /// `n` answers to one conversation. Sample `i` uses the seed `params.seed + i`, so the same
+    /// seed gives the same texts.
     pub fn generate(&mut self, messages: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         let prompt = self.prompt(messages)?;
         self.complete(&prompt, p, n)
     }
 
-    /// `n` continuations of a raw prompt (already in the model's format, or plain text).
+    /// `n` continuations of a raw prompt (already in the model's format, or plain text), one
+    /// after another: candle's quantized llama cannot run a batched prompt on quantized weights
+    /// (it slices the last position into a non-contiguous view). Sharing one prompt's KV cache
+    /// between the n samples needs our own forward pass, which is next.
     pub fn complete(&mut self, prompt: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         let ids = self.encode(prompt)?;
+        let mut out = Vec::with_capacity(n.max(1));
+        for i in 0..n.max(1) as u64 {
+            out.extend(self.decode_rows(&ids, &GenParams { seed: p.seed.wrapping_add(i), ..p.clone() }, 1)?);
+        }
+        Ok(out)
+    }
+
+    /// Decodes `n` rows of the same prompt together (row `i` seeded `seed + i`).
+    fn decode_rows(&mut self, ids: &[u32], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         if ids.is_empty() {
             return Err(LlmError::Run("the prompt is empty".into()));
         }
         let n = n.max(1);
         let dev = Device::Cpu;
-        let mut logits = self.weights.forward(&Tensor::new(ids.as_slice(), &dev)?.unsqueeze(0)?.repeat((n, 1))?, 0)?;
+        let mut logits = self.weights.forward(&Tensor::new(ids, &dev)?.unsqueeze(0)?.repeat((n, 1))?, 0)?;
         let mut rngs: Vec<Rng> = (0..n as u64).map(|i| Rng::new(p.seed.wrapping_add(i))).collect();
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut lps: Vec<Vec<f32>> = vec![Vec::new(); n];

@@ -47,6 +47,7 @@ pub trait Generator {
 
 impl From<candle_core::Error> for LlmError {
     fn from(e: candle_core::Error) -> Self {
-        LlmError::Run(e.to_string())
+        // candle appends a backtrace to the message; the first line says what failed.
+        LlmError::Run(e.to_string().lines().next().unwrap_or("candle error").to_owned())
     }
 }
