@@ -65,6 +65,21 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
     };
     head.push(Span::styled(origin, t.muted));
     out.push(Line::from(head));
+    if let Some(model) = &p.model {
+        let tmpl = p.template_hash.as_deref().map(|h| format!(" · template {h}")).unwrap_or_default();
+        out.push(Line::styled(format!("model {}{tmpl}", clean(model)), t.muted));
+    }
+    // The nearest existing sample the recipe's similarity filter found, and how close it was.
+    let nearest = p.params.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()).and_then(|v| {
+        let m = v.get("most_similar")?;
+        Some((m.get("rouge_l")?.as_f64()?, m.get("text")?.as_str()?.to_owned()))
+    });
+    if let Some((score, text)) = nearest {
+        out.push(Line::from(vec![
+            Span::styled(format!("nearest existing: ROUGE-L {score:.2} "), if score > 0.6 { t.warn } else { t.muted }),
+            Span::styled(format!("«{}»", crate::text::truncate_width(&crate::text::clean_line(&text), 80)), t.muted),
+        ]));
+    }
     let text = &d.current;
     if let Some(s) = &text.system {
         out.push(heading("System", "", t));
