@@ -71,16 +71,14 @@ pub fn self_instruct(
     if examples.is_empty() {
         return Err(RecipeError::NoSeeds(opts.task.as_ref().map(|t| format!(" with worked examples for task {t:?}")).unwrap_or_default()));
     }
-    let mut pool: Vec<(String, Vec<String>)> =
-        examples.iter().map(|(_, _, e)| (format!("{} {}", e.instruction, e.input), words(&format!("{} {}", e.instruction, e.input)))).collect();
+    // The texts a candidate must not copy, and their word lists (kept side by side).
+    let mut pool_text: Vec<String> = examples.iter().map(|(_, _, e)| format!("{} {}", e.instruction, e.input)).collect();
     let mut tasks: Vec<Option<String>> = examples.iter().map(|e| e.1.clone()).collect();
     tasks.dedup();
     for t in &tasks {
-        for (ins, inp) in store.sample_prompts(t.as_deref(), 2000)? {
-            let text = format!("{ins} {inp}");
-            pool.push((text.clone(), words(&text)));
-        }
+        pool_text.extend(store.sample_prompts(t.as_deref(), 2000)?.into_iter().map(|(ins, inp)| format!("{ins} {inp}")));
     }
+    let mut pool_words: Vec<Vec<String>> = pool_text.iter().map(|t| words(t)).collect();
     let mut rng = Rng::new(opts.params.seed);
     let mut progress = Progress::default();
     let mut generated: Vec<(Option<String>, Example)> = Vec::new();
@@ -107,10 +105,10 @@ pub fn self_instruct(
         progress.tokens += out.tokens.len();
         let outcome = match self_instruct::parse(&format!("{prefix}{}", out.text), next) {
             Err(why) => Outcome::Dropped { reason: format!("unparsable: {why}"), raw: out.text.clone() },
-            Ok(text) => match self_instruct::filter(&text, &pool.iter().map(|p| p.1.clone()).collect::<Vec<_>>()) {
+            Ok(text) => match self_instruct::filter(&text, &pool_words) {
                 Verdict::Drop(reason) => Outcome::Dropped { reason, raw: out.text.clone() },
                 Verdict::Keep { most_similar } => {
-                    let similar = most_similar.map(|(i, s)| (pool[i].0.clone(), s));
+                    let similar = most_similar.map(|(i, s)| (pool_text[i].clone(), s));
                     let provenance = Provenance {
                         origin: "generated".into(),
                         recipe: Some("self-instruct".into()),
@@ -133,7 +131,8 @@ pub fn self_instruct(
                         Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: out.text.clone() }
                     } else {
                         let key = format!("{} {}", text.instruction, text.input);
-                        pool.push((key.clone(), words(&key)));
+                        pool_words.push(words(&key));
+                        pool_text.push(key);
                         generated.push((task.clone(), Example { instruction: text.instruction.clone(), input: text.input.clone(), output: text.output.clone() }));
                         let id = store.last_sample_id()?;
                         Outcome::Kept { id, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }
