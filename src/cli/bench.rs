@@ -10,7 +10,7 @@ use crate::tui::queue::{QueueIndex, Sort, Tab, View};
 use crate::workspace::Workspace;
 use anyhow::Context;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PY_REFERENCE: &str = include_str!("../../benches/import_reference.py");
 const IMPORT_ROWS: usize = 50_000;
@@ -289,9 +289,6 @@ pub fn measure_first_frame(db: &Path) -> anyhow::Result<()> {
     }
     terminal.draw(|f| app.render(f))?;
     let full = start.elapsed().as_secs_f64() * 1e3;
-    // Let a pending detail load finish so the worker is idle.
-    let _ = rx.try_recv();
-    std::thread::sleep(Duration::from_millis(1));
     println!(
         "{}",
         serde_json::json!({

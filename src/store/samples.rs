@@ -153,7 +153,7 @@ fn status_of(s: Option<String>) -> Status {
 
 const SAMPLE_COLS: &str = "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
      s.model, s.template_hash, s.params, s.parent_id, s.seed_id, s.round, s.source, s.created_at, \
-     st.status, st.flagged, st.note, st.edited, hex(s.content_hash), st.last_event";
+     st.status, st.flagged, st.note, st.edited, hex(s.content_hash)";
 
 struct FullRow {
     id: i64,
@@ -166,7 +166,6 @@ struct FullRow {
     flagged: bool,
     note: Option<String>,
     hash: String,
-    last_event: Option<i64>,
 }
 
 fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<String>)> {
@@ -193,7 +192,6 @@ fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<Strin
         flagged: r.get::<_, Option<bool>>(18)?.unwrap_or(false),
         note: r.get(19)?,
         hash: r.get(21)?,
-        last_event: r.get(22)?,
     };
     Ok((row, messages, r.get(20)?))
 }
@@ -311,13 +309,12 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let raw = read_full(r)?;
-            let score: Option<f64> = r.get(23)?;
-            let decided_at: Option<i64> = r.get(24)?;
+            let score: Option<f64> = r.get(22)?;
+            let decided_at: Option<i64> = r.get(23)?;
             if !statuses.contains(&raw.0.status) {
                 continue;
             }
             let row = finish_full(raw)?;
-            let _ = row.last_event;
             out.push(ExportRow {
                 id: row.id,
                 task: row.task,
