@@ -20,6 +20,24 @@ pub struct Config {
     pub name: Option<String>,
     #[serde(default)]
     pub tui: TuiConfig,
+    /// Which model generates: the local engine (default) or a named endpoint.
+    #[serde(default)]
+    pub teacher: TeacherConfig,
+    /// OpenAI-compatible endpoints by name: `[endpoints.vllm]`.
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, crate::llm::openai::EndpointConfig>,
+}
+
+/// The `[teacher]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherConfig {
+    /// A named endpoint; when unset, the local engine runs `model`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A llama-family GGUF for the local engine (default: SmolLM2-135M-Instruct from the cache).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
 }
 
 /// The `[tui]` table.
@@ -51,7 +69,28 @@ pub struct Workspace {
     pub config: Config,
 }
 
-const DEFAULT_CONFIG: &str = "# Distillery workspace settings.\n# name = \"my-dataset\"\n\n[tui]\n# keymap = \"keymap.toml\"   # merged over the default keys\n";
+const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
+# name = "my-dataset"
+
+[tui]
+# keymap = "keymap.toml"   # merged over the default keys
+
+[teacher]
+# The local engine runs this GGUF (default: SmolLM2-135M-Instruct from the model cache).
+# model = "/path/to/model.gguf"
+# To generate with a server instead, name one of the endpoints below (one line):
+# endpoint = "local-vllm"
+
+# [endpoints.local-vllm]
+# base_url = "http://localhost:8000/v1"    # vLLM, SGLang, llama.cpp server (:8080/v1), Ollama (:11434/v1)
+# model = "Qwen/Qwen2.5-7B-Instruct"
+# api_key_env = "OPENAI_API_KEY"           # the variable's name; the key is never stored
+# concurrency = 4
+# connect_timeout_s = 10
+# idle_timeout_s = 120                     # longest wait for the next streamed chunk
+# max_retries = 4                          # 429 / 5xx / stalls / cut streams, honouring Retry-After
+# token_budget = 200000                    # per run; a hard stop
+"#;
 
 impl Workspace {
     /// Creates the folder, config and database (keeping an existing config).

@@ -26,11 +26,16 @@ fn same_seed_same_text_and_batches_give_k_answers() {
     let mut m = LocalModel::load(&p).unwrap();
     let a = m.generate(&ask("hello"), &params(7), 1).unwrap();
     let b = m.generate(&ask("hello"), &params(7), 1).unwrap();
-    assert_eq!(a, b, "a seed fixes the text");
+    // The second call reuses the cached prompt; the text is the same, the log-probabilities agree
+    // to float rounding.
+    let same = |x: &distillery::llm::Completion, y: &distillery::llm::Completion| {
+        x.tokens == y.tokens && x.text == y.text && x.logprobs.iter().zip(&y.logprobs).all(|(p, q)| (p - q).abs() < 1e-4)
+    };
+    assert!(same(&a[0], &b[0]), "a seed fixes the text: {a:?} vs {b:?}");
     let c = m.generate(&ask("hello"), &params(8), 1).unwrap();
     assert_ne!(a[0].tokens, c[0].tokens, "another seed, another text");
     let k = m.generate(&ask("hello"), &params(7), 4).unwrap();
-    assert_eq!(k[0], a[0], "answer i uses seed + i: the first is the single answer");
+    assert!(same(&k[0], &a[0]), "answer i uses seed + i: the first is the single answer");
     assert_eq!(k.len(), 4);
     assert!(k.iter().all(|c| c.logprobs.len() == c.tokens.len() && c.logprobs.iter().all(|&l| l <= 0.0)));
     assert!(k.iter().all(|c| c.prompt_tokens == a[0].prompt_tokens));

@@ -21,7 +21,7 @@ impl Generator for Scripted {
         self.1.push(prompt.to_owned());
         let text = if self.0.is_empty() { String::new() } else { self.0.remove(0).replace("3. ", &format!("{next}. ")) };
         Ok((0..n)
-            .map(|_| Completion { text: text.clone(), tokens: vec![1; 5], logprobs: vec![-0.1; 5], finish: FinishReason::Stop, prompt_tokens: 50 })
+            .map(|_| Completion { text: text.clone(), tokens: vec![1; 5], logprobs: vec![-0.1; 5], finish: FinishReason::Stop, prompt_tokens: 50, completion_tokens: 5 })
             .collect())
     }
 
@@ -66,6 +66,7 @@ fn self_instruct_keeps_good_candidates_with_provenance_and_says_why_it_drops() {
     let mut s = store();
     let (tmpl, _) = template("self-instruct", None).unwrap();
     let opts = RunOptions {
+        cancel: Default::default(),
         n: 2,
         params: GenParams::default(),
         task: None,
@@ -103,7 +104,8 @@ fn self_instruct_keeps_good_candidates_with_provenance_and_says_why_it_drops() {
 fn no_seeds_is_a_clear_error() {
     let mut s = Store::open_in_memory().unwrap();
     let (tmpl, _) = template("self-instruct", None).unwrap();
-    let opts = RunOptions { n: 1, params: GenParams::default(), task: None, shots: 3, template_hash: template_hash(&tmpl), template: tmpl };
+    let opts = RunOptions {
+        cancel: Default::default(), n: 1, params: GenParams::default(), task: None, shots: 3, template_hash: template_hash(&tmpl), template: tmpl };
     let e = self_instruct(&mut Scripted(vec![], vec![]), &mut s, &opts, &mut |_, _| {}).unwrap_err().to_string();
     assert!(e.contains("no seed tasks") && e.contains("distillery import"), "{e}");
 }
@@ -112,7 +114,8 @@ fn no_seeds_is_a_clear_error() {
 fn attempts_are_bounded_when_everything_is_dropped() {
     let mut s = store();
     let (tmpl, _) = template("self-instruct", None).unwrap();
-    let opts = RunOptions { n: 3, params: GenParams::default(), task: None, shots: 2, template_hash: template_hash(&tmpl), template: tmpl };
+    let opts = RunOptions {
+        cancel: Default::default(), n: 3, params: GenParams::default(), task: None, shots: 2, template_hash: template_hash(&tmpl), template: tmpl };
     let p = self_instruct(&mut Scripted(vec![], vec![]), &mut s, &opts, &mut |_, _| {}).unwrap();
     assert_eq!((p.kept, p.attempts), (0, 12));
 }

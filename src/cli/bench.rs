@@ -22,13 +22,14 @@ pub fn run(which: &str, rows: usize) -> anyhow::Result<()> {
         "commit" => commit(),
         "filter" => filter(),
         "first-frame" => first_frame(rows),
+        "teacher" => super::bench_teacher::run(&super::models::default_model()),
         "all" => {
             import()?;
             commit()?;
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher or all"),
     }
 }
 

@@ -47,5 +47,27 @@ pub(super) fn run(dir: Option<PathBuf>, no_tui: bool) -> anyhow::Result<()> {
     if no_tui {
         return Ok(());
     }
-    crate::tui::run_workspace(&ws)
+    // The local teacher: fetched on first run, then a small self-instruct job in the background.
+    let job = match teacher_ready(&ws) {
+        Ok(()) => Some(crate::tui::jobs::JobSpec { recipe: "self-instruct".into(), n: 5, endpoint: None }),
+        Err(e) => {
+            eprintln!("no live generation in this demo: {e:#}");
+            None
+        }
+    };
+    crate::tui::run_workspace(&ws, job)
+}
+
+/// Makes sure the demo's teacher can run: the workspace's endpoint, or the default model
+/// (fetched into the cache when missing).
+fn teacher_ready(ws: &Workspace) -> anyhow::Result<()> {
+    if ws.config.teacher.endpoint.is_some() || ws.config.teacher.model.is_some() {
+        return Ok(());
+    }
+    let path = super::models::default_model();
+    if !path.exists() {
+        println!("fetching the default teacher (SmolLM2-135M-Instruct, about 100 MB) into {} …", crate::llm::fetch::cache_dir().display());
+        crate::llm::fetch::fetch(&crate::llm::fetch::cache_dir(), &mut |m| println!("  {m}"))?;
+    }
+    Ok(())
 }

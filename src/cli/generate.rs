@@ -1,7 +1,8 @@
 //! `distillery generate` and `distillery recipes`: the teacher writes candidates into the queue.
 
-use crate::llm::{GenParams, LocalModel};
-use crate::recipes::run::{self_instruct, Outcome, RunOptions};
+use crate::llm::GenParams;
+use crate::recipes::dispatch::{open_teacher, run_recipe, sources};
+use crate::recipes::run::{Outcome, Progress, RunOptions};
 use crate::recipes::{template, template_hash, RECIPES};
 use crate::workspace::Workspace;
 use clap::Args;
@@ -16,9 +17,23 @@ pub struct GenerateArgs {
     /// Candidates to keep.
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
-    /// A llama-family GGUF (default: SmolLM2-135M-Instruct from the model cache).
+    /// A llama-family GGUF (default: `[teacher] model`, else SmolLM2-135M-Instruct from the cache).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Generate with this `[endpoints.NAME]` of distillery.toml instead of the local engine
+    /// (default: `[teacher] endpoint`).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Backtranslation's documents: a text file (paragraphs split at blank lines) or a .jsonl of
+    /// {"text": ...}.
+    #[arg(long)]
+    docs: Option<PathBuf>,
+    /// Role-play's roles, "USER ROLE,ASSISTANT ROLE".
+    #[arg(long, default_value = "a curious learner,an expert teacher")]
+    roles: String,
+    /// Role-play's rounds (instruction/answer pairs).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Only seeds of this task.
     #[arg(long)]
     task: Option<String>,
@@ -39,38 +54,43 @@ pub struct GenerateArgs {
 pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
     let (tmpl, from) = template(&a.recipe, Some(&ws.dir))
         .ok_or_else(|| anyhow::anyhow!("unknown recipe {:?}; `distillery recipes` lists them", a.recipe))?;
-    let path = a.model.unwrap_or_else(super::models::default_model);
-    if !path.exists() {
-        anyhow::bail!("{}: no such model file; run `distillery models fetch` or pass --model FILE.gguf", path.display());
-    }
-    eprintln!("loading {} …", path.display());
-    let mut model = LocalModel::load(&path)?;
     let mut store = ws.store()?;
+    let srcs = if a.recipe == "self-instruct" { Vec::new() } else { sources(&store, &a.recipe, a.task.as_deref(), a.docs.as_deref())? };
+    let mut teacher = open_teacher(ws, a.endpoint.as_deref(), a.model.as_deref(), &mut |m| eprintln!("{m}"))?;
     let opts = RunOptions {
+        cancel: Default::default(),
         n: a.n,
         params: GenParams { temperature: a.temperature, max_tokens: a.max_tokens, seed: a.seed, ..GenParams::default() },
-        task: a.task,
+        task: a.task.clone(),
         shots: a.shots,
         template_hash: template_hash(&tmpl),
         template: tmpl,
     };
     eprintln!("{}: template {from} ({}), up to {} attempts", a.recipe, opts.template_hash, a.n * 4);
+    let bar = indicatif::ProgressBar::new(a.n as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} kept [{bar:30}] {msg} · {elapsed_precise}").expect("valid template").progress_chars("=> "));
     let verbose = a.verbose;
-    let done = self_instruct(&mut model, &mut store, &opts, &mut |p, outcome| {
+    let mut on = |p: &Progress, outcome: &Outcome| {
         let rate = p.tokens as f64 / p.seconds.max(1e-9);
-        match outcome {
+        bar.set_position(p.kept as u64);
+        bar.set_message(format!("dropped {} · {rate:.0} tok/s", p.dropped));
+        bar.suspend(|| match outcome {
             Outcome::Kept { id, summary, most_similar } => {
                 let sim = most_similar.as_ref().map(|(_, s)| format!(" (nearest ROUGE-L {s:.2})")).unwrap_or_default();
-                eprintln!("[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, summary, p.kept, p.dropped);
+                eprintln!("[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, crate::text::clean_line(summary), p.kept, p.dropped);
             }
             Outcome::Dropped { reason, raw } => {
-                eprintln!("[{:>3}] dropped: {reason}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, p.kept, p.dropped);
+                eprintln!("[{:>3}] dropped: {}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, crate::text::clean_line(reason), p.kept, p.dropped);
                 if verbose {
                     eprintln!("      raw: {:?}", crate::text::clean_line(raw));
                 }
             }
-        }
-    })?;
+        });
+    };
+    let roles = a.roles.split_once(',').ok_or_else(|| anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles))?;
+    let done = run_recipe(&a.recipe, teacher.as_mut(), &mut store, &opts, &srcs, (roles.0.trim(), roles.1.trim()), a.rounds, &mut on);
+    bar.finish_and_clear();
+    let done = done?;
     println!(
         "{}: kept {}, dropped {} in {} attempts, {:.1} s ({:.0} tokens/s); the candidates are pending in the queue",
         a.recipe,

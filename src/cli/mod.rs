@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand.
 
 pub mod bench;
+mod bench_teacher;
 mod debug;
 mod demo;
 mod export;
@@ -68,7 +69,8 @@ pub enum Command {
     },
     /// Open the curation TUI (also what `distillery` alone does).
     Tui,
-    /// Create or reopen the demo workspace with the sample data, and open the TUI on it.
+    /// Create or reopen the demo workspace with the sample data, fetch the local teacher if needed,
+    /// and open the TUI on it with a small self-instruct job running.
     Demo {
         /// Where the demo workspace lives (default: the user's data directory).
         #[arg(long)]
@@ -77,7 +79,7 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
-    /// Generate candidate samples from the seed tasks with a recipe and the local teacher.
+    /// Generate candidate samples with a recipe and the teacher (local engine or an endpoint).
     Generate(generate::GenerateArgs),
     /// List the recipes and where their prompt templates come from.
     Recipes,
@@ -86,7 +88,8 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
-        /// import, commit, filter, first-frame, or all.
+        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp), or all (the
+        /// workbench ones).
         #[arg(default_value = "all")]
         which: String,
         /// Rows for the first-frame benchmark.
@@ -102,7 +105,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ws_dir = cli.workspace;
     match cli.command {
-        None | Some(Command::Tui) => crate::tui::run_workspace(&open(&ws_dir)?),
+        None | Some(Command::Tui) => crate::tui::run_workspace(&open(&ws_dir)?, None),
         Some(Command::Init { dir }) => {
             let dir = dir.unwrap_or(ws_dir);
             let (_, created) = Workspace::init(&dir)?;

@@ -37,8 +37,7 @@ pub enum ModelsCommand {
 
 /// The default teacher GGUF in the cache.
 pub fn default_model() -> PathBuf {
-    let f = fetch::DEFAULT_FILES[0];
-    f.path(&fetch::cache_dir())
+    fetch::default_model()
 }
 
 pub(super) fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
@@ -78,9 +77,9 @@ pub(super) fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
             let start = Instant::now();
             let out = m.generate(&messages, &p, n)?;
             let secs = start.elapsed().as_secs_f64();
-            let tokens: usize = out.iter().map(|c| c.tokens.len()).sum();
+            let tokens: usize = out.iter().map(|c| c.completion_tokens).sum();
             for (i, c) in out.iter().enumerate() {
-                println!("--- answer {} ({} tokens, {:?})\n{}", i + 1, c.tokens.len(), c.finish, crate::text::clean(&c.text));
+                println!("--- answer {} ({} tokens, {:?})\n{}", i + 1, c.completion_tokens, c.finish, crate::text::clean(&c.text));
             }
             eprintln!(
                 "load {load:.2} s ({} tensors Q4_1 → Q8_0); {} prompt tokens; {tokens} tokens in {secs:.2} s ({:.1} tokens/s over {n} answers)",

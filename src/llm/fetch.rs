@@ -85,6 +85,11 @@ pub enum FetchError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// The default teacher's GGUF in the cache.
+pub fn default_model() -> PathBuf {
+    DEFAULT_FILES[0].path(&cache_dir())
+}
+
 /// The cache folder: `DISTILLERY_MODELS`, else the user's cache directory.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DISTILLERY_MODELS") {

@@ -5,8 +5,8 @@ use super::template::ChatTemplate;
 use super::{tokenizer, LlmError};
 use crate::sample::Message;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::quantized_llama::ModelWeights;
+use super::llama::{Llama, Prefix};
+use candle_core::{DType, Device};
 use serde::Serialize;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -31,11 +31,15 @@ pub struct Completion {
     pub logprobs: Vec<f32>,
     pub finish: FinishReason,
     pub prompt_tokens: usize,
+    /// Generated tokens (endpoints report a count, not the ids).
+    pub completion_tokens: usize,
 }
 
 /// A loaded model with its tokenizer and chat template.
 pub struct LocalModel {
-    weights: ModelWeights,
+    model: Llama,
+    /// The last prompt's keys and values, reused when the next prompt starts the same way.
+    prefix: Prefix,
     tokenizer: Tokenizer,
     template: ChatTemplate,
     stop_ids: Vec<u32>,
@@ -79,8 +83,9 @@ impl LocalModel {
         if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_ids.push(eos);
         }
-        let (weights, requantized) = load_weights(content, &mut f, path, derived)?;
-        Ok(LocalModel { weights, tokenizer, template, stop_ids, path: path.to_owned(), requantized })
+        let (model, requantized) = load_weights(content, &mut f, path, derived)?;
+        let prefix = model.prefix()?;
+        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized })
     }
 
     /// The tokenizer built from the file.
@@ -109,17 +114,40 @@ impl LocalModel {
         self.complete(&prompt, p, n)
     }
 
-    /// `n` continuations of a raw prompt (already in the model's format, or plain text), one
-    /// after another: candle's quantized llama cannot run a batched prompt on quantized weights
-    /// (it slices the last position into a non-contiguous view). Sharing one prompt's KV cache
-    /// between the n samples needs our own forward pass, which is next.
+    /// `n` continuations of a raw prompt (already in the model's format, or plain text). The
+    /// prompt is computed once (only the part that differs from the previous prompt), and the `n`
+    /// rows decode together as one batch. Row `i` is seeded `params.seed + i`.
     pub fn complete(&mut self, prompt: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         let ids = self.encode(prompt)?;
-        let mut out = Vec::with_capacity(n.max(1));
-        for i in 0..n.max(1) as u64 {
-            out.extend(self.decode_rows(&ids, &GenParams { seed: p.seed.wrapping_add(i), ..p.clone() }, 1)?);
+        self.decode_rows(&ids, p, n)
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &super::llama::Config {
+        &self.model.cfg
+    }
+
+    /// How many tokens of the last prompt are cached for reuse.
+    pub fn cached_prefix(&self) -> usize {
+        self.prefix.len()
+    }
+
+    /// Engine timing for benchmarks: computes `ids` from an empty cache, then `steps` greedy
+    /// steps for `k` rows, never stopping early. Returns (prompt seconds, decode seconds).
+    pub fn measure(&mut self, ids: &[u32], k: usize, steps: usize) -> Result<(f64, f64), LlmError> {
+        self.prefix = self.model.prefix()?;
+        let t0 = std::time::Instant::now();
+        let first: Vec<f32> = self.model.prefill(&mut self.prefix, ids)?.to_vec1()?;
+        let prompt_s = t0.elapsed().as_secs_f64();
+        let greedy = |l: &[f32]| (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32;
+        let mut rows = self.model.rows(k, steps)?;
+        let mut next = vec![greedy(&first); k];
+        let t1 = std::time::Instant::now();
+        for _ in 0..steps {
+            let logits: Vec<Vec<f32>> = self.model.step(&self.prefix, &mut rows, &next)?.to_vec2()?;
+            next = logits.iter().map(|l| greedy(l)).collect();
         }
-        Ok(out)
+        Ok((prompt_s, t1.elapsed().as_secs_f64()))
     }
 
     /// Decodes `n` rows of the same prompt together (row `i` seeded `seed + i`).
@@ -128,14 +156,14 @@ impl LocalModel {
             return Err(LlmError::Run("the prompt is empty".into()));
         }
         let n = n.max(1);
-        let dev = Device::Cpu;
-        let mut logits = self.weights.forward(&Tensor::new(ids, &dev)?.unsqueeze(0)?.repeat((n, 1))?, 0)?;
+        let first: Vec<f32> = self.model.prefill(&mut self.prefix, ids)?.to_dtype(DType::F32)?.to_vec1()?;
+        let mut rows_state = self.model.rows(n, p.max_tokens)?;
+        let mut rows: Vec<Vec<f32>> = vec![first; n];
         let mut rngs: Vec<Rng> = (0..n as u64).map(|i| Rng::new(p.seed.wrapping_add(i))).collect();
         let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut lps: Vec<Vec<f32>> = vec![Vec::new(); n];
         let mut done: Vec<Option<(FinishReason, usize)>> = vec![None; n];
         for step in 0..p.max_tokens {
-            let rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
             let mut next = Vec::with_capacity(n);
             for i in 0..n {
                 if done[i].is_some() {
@@ -162,14 +190,14 @@ impl LocalModel {
             if done.iter().all(Option::is_some) || step + 1 == p.max_tokens {
                 break;
             }
-            logits = self.weights.forward(&Tensor::new(next.as_slice(), &dev)?.unsqueeze(1)?, ids.len() + step)?;
+            rows = self.model.step(&self.prefix, &mut rows_state, &next)?.to_dtype(DType::F32)?.to_vec2()?;
         }
         (0..n)
             .map(|i| {
                 let (finish, cut) = done[i].unwrap_or((FinishReason::Length, usize::MAX));
                 let mut text = self.decode(&out[i])?;
                 text.truncate(cut.min(text.len()));
-                Ok(Completion { text, tokens: out[i].clone(), logprobs: lps[i].clone(), finish, prompt_tokens: ids.len() })
+                Ok(Completion { text, tokens: out[i].clone(), logprobs: lps[i].clone(), finish, prompt_tokens: ids.len(), completion_tokens: out[i].len() })
             })
             .collect()
     }
@@ -200,18 +228,17 @@ fn derived_path(path: &Path, dir: &Path) -> Option<PathBuf> {
 }
 
 /// Builds the model; files with Q4_1 tensors are re-quantized to Q8_0 once, into `derived`.
-fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>) -> Result<(ModelWeights, usize), LlmError> {
-    let cpu = Device::Cpu;
+fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>) -> Result<(Llama, usize), LlmError> {
     let q4_1 = content.tensor_infos.values().filter(|t| t.ggml_dtype == GgmlDType::Q4_1).count();
     if q4_1 == 0 {
-        let w = ModelWeights::from_gguf(content, f, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+        let w = Llama::from_gguf(&content, f).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
         return Ok((w, 0));
     }
     let cached = derived.and_then(|d| derived_path(path, d));
     if let Some(c) = cached.as_ref().filter(|c| c.exists()) {
         let from_cache = std::fs::File::open(c).ok().and_then(|mut cf| {
             let ct = gguf_file::Content::read(&mut cf).ok()?;
-            ModelWeights::from_gguf(ct, &mut cf, &cpu).ok()
+            Llama::from_gguf(&ct, &mut cf).ok()
         });
         if let Some(w) = from_cache {
             return Ok((w, q4_1));
@@ -235,7 +262,7 @@ fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path,
             drop(tensors);
             let mut cf = std::fs::File::open(c).map_err(|e| LlmError::model(c, format!("cannot open: {e}")))?;
             let ct = gguf_file::Content::read(&mut cf)?;
-            let w = ModelWeights::from_gguf(ct, &mut cf, &cpu).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+            let w = Llama::from_gguf(&ct, &mut cf).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
             return Ok((w, q4_1));
         }
     }
@@ -246,7 +273,7 @@ fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path,
     drop(tensors);
     buf.set_position(0);
     let ct = gguf_file::Content::read(&mut buf)?;
-    let w = ModelWeights::from_gguf(ct, &mut buf, &cpu).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    let w = Llama::from_gguf(&ct, &mut buf).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
     Ok((w, q4_1))
 }
 

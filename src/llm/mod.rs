@@ -1,12 +1,13 @@
 //! Language models: the model cache, GGUF loading with candle, the tokenizer and chat template
 //! from the file's metadata, and sampling.
 //!
-//! Status: the local engine generates with candle on the GGUF (one prompt, n samples decoded as a
-//! batch). Not yet here: sharing one prompt's KV cache between the n samples (the prompt is
-//! computed n times), the OpenAI-compatible backend, and the recipes (issue 3 continues).
+//! The local engine runs our own llama forward pass ([`llama`]) on candle's quantized matmuls: the
+//! n samples of one prompt share its KV cache and decode as one batch.
 
 pub mod fetch;
+pub mod llama;
 pub mod local;
+pub mod openai;
 pub mod sampling;
 pub mod template;
 #[doc(hidden)]
@@ -27,6 +28,10 @@ pub enum LlmError {
     Run(String),
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    #[error("endpoint {name}: {message}")]
+    Endpoint { name: String, message: String },
+    #[error("endpoint {name}: the token budget is spent ({used} of {limit} tokens); raise token_budget in distillery.toml to go on")]
+    Budget { name: String, used: u64, limit: u64 },
 }
 
 impl LlmError {
@@ -35,7 +40,7 @@ impl LlmError {
     }
 }
 
-/// Anything that answers a conversation: the local engine, and later OpenAI-compatible endpoints.
+/// Anything that answers a conversation: the local engine, or an OpenAI-compatible endpoint.
 pub trait Generator {
     /// `n` answers to one conversation.
     fn generate(&mut self, messages: &[crate::sample::Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;

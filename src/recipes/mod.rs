@@ -1,9 +1,14 @@
 //! Generation recipes: how a teacher turns seeds into candidate samples. Prompt templates are
 //! files in `assets/recipes/` (compiled in); a workspace file `recipes/NAME.txt` overrides one.
 //!
-//! Status: self-instruct is here. Evol-instruct, backtranslation, self-chat/role-play and LLM2LLM
-//! are still to come (issue 3 continues).
+//! Self-instruct has its own loop ([`run::self_instruct`]); the recipes that turn one source into
+//! one candidate (evol-instruct, backtranslation, self-chat, role-play) share [`each::run_each`].
+//! LLM2LLM (from the student's failures) belongs to the student issue.
 
+pub mod dialogue;
+pub mod dispatch;
+pub mod each;
+pub mod evol;
 pub mod rouge;
 pub mod run;
 pub mod self_instruct;
@@ -20,11 +25,33 @@ pub struct RecipeInfo {
 }
 
 /// Every recipe there is.
-pub const RECIPES: &[RecipeInfo] = &[RecipeInfo {
-    name: "self-instruct",
-    about: "few-shot from seed tasks; drops near-copies (ROUGE-L > 0.7), blacklisted keywords and bad lengths",
-    template: include_str!("../../assets/recipes/self-instruct.txt"),
-}];
+pub const RECIPES: &[RecipeInfo] = &[
+    RecipeInfo {
+        name: "self-instruct",
+        about: "few-shot from seed tasks; drops near-copies (ROUGE-L > 0.7), blacklisted keywords and bad lengths",
+        template: include_str!("../../assets/recipes/self-instruct.txt"),
+    },
+    RecipeInfo {
+        name: "evol-instruct",
+        about: "rewrites accepted samples (or seeds) in depth or breadth, answers them, eliminates copies, leaks, refusals and loops",
+        template: include_str!("../../assets/recipes/evol-instruct.txt"),
+    },
+    RecipeInfo {
+        name: "backtranslation",
+        about: "from plain documents (--docs FILE) to (request, document) samples",
+        template: include_str!("../../assets/recipes/backtranslation.txt"),
+    },
+    RecipeInfo {
+        name: "self-chat",
+        about: "the teacher writes a multi-turn human/assistant dialogue about each seed's topic (Baize)",
+        template: include_str!("../../assets/recipes/self-chat.txt"),
+    },
+    RecipeInfo {
+        name: "role-play",
+        about: "two roles take turns on each seed's task, one instructing and one answering (CAMEL)",
+        template: include_str!("../../assets/recipes/role-play.txt"),
+    },
+];
 
 /// The template in force: the workspace's `recipes/NAME.txt` when present, else the built-in.
 /// Returns the text and where it came from.

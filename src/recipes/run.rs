@@ -13,6 +13,8 @@ use serde_json::json;
 pub enum RecipeError {
     #[error("no seed tasks{0}: import some first (`distillery import seeds.jsonl`)")]
     NoSeeds(String),
+    #[error("{0}: nothing to start from (it needs seeds or samples; backtranslation needs --docs FILE)")]
+    NoSources(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -31,6 +33,14 @@ pub struct RunOptions {
     pub shots: usize,
     pub template: String,
     pub template_hash: String,
+    /// Set from another thread to stop after the attempt in progress.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RunOptions {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// What happened to one attempt.
@@ -83,7 +93,7 @@ pub fn self_instruct(
     let mut progress = Progress::default();
     let mut generated: Vec<(Option<String>, Example)> = Vec::new();
     let start = std::time::Instant::now();
-    while progress.kept < opts.n && progress.attempts < opts.n * 4 {
+    while progress.kept < opts.n && progress.attempts < opts.n * 4 && !opts.cancelled() {
         progress.attempts += 1;
         let task = tasks[(rng.next_u64() % tasks.len() as u64) as usize].clone();
         let mut same: Vec<&(i64, Option<String>, Example)> = examples.iter().filter(|e| e.1 == task).collect();
@@ -102,7 +112,7 @@ pub fn self_instruct(
         let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
         // Raw completion, as Alpaca did: the teacher continues the numbered list.
         let out = model.complete(&prompt, &params, 1)?.remove(0);
-        progress.tokens += out.tokens.len();
+        progress.tokens += out.completion_tokens;
         let outcome = match self_instruct::parse(&format!("{prefix}{}", out.text), next) {
             Err(why) => Outcome::Dropped { reason: format!("unparsable: {why}"), raw: out.text.clone() },
             Ok(text) => match self_instruct::filter(&text, &pool_words) {

@@ -223,14 +223,23 @@ impl Store {
     /// One page of the queue index, newest first: rows with `id < before` (all when `None`).
     /// `cap` bounds each summary in bytes, so a million rows fit in memory.
     pub fn queue_page(&self, before: Option<i64>, limit: usize, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.queue_rows("s.id < ?1", before.unwrap_or(i64::MAX), limit, cap)
+    }
+
+    /// Queue rows of the samples newer than `after` (written since the index was loaded).
+    pub fn queue_newer(&self, after: i64, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
+        self.queue_rows("s.id > ?1", after, 100_000, cap)
+    }
+
+    fn queue_rows(&self, condition: &str, bound: i64, limit: usize, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, st.status, st.flagged, st.edited,
                     substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
                     (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1)
              FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id
-             WHERE s.id < ?1 ORDER BY s.id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64, cap as i64], |r| {
+             WHERE {condition} ORDER BY s.id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![bound, limit as i64, cap as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, Option<String>>(1)?,

@@ -36,6 +36,8 @@ pub enum Action {
     Reload,
     ScrollDown,
     ScrollUp,
+    Generate,
+    CancelJob,
     Help,
     Quit,
     Confirm,
@@ -43,6 +45,8 @@ pub enum Action {
     Save,
     NextField,
     Close,
+    Increase,
+    Decrease,
 }
 
 impl Action {
@@ -80,6 +84,8 @@ impl Action {
             Reload => "reload the queue (picks up samples `distillery generate` added)",
             ScrollDown => "scroll the detail down",
             ScrollUp => "scroll the detail up",
+            Generate => "generate candidates in the background",
+            CancelJob => "cancel the generation job (kept ones stay)",
             Help => "this help",
             Quit => "quit",
             Confirm => "confirm",
@@ -87,6 +93,8 @@ impl Action {
             Save => "save",
             NextField => "next field",
             Close => "close",
+            Increase => "next value",
+            Decrease => "previous value",
         }
     }
 
@@ -105,6 +113,7 @@ impl Action {
             CycleSort => "sort",
             ToggleDiff => "diff",
             NextPending => "next pending",
+            Generate => "generate",
             Help => "help",
             Quit => "quit",
             Confirm => "apply",

@@ -2,7 +2,8 @@
 
 use super::effects::{Effect, Event};
 use super::keymap::{Context, Keymap};
-use super::panes::{ConfirmPopup, EditorPopup, HelpPopup, NotePopup, PopupOutcome};
+use super::jobs::JobView;
+use super::panes::{ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, PopupOutcome};
 use super::queue::{QueueIndex, Sort, Tab, View};
 use super::theme::Theme;
 use crate::sample::{summary_line, Status};
@@ -22,6 +23,7 @@ pub enum Popup {
     Editor(Box<EditorPopup>),
     Note(Box<NotePopup>),
     Confirm(ConfirmPopup),
+    Generate(GeneratePopup),
 }
 
 /// The whole state of the workbench.
@@ -63,6 +65,13 @@ pub struct App {
     pub(super) restore: Option<i64>,
     clock: fn() -> i64,
     pub quit: bool,
+    /// The generation job, running or last finished.
+    pub job: Option<JobView>,
+    /// The workspace's endpoints, offered by the generation dialog.
+    pub endpoints: Vec<String>,
+    pub default_endpoint: Option<String>,
+    /// A job to start with the workbench (the demo's).
+    pub initial_job: Option<super::jobs::JobSpec>,
 }
 
 impl App {
@@ -98,12 +107,20 @@ impl App {
             restore: None,
             clock,
             quit: false,
+            job: None,
+            endpoints: Vec::new(),
+            default_endpoint: None,
+            initial_job: None,
         }
     }
 
     /// The effects to run at start.
-    pub fn init(&self) -> Vec<Effect> {
-        vec![Effect::LoadIndex]
+    pub fn init(&mut self) -> Vec<Effect> {
+        let mut fx = vec![Effect::LoadIndex];
+        if let Some(spec) = self.initial_job.take() {
+            self.start_job(spec, &mut fx);
+        }
+        fx
     }
 
     /// Handles one event.
@@ -165,6 +182,8 @@ impl App {
                 Ok(None) => self.say("no change"),
                 Err(e) => self.fail(format!("$EDITOR: {e}")),
             },
+            Event::Job(ev) => self.on_job(ev, &mut fx),
+            Event::NewRows(rows) => self.on_new_rows(rows),
             Event::Failed(msg) => {
                 self.in_flight = self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
                 self.fail(msg);
@@ -183,11 +202,16 @@ impl App {
                 Popup::Editor(p) => p.handle(&self.keymap, key),
                 Popup::Note(p) => p.handle(&self.keymap, key),
                 Popup::Confirm(p) => p.handle(self.keymap.action(Context::Confirm, &key)),
+                Popup::Generate(p) => p.handle(self.keymap.action(Context::Generate, &key)),
             };
             match outcome {
                 PopupOutcome::Keep => {}
                 PopupOutcome::Notice(n) => self.say(n),
                 PopupOutcome::Close => self.popup = None,
+                PopupOutcome::Start(spec) => {
+                    self.popup = None;
+                    self.start_job(spec, fx);
+                }
                 PopupOutcome::Decide(ids, kind) => {
                     self.popup = None;
                     let bulk = ids.len() > 1;

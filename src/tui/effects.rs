@@ -21,6 +21,10 @@ pub enum Event {
     Undone(Option<Box<Undone>>),
     /// `$EDITOR` returned: the new text (None when unchanged or aborted) or an error.
     ExternalEdit { id: i64, result: Result<Option<SampleText>, String> },
+    /// A generation job's progress.
+    Job(super::jobs::JobEvent),
+    /// Samples newer than the index's newest (a job wrote them).
+    NewRows(Vec<QueueRow>),
     /// A store operation failed; the message says which.
     Failed(String),
 }
@@ -35,6 +39,11 @@ pub enum Effect {
     Undo { session: String },
     /// Suspend the UI and edit this text in `$EDITOR` (run by the loop, which owns the terminal).
     EditExternal { id: i64, text: SampleText },
+    /// Start a generation job (run by the job runner, not the store thread).
+    StartJob(super::jobs::JobSpec),
+    CancelJob,
+    /// Load the samples newer than `after`.
+    LoadNewer { after: i64 },
     Quit,
 }
 
@@ -53,11 +62,15 @@ pub fn summary_cap(total: i64) -> usize {
 pub struct StoreWorker {
     tx: Option<mpsc::Sender<Effect>>,
     handle: Option<std::thread::JoinHandle<()>>,
+    events: UnboundedSender<Event>,
+    /// Generation jobs (None: this workbench cannot start them, as in tests).
+    jobs: Option<std::sync::Mutex<super::jobs::JobRunner>>,
 }
 
 impl StoreWorker {
     pub fn spawn(mut store: Store, events: UnboundedSender<Event>) -> StoreWorker {
         let (tx, rx) = mpsc::channel::<Effect>();
+        let job_events = events.clone();
         let handle = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {
@@ -66,11 +79,28 @@ impl StoreWorker {
                 }
             })
             .ok();
-        StoreWorker { tx: Some(tx), handle }
+        StoreWorker { tx: Some(tx), handle, events: job_events, jobs: None }
     }
 
-    /// Queues a store effect (others are not the worker's).
+    /// Lets this workbench run generation jobs in `ws`.
+    pub fn enable_jobs(&mut self, ws: crate::workspace::Workspace) {
+        self.jobs = Some(std::sync::Mutex::new(super::jobs::JobRunner::new(ws)));
+    }
+
+    /// Queues a store effect; job effects go to the job runner.
     pub fn send(&self, effect: Effect) {
+        if let Effect::StartJob(_) | Effect::CancelJob = effect {
+            let Some(jobs) = &self.jobs else {
+                let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed("generation jobs are not available here".into())));
+                return;
+            };
+            let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match effect {
+                Effect::StartJob(spec) => jobs.start(spec, self.events.clone()),
+                _ => jobs.cancel(),
+            }
+            return;
+        }
         if let Some(tx) = &self.tx {
             let _ = tx.send(effect);
         }
@@ -114,7 +144,11 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Ok(u) => send(Event::Undone(u.map(Box::new))),
             Err(e) => send(Event::Failed(format!("undo failed: {e}"))),
         },
-        Effect::EditExternal { .. } | Effect::Quit => {}
+        Effect::LoadNewer { after } => match store.queue_newer(after, summary_cap(1_000_000)) {
+            Ok(rows) => send(Event::NewRows(rows)),
+            Err(e) => send(Event::Failed(format!("loading new samples: {e}"))),
+        },
+        Effect::EditExternal { .. } | Effect::Quit | Effect::StartJob(_) | Effect::CancelJob => {}
     }
 }
 

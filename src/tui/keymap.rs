@@ -17,10 +17,11 @@ pub enum Context {
     Note,
     Confirm,
     Help,
+    Generate,
 }
 
 impl Context {
-    pub const ALL: [Context; 6] = [Context::Queue, Context::Filter, Context::Editor, Context::Note, Context::Confirm, Context::Help];
+    pub const ALL: [Context; 7] = [Context::Queue, Context::Filter, Context::Editor, Context::Note, Context::Confirm, Context::Help, Context::Generate];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -30,6 +31,7 @@ impl Context {
             Context::Note => "note",
             Context::Confirm => "confirm",
             Context::Help => "help",
+            Context::Generate => "generate",
         }
     }
 }

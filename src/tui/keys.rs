@@ -39,6 +39,8 @@ impl App {
             },
             Action::Undo => fx.push(Effect::Undo { session: self.session.clone() }),
             Action::Note => self.open_note(),
+            Action::Generate => self.open_generate(),
+            Action::CancelJob => self.cancel_job(fx),
             Action::Flag => {
                 if let Some(id) = self.current_id() {
                     let flagged = self.index.row_mut(id).is_some_and(|r| r.flagged);
@@ -104,7 +106,7 @@ impl App {
                 self.quit = true;
                 fx.push(Effect::Quit);
             }
-            Action::Confirm | Action::Cancel | Action::Save | Action::NextField | Action::Close => {}
+            Action::Confirm | Action::Cancel | Action::Save | Action::NextField | Action::Close | Action::Increase | Action::Decrease => {}
         }
     }
 

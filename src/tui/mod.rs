@@ -5,6 +5,7 @@ pub mod app;
 pub mod effects;
 mod external;
 pub mod filter;
+pub mod jobs;
 mod keys;
 pub mod keymap;
 pub mod panes;
@@ -23,8 +24,8 @@ use ratatui::Terminal;
 use std::future::Future;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-/// Opens the workbench on a workspace in the real terminal.
-pub fn run_workspace(ws: &Workspace) -> anyhow::Result<()> {
+/// Opens the workbench on a workspace in the real terminal, starting `job` if given.
+pub fn run_workspace(ws: &Workspace, job: Option<jobs::JobSpec>) -> anyhow::Result<()> {
     init_logging(ws);
     let mut user_keymaps = Vec::new();
     if let Some(p) = ws.config.tui.keymap.as_ref() {
@@ -37,10 +38,14 @@ pub fn run_workspace(ws: &Workspace) -> anyhow::Result<()> {
     let keymap = keymap::Keymap::load(&refs)?;
     let store = ws.store()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let app = App::new(ws.display_name(), keymap, crate::store::now_ms);
+    let mut app = App::new(ws.display_name(), keymap, crate::store::now_ms);
+    app.endpoints = ws.config.endpoints.keys().cloned().collect();
+    app.default_endpoint = ws.config.teacher.endpoint.clone();
+    app.initial_job = job;
     rt.block_on(async move {
         let (tx, rx) = unbounded_channel();
-        let worker = StoreWorker::spawn(store, tx);
+        let mut worker = StoreWorker::spawn(store, tx);
+        worker.enable_jobs(ws.clone());
         let mut terminal = ratatui::init();
         let shutdown = shutdown_signal();
         let res = run(&mut terminal, app, crossterm::event::EventStream::new, &worker, rx, shutdown, &mut |term, id, text| {

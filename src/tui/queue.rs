@@ -134,6 +134,30 @@ impl QueueIndex {
         }
     }
 
+    /// The newest sample's id.
+    pub fn newest_id(&self) -> Option<i64> {
+        self.rows.first().map(|r| r.id)
+    }
+
+    /// Puts samples newer than every row in front (rows stay sorted by id, descending); returns
+    /// the statuses of those added. Older or known ids are skipped.
+    pub fn insert_newer(&mut self, mut rows: Vec<QueueRow>) -> Vec<Status> {
+        let newest = self.newest_id().unwrap_or(i64::MIN);
+        rows.retain(|r| r.id > newest);
+        rows.sort_by_key(|r| std::cmp::Reverse(r.id));
+        rows.dedup_by_key(|r| r.id);
+        let statuses = rows.iter().map(|r| r.status).collect();
+        let mut front = QueueIndex::default();
+        front.extend(rows);
+        let shift = self.arena.len() as u32;
+        // The new rows' texts go to the end of the arena; the rows go in front.
+        self.arena.push_str(&front.arena);
+        front.rows.iter_mut().for_each(|r| r.start += shift);
+        front.rows.append(&mut self.rows);
+        self.rows = front.rows;
+        statuses
+    }
+
     fn push_text(&mut self, s: &str) -> u32 {
         let start = self.arena.len() as u32;
         self.arena.push_str(s);

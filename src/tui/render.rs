@@ -8,8 +8,9 @@ use ratatui::Frame;
 impl App {
     pub fn render(&mut self, f: &mut Frame) {
         let area = f.area();
-        let [main, status, footer] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+        let job_lines = u16::from(self.job.is_some());
+        let [main, job, status, footer] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(job_lines), Constraint::Length(1), Constraint::Length(1)]).areas(area);
         // Side by side when there is room, stacked on narrow terminals.
         let [queue, detail] = if main.width >= 70 {
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(main)
@@ -18,6 +19,7 @@ impl App {
         };
         QueuePane::render(f, queue, self);
         DetailPane::render(f, detail, self);
+        super::jobs::render_job(f, job, self);
         StatusBar::render_status(f, status, self);
         StatusBar::render_footer(f, footer, self);
         let (keymap, theme) = (&self.keymap, &self.theme);
@@ -26,6 +28,7 @@ impl App {
             Some(Popup::Editor(p)) => p.render(f, main, keymap, theme),
             Some(Popup::Note(p)) => p.render(f, main, theme),
             Some(Popup::Confirm(p)) => p.render(f, main, keymap, theme),
+            Some(Popup::Generate(p)) => p.render(f, main, keymap, theme),
             None => {}
         }
     }

@@ -3,6 +3,7 @@
 mod confirm;
 mod detail;
 mod editor;
+mod generate;
 mod help;
 mod note;
 mod queue;
@@ -11,6 +12,7 @@ mod status;
 pub use confirm::ConfirmPopup;
 pub use detail::DetailPane;
 pub use editor::EditorPopup;
+pub use generate::GeneratePopup;
 pub use help::HelpPopup;
 pub use note::NotePopup;
 pub use queue::QueuePane;
@@ -28,6 +30,8 @@ pub enum PopupOutcome {
     Notice(String),
     /// Close and send this decision.
     Decide(Vec<i64>, DecisionKind),
+    /// Close and start this generation job.
+    Start(crate::tui::jobs::JobSpec),
 }
 
 /// A rectangle of `w`×`h` percent centred in `area`.

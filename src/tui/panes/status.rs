@@ -18,6 +18,7 @@ pub fn context(app: &App) -> Context {
         Some(Popup::Editor(_)) => Context::Editor,
         Some(Popup::Note(_)) => Context::Note,
         Some(Popup::Confirm(_)) => Context::Confirm,
+        Some(Popup::Generate(_)) => Context::Generate,
         None if app.filtering => Context::Filter,
         None => Context::Queue,
     }
@@ -25,7 +26,7 @@ pub fn context(app: &App) -> Context {
 
 const QUEUE_HINTS: &[Action] = &[
     Action::Accept, Action::Reject, Action::Edit, Action::Undo, Action::NextPending, Action::Filter,
-    Action::ToggleSelect, Action::Note, Action::Flag, Action::CycleSort, Action::ToggleDiff, Action::Help, Action::Quit,
+    Action::ToggleSelect, Action::Note, Action::Flag, Action::CycleSort, Action::ToggleDiff, Action::Help, Action::Generate, Action::Quit,
 ];
 
 impl StatusBar {
@@ -71,6 +72,7 @@ impl StatusBar {
             Context::Note => app.keymap.hints(ctx, &[Action::Save, Action::Cancel]),
             Context::Confirm => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
             Context::Help => app.keymap.hints(ctx, &[Action::Close]),
+            Context::Generate => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
         };
         let mut spans = Vec::new();
         let mut used = 0;

@@ -1,0 +1,387 @@
+//! OpenAI-compatible endpoints (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs) as a
+//! [`Generator`](super::Generator).
+//!
+//! - Streaming only (`stream: true`), read as server-sent events. A choice is kept only when the
+//!   server said how it finished (`finish_reason`); a stream that ends before that is an error and
+//!   is retried, never stored as a partial sample.
+//! - Timeouts: connect, and idle (the longest wait for the next chunk, so a stalled server is
+//!   noticed without limiting long generations).
+//! - Retries with jittered exponential backoff on 429, 5xx, connection errors, stalls and cut
+//!   streams, honouring `Retry-After`. A malformed chunk or an error event inside a 200 stream is
+//!   reported with the raw text, not retried.
+//! - A concurrency limit per endpoint, and a token budget per run with a hard stop.
+//! - `n > 1`: asked in one request; when the server returns fewer choices (it ignored `n`), the
+//!   missing ones are asked separately with seeds `seed + i`, so a vote always has k answers.
+//! - The API key is read from the environment variable the config names; it is never stored,
+//!   printed or logged.
+
+use super::local::{Completion, FinishReason};
+use super::sampling::GenParams;
+use super::LlmError;
+use crate::sample::Message;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// One `[endpoints.NAME]` table of `distillery.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// For example `http://localhost:8000/v1` (the part before `/chat/completions`).
+    pub base_url: String,
+    /// The model name the server expects.
+    pub model: String,
+    /// The name of the environment variable holding the API key (the key itself is never stored).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_connect")]
+    pub connect_timeout_s: f64,
+    /// The longest wait for the response or its next chunk.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_s: f64,
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// Tokens (prompt + completion) one run may spend; the run stops hard when it is used up.
+    #[serde(default)]
+    pub token_budget: Option<u64>,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_connect() -> f64 {
+    10.0
+}
+fn default_idle() -> f64 {
+    120.0
+}
+fn default_retries() -> u32 {
+    4
+}
+
+impl EndpointConfig {
+    pub fn new(base_url: &str, model: &str) -> EndpointConfig {
+        EndpointConfig {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key_env: None,
+            concurrency: default_concurrency(),
+            connect_timeout_s: default_connect(),
+            idle_timeout_s: default_idle(),
+            max_retries: default_retries(),
+            token_budget: None,
+        }
+    }
+}
+
+/// Counters of one client, for the jobs pane and the closing line of a run.
+#[derive(Debug, Default)]
+pub struct EndpointStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub completion_tokens: AtomicU64,
+}
+
+impl EndpointStats {
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens.load(Ordering::Relaxed) + self.completion_tokens.load(Ordering::Relaxed)
+    }
+}
+
+/// A client for one endpoint.
+pub struct OpenAiClient {
+    pub name: String,
+    cfg: EndpointConfig,
+    key: Option<String>,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    permits: Arc<Semaphore>,
+    pub stats: Arc<EndpointStats>,
+}
+
+/// What went wrong with one attempt.
+enum Failure {
+    /// Worth trying again (after the server's `Retry-After` when it gave one).
+    Retry { why: String, after: Option<Duration> },
+    Fatal(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Chat,
+    Text,
+}
+
+/// A choice being streamed.
+#[derive(Default, Clone)]
+struct Partial {
+    text: String,
+    finish: Option<String>,
+    chunks: usize,
+}
+
+/// Shortens and cleans server text for an error message.
+fn snippet(s: &str) -> String {
+    let s = crate::text::clean_line(s.trim());
+    let mut out: String = s.chars().take(300).collect();
+    if s.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from these servers and is ignored).
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(300.0)))
+}
+
+/// Exponential backoff with full jitter: 0.5 s, 1 s, 2 s … (capped at 30 s), times a random factor
+/// in [0.5, 1).
+fn backoff(attempt: u32, salt: u64) -> Duration {
+    let base = (0.5 * 2f64.powi(attempt as i32)).min(30.0);
+    let mut rng = super::sampling::Rng::new(salt ^ u64::from(attempt).wrapping_mul(0x9e37) ^ std::process::id() as u64);
+    Duration::from_secs_f64(base * (0.5 + rng.next_f64() * 0.5))
+}
+
+impl OpenAiClient {
+    /// A client for `cfg`; reads the API key from the environment variable it names.
+    pub fn new(name: &str, cfg: EndpointConfig) -> Result<OpenAiClient, LlmError> {
+        let err = |m: String| LlmError::Endpoint { name: name.into(), message: m };
+        let key = match &cfg.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| err(format!("the API key variable {var} is not set")))?),
+            None => None,
+        };
+        if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
+            return Err(err(format!("base_url {:?} must start with http:// or https://", cfg.base_url)));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs_f64(cfg.connect_timeout_s.max(0.01)))
+            .build()
+            .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
+        let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default() })
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    fn error(&self, message: impl Into<String>) -> LlmError {
+        LlmError::Endpoint { name: self.name.clone(), message: message.into() }
+    }
+
+    fn body(&self, kind: Kind, input: Value, p: &GenParams, n: usize, seed: u64) -> Value {
+        let mut b = json!({
+            "model": self.cfg.model,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "n": n,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_tokens,
+            "seed": seed,
+        });
+        match kind {
+            Kind::Chat => b["messages"] = input,
+            Kind::Text => b["prompt"] = input,
+        }
+        if !p.stop.is_empty() {
+            b["stop"] = json!(p.stop);
+        }
+        if p.repetition_penalty != 1.0 {
+            b["repetition_penalty"] = json!(p.repetition_penalty);
+        }
+        if p.top_k > 0 {
+            b["top_k"] = json!(p.top_k);
+        }
+        b
+    }
+
+    fn run(&self, kind: Kind, input: Value, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        let n = n.max(1);
+        self.rt.block_on(async {
+            let mut got = self.request(kind, &self.body(kind, input.clone(), p, n, p.seed)).await?;
+            got.truncate(n);
+            if got.len() < n {
+                // The server ignored `n`: ask for the rest one by one, with their own seeds.
+                let missing = (got.len()..n).map(|i| {
+                    let body = self.body(kind, input.clone(), p, 1, p.seed.wrapping_add(i as u64));
+                    async move { self.request(kind, &body).await }
+                });
+                for more in futures_util::future::join_all(missing).await {
+                    got.extend(more?.into_iter().take(1));
+                }
+            }
+            Ok(got)
+        })
+    }
+
+    /// One request with retries.
+    async fn request(&self, kind: Kind, body: &Value) -> Result<Vec<Completion>, LlmError> {
+        let mut attempt = 0;
+        loop {
+            if let Some(limit) = self.cfg.token_budget {
+                let used = self.stats.tokens();
+                if used >= limit {
+                    return Err(LlmError::Budget { name: self.name.clone(), used, limit });
+                }
+            }
+            let outcome = {
+                let _permit = self.permits.acquire().await.map_err(|e| self.error(e.to_string()))?;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.once(kind, body).await
+            };
+            match outcome {
+                Ok(c) => return Ok(c),
+                Err(Failure::Retry { why, after }) if attempt < self.cfg.max_retries => {
+                    let wait = after.unwrap_or_else(|| backoff(attempt, body["seed"].as_u64().unwrap_or(0)));
+                    tracing::warn!("endpoint {}: {why}; retry {} of {} in {:.1} s", self.name, attempt + 1, self.cfg.max_retries, wait.as_secs_f64());
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(Failure::Retry { why, .. }) => return Err(self.error(format!("{why} (gave up after {} retries)", self.cfg.max_retries))),
+                Err(Failure::Fatal(why)) => return Err(self.error(why)),
+            }
+        }
+    }
+
+    /// One attempt: send, then read the stream to its end.
+    async fn once(&self, kind: Kind, body: &Value) -> Result<Vec<Completion>, Failure> {
+        let path = match kind {
+            Kind::Chat => "chat/completions",
+            Kind::Text => "completions",
+        };
+        let url = format!("{}/{path}", self.cfg.base_url.trim_end_matches('/'));
+        let idle = Duration::from_secs_f64(self.cfg.idle_timeout_s.max(0.01));
+        let mut req = self.http.post(&url).json(body);
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        let resp = match tokio::time::timeout(idle, req.send()).await {
+            Err(_) => return Err(Failure::Retry { why: format!("no response from {url} in {:.0} s", idle.as_secs_f64()), after: None }),
+            Ok(Err(e)) if e.is_connect() || e.is_timeout() || e.is_request() => {
+                return Err(Failure::Retry { why: format!("cannot reach {url}: {}", error_chain(&e)), after: None })
+            }
+            Ok(Err(e)) => return Err(Failure::Fatal(format!("request to {url} failed: {}", error_chain(&e)))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let after = retry_after(resp.headers());
+            let text = tokio::time::timeout(idle, resp.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+            let why = format!("HTTP {status} from {url}: {}", snippet(&text));
+            return Err(if status.as_u16() == 429 || status.is_server_error() { Failure::Retry { why, after } } else { Failure::Fatal(why) });
+        }
+        let mut events = resp.bytes_stream().eventsource();
+        let mut choices: Vec<Partial> = Vec::new();
+        let mut usage: Option<(u64, u64)> = None;
+        loop {
+            let ev = match tokio::time::timeout(idle, events.next()).await {
+                Err(_) => return Err(Failure::Retry { why: format!("the stream stalled (no data for {:.0} s)", idle.as_secs_f64()), after: None }),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(Failure::Retry { why: format!("the stream was cut: {e}"), after: None }),
+                Ok(Some(Ok(ev))) => ev,
+            };
+            let data = ev.data.trim();
+            if data == "[DONE]" {
+                break;
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(data).map_err(|e| Failure::Fatal(format!("malformed chunk ({e}): {}", snippet(data))))?;
+            if let Some(err) = v.get("error") {
+                let msg = err.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| err.to_string());
+                return Err(Failure::Fatal(format!("the server reported an error mid-stream: {}", snippet(&msg))));
+            }
+            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+                usage = Some((u["prompt_tokens"].as_u64().unwrap_or(0), u["completion_tokens"].as_u64().unwrap_or(0)));
+            }
+            for c in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
+                let i = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+                if i >= 1024 {
+                    return Err(Failure::Fatal(format!("choice index {i} out of range: {}", snippet(data))));
+                }
+                if choices.len() <= i {
+                    choices.resize(i + 1, Partial::default());
+                }
+                let piece = match kind {
+                    Kind::Chat => c.pointer("/delta/content"),
+                    Kind::Text => c.get("text"),
+                };
+                if let Some(t) = piece.and_then(Value::as_str) {
+                    choices[i].text.push_str(t);
+                    choices[i].chunks += 1;
+                }
+                if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
+                    choices[i].finish = Some(f.to_owned());
+                }
+            }
+            if let Some(limit) = self.cfg.token_budget {
+                let streamed: usize = choices.iter().map(|c| c.chunks).sum();
+                if self.stats.tokens() + streamed as u64 > limit {
+                    return Err(Failure::Fatal(format!("the token budget of {limit} ran out mid-stream; the answer was dropped")));
+                }
+            }
+        }
+        if choices.is_empty() {
+            return Err(Failure::Retry { why: "the stream ended without any choice".into(), after: None });
+        }
+        if let Some(i) = choices.iter().position(|c| c.finish.is_none()) {
+            return Err(Failure::Retry { why: format!("the stream ended before choice {i} finished (cut mid-way)"), after: None });
+        }
+        let streamed: usize = choices.iter().map(|c| c.chunks).sum();
+        let (prompt_t, completion_t) = usage.unwrap_or((0, streamed as u64));
+        self.stats.prompt_tokens.fetch_add(prompt_t, Ordering::Relaxed);
+        self.stats.completion_tokens.fetch_add(completion_t, Ordering::Relaxed);
+        let share = (completion_t as usize).checked_div(choices.len()).unwrap_or(0);
+        Ok(choices
+            .into_iter()
+            .map(|c| Completion {
+                finish: if c.finish.as_deref() == Some("length") { FinishReason::Length } else { FinishReason::Stop },
+                text: c.text,
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                prompt_tokens: prompt_t as usize,
+                completion_tokens: if usage.is_some() { share } else { c.chunks },
+            })
+            .collect())
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+impl super::Generator for OpenAiClient {
+    fn generate(&mut self, messages: &[Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        self.run(Kind::Chat, json!(messages), params, n)
+    }
+
+    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        self.run(Kind::Text, Value::String(prompt.into()), params, n)
+    }
+
+    fn name(&self) -> String {
+        format!("{}:{}", self.name, self.cfg.model)
+    }
+}

@@ -1,0 +1,96 @@
+//! Choosing what runs a recipe: the teacher the workspace asks for, the sources each recipe
+//! starts from, and the recipe by name. Shared by `distillery generate` and the TUI's jobs.
+
+use super::each::{run_each, Source};
+use super::run::{self_instruct, Outcome, Progress, RecipeError, RunOptions};
+use super::{dialogue, evol};
+use crate::llm::openai::OpenAiClient;
+use crate::llm::{Generator, LocalModel};
+use crate::sample::{SampleText, Status};
+use crate::store::Store;
+use crate::workspace::Workspace;
+use std::path::Path;
+
+/// The teacher the workspace asks for: a named endpoint, or the local engine on a GGUF.
+/// `say` hears what is being opened.
+pub fn open_teacher(ws: &Workspace, endpoint: Option<&str>, model: Option<&Path>, say: &mut dyn FnMut(String)) -> anyhow::Result<Box<dyn Generator + Send>> {
+    let endpoint = endpoint.map(str::to_owned).or_else(|| if model.is_some() { None } else { ws.config.teacher.endpoint.clone() });
+    if let Some(name) = endpoint {
+        let cfg = ws.config.endpoints.get(&name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = ws.config.endpoints.keys().map(String::as_str).collect();
+            anyhow::anyhow!("no endpoint {name:?} in {}: add [endpoints.{name}] (known: {})", ws.dir.join(crate::workspace::CONFIG_FILE).display(), if known.is_empty() { "none".into() } else { known.join(", ") })
+        })?;
+        say(format!("teacher: endpoint {name} ({} at {})", cfg.model, cfg.base_url));
+        return Ok(Box::new(OpenAiClient::new(&name, cfg)?));
+    }
+    let path = model.map(Path::to_owned).or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model);
+    if !path.exists() {
+        anyhow::bail!("{}: no such model file; run `distillery models fetch` or pass --model FILE.gguf", path.display());
+    }
+    say(format!("teacher: loading {} …", path.display()));
+    Ok(Box::new(LocalModel::load(&path)?))
+}
+
+/// Where each recipe starts from.
+pub fn sources(store: &Store, recipe: &str, task: Option<&str>, docs: Option<&Path>) -> anyhow::Result<Vec<Source>> {
+    let of_task = |t: &Option<String>| task.is_none() || t.as_deref() == task;
+    let seeds = || -> anyhow::Result<Vec<Source>> {
+        Ok(store
+            .seeds()?
+            .into_iter()
+            .filter(|s| of_task(&s.task))
+            .map(|s| {
+                let inst = s.seed.instances.first();
+                let text = SampleText {
+                    instruction: s.seed.instruction.clone(),
+                    input: inst.map(|i| i.input.clone()).unwrap_or_default(),
+                    output: inst.map(|i| i.output.clone()).unwrap_or_default(),
+                    ..SampleText::default()
+                };
+                Source { parent: None, seed_id: Some(s.id), task: s.task, text }
+            })
+            .collect())
+    };
+    Ok(match recipe {
+        "backtranslation" => {
+            let path = docs.ok_or_else(|| anyhow::anyhow!("backtranslation needs documents: --docs FILE (text paragraphs or .jsonl with \"text\")"))?;
+            let docs = evol::read_documents(path).map_err(anyhow::Error::msg)?;
+            docs.into_iter().map(|d| Source { parent: None, seed_id: None, task: task.map(str::to_owned), text: SampleText { output: d, ..SampleText::default() } }).collect()
+        }
+        "evol-instruct" => {
+            // Accepted and edited samples first (the curated ones); seeds when there are none.
+            let good: Vec<Source> = store
+                .export_rows(&[Status::Accepted, Status::Edited])?
+                .into_iter()
+                .filter(|r| of_task(&r.task) && r.current.history.is_empty())
+                .map(|r| Source { parent: Some(r.id), seed_id: r.provenance.seed_id, task: r.task, text: r.current })
+                .collect();
+            if good.is_empty() { seeds()? } else { good }
+        }
+        _ => seeds()?,
+    })
+}
+
+/// Runs a recipe by name (`roles` and `rounds` are role-play's).
+#[allow(clippy::too_many_arguments)]
+pub fn run_recipe(
+    recipe: &str,
+    model: &mut dyn Generator,
+    store: &mut Store,
+    opts: &RunOptions,
+    srcs: &[Source],
+    roles: (&str, &str),
+    rounds: usize,
+    on: &mut dyn FnMut(&Progress, &Outcome),
+) -> Result<Progress, RecipeError> {
+    let t = opts.template.clone();
+    match recipe {
+        "self-instruct" => self_instruct(model, store, opts, on),
+        "evol-instruct" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, r| evol::evolve(&t, m, s, p, r), on),
+        "backtranslation" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| evol::backtranslate(&t, m, s, p), on),
+        "self-chat" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::self_chat(&t, m, s, p), on),
+        "role-play" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::role_play(&t, roles, rounds, m, s, p), on),
+        other => Err(RecipeError::NoSources(format!("recipe {other:?} has no runner"))),
+    }
+}
+

@@ -1,0 +1,176 @@
+//! The runner shared by the recipes that turn one source (a sample, a seed, a document) into one
+//! candidate: evol-instruct, backtranslation, self-chat and role-play. It cycles through the
+//! sources in a seeded order, drops near-copies of anything already in the workspace (ROUGE-L >
+//! 0.7), writes each kept candidate at once with full provenance, and reports every drop with its
+//! reason and the raw output.
+
+use super::rouge::{most_similar, words};
+use super::run::{Outcome, Progress, RecipeError, RunOptions};
+use super::self_instruct::MAX_ROUGE_L;
+use crate::llm::sampling::Rng;
+use crate::llm::{GenParams, Generator, LlmError};
+use crate::sample::SampleText;
+use crate::store::{NewSample, Provenance, Store};
+use serde_json::{json, Value};
+
+/// What a recipe starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The sample it derives from (evol-instruct), stored as the candidate's parent.
+    pub parent: Option<i64>,
+    pub seed_id: Option<i64>,
+    pub task: Option<String>,
+    pub text: SampleText,
+}
+
+/// What one attempt made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Made {
+    /// A candidate, with recipe-specific provenance (the evolution method, the roles…).
+    Keep { text: SampleText, extra: Value },
+    Drop { reason: String, raw: String },
+}
+
+/// One attempt: the generator, the source, the run's sampling settings (with this attempt's
+/// seed), and a RNG for the recipe's own choices. Returns what it made and the tokens generated.
+pub type Attempt<'a> = dyn FnMut(&mut dyn Generator, &Source, &GenParams, &mut Rng) -> Result<(Made, usize), LlmError> + 'a;
+
+/// Runs `attempt` over `sources` until `opts.n` candidates are kept or `4 n` attempts are spent.
+pub fn run_each(
+    recipe: &str,
+    model: &mut dyn Generator,
+    store: &mut Store,
+    opts: &RunOptions,
+    sources: &[Source],
+    attempt: &mut Attempt,
+    on: &mut dyn FnMut(&Progress, &Outcome),
+) -> Result<Progress, RecipeError> {
+    if sources.is_empty() {
+        return Err(RecipeError::NoSources(recipe.to_owned()));
+    }
+    let mut pool_text: Vec<String> = Vec::new();
+    let mut tasks: Vec<Option<String>> = sources.iter().map(|s| s.task.clone()).collect();
+    tasks.sort();
+    tasks.dedup();
+    for t in &tasks {
+        pool_text.extend(store.sample_prompts(t.as_deref(), 2000)?.into_iter().map(|(ins, inp)| format!("{ins} {inp}")));
+    }
+    let mut pool_words: Vec<Vec<String>> = pool_text.iter().map(|t| words(t)).collect();
+    let mut rng = Rng::new(opts.params.seed);
+    let mut order: Vec<usize> = Vec::new();
+    let mut progress = Progress::default();
+    let start = std::time::Instant::now();
+    while progress.kept < opts.n && progress.attempts < opts.n * 4 && !opts.cancelled() {
+        if order.is_empty() {
+            order = (0..sources.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+            }
+        }
+        let src = &sources[order.pop().unwrap_or(0)];
+        progress.attempts += 1;
+        let params = GenParams { seed: rng.next_u64(), ..opts.params.clone() };
+        let (made, tokens) = attempt(model, src, &params, &mut rng)?;
+        progress.tokens += tokens;
+        let outcome = match made {
+            Made::Drop { reason, raw } => Outcome::Dropped { reason, raw },
+            Made::Keep { text, extra } => {
+                let key = format!("{} {}", text.instruction, text.input);
+                let kw = words(&key);
+                let near = most_similar(&kw, &pool_words);
+                match near {
+                    Some((i, s)) if s > MAX_ROUGE_L => Outcome::Dropped {
+                        reason: format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80)),
+                        raw: text.output.clone(),
+                    },
+                    _ => {
+                        let similar = near.map(|(i, s)| (pool_text[i].clone(), s));
+                        let mut p = json!({
+                            "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                            "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens, "seed": params.seed,
+                            "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
+                        });
+                        if let (Some(p), Value::Object(e)) = (p.as_object_mut(), extra) {
+                            p.extend(e);
+                        }
+                        let provenance = Provenance {
+                            origin: "generated".into(),
+                            recipe: Some(recipe.into()),
+                            model: Some(model.name()),
+                            template_hash: Some(opts.template_hash.clone()),
+                            params: Some(p.to_string()),
+                            parent_id: src.parent,
+                            seed_id: src.seed_id,
+                            ..Provenance::default()
+                        };
+                        let report = store.insert_samples(&[NewSample { text: text.clone(), task: src.task.clone(), provenance }])?;
+                        if report.added == 0 {
+                            Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: text.output.clone() }
+                        } else {
+                            pool_words.push(kw);
+                            pool_text.push(key);
+                            Outcome::Kept { id: store.last_sample_id()?, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Outcome::Kept { .. } => progress.kept += 1,
+            Outcome::Dropped { .. } => progress.dropped += 1,
+        }
+        progress.seconds = start.elapsed().as_secs_f64();
+        on(&progress, &outcome);
+    }
+    Ok(progress)
+}
+
+/// Answers that refuse, or that say nothing: the elimination checks every recipe shares.
+pub fn bad_answer(text: &str) -> Option<String> {
+    let t = text.trim();
+    let lower = t.to_lowercase();
+    let n_words = t.split_whitespace().count();
+    if t.is_empty() {
+        return Some("empty answer".into());
+    }
+    let refusal = ["i'm sorry", "i am sorry", "as an ai", "i cannot", "i can't help", "i am unable", "i'm unable"];
+    if n_words < 80 && refusal.iter().any(|r| lower.contains(r)) {
+        return Some("the answer is a refusal".into());
+    }
+    if !t.chars().any(char::is_alphanumeric) {
+        return Some("degenerate answer (no words)".into());
+    }
+    // A loop: the same line three or more times.
+    let mut lines: Vec<&str> = t.lines().map(str::trim).filter(|l| l.len() > 3).collect();
+    let total = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    if total >= 3 && lines.len() * 2 <= total {
+        return Some(format!("degenerate answer ({total} lines, {} distinct)", lines.len()));
+    }
+    let ws: Vec<&str> = t.split_whitespace().collect();
+    if ws.len() >= 12 {
+        let mut distinct = ws.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() * 4 < ws.len() {
+            return Some(format!("degenerate answer ({} words, {} distinct)", ws.len(), distinct.len()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bad_answer;
+
+    #[test]
+    fn refusals_loops_and_empty_answers_are_named() {
+        assert_eq!(bad_answer("  ").as_deref(), Some("empty answer"));
+        assert_eq!(bad_answer("I'm sorry, but as an AI I cannot do that.").as_deref(), Some("the answer is a refusal"));
+        assert!(bad_answer("The sea is blue.\nThe sea is blue.\nThe sea is blue.\nThe sea is blue.").unwrap().contains("distinct"));
+        assert!(bad_answer("na na na na na na na na na na na na na na").unwrap().contains("distinct"));
+        assert!(bad_answer("?!?! ...").unwrap().contains("no words"));
+        assert_eq!(bad_answer("Paris is the capital of France."), None);
+    }
+}
