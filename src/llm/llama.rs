@@ -9,11 +9,16 @@
 //! - Caches are preallocated and grown by doubling; a step writes its keys in place instead of
 //!   concatenating the whole cache (candle-transformers' quantized llama copies it every step).
 //!
+//! - On CPUs with VNNI int8 dot products, the residual width is zero-padded to a multiple of 256
+//!   (576 → 768 for SmolLM2), so every matmul takes candle's repacked Q8_0 kernels, which need
+//!   that; they are several times faster than the generic ones even with the extra columns. The
+//!   padding is exact: padded weights and activations are zero, and the RMS norms are rescaled.
+//!
 //! Attention is grouped-query without copying the KV heads: the query heads that share a KV head
 //! are laid out as extra rows of one matmul. GGUF `llama` stores q and k permuted for the
 //! interleaved rotary embedding, so `rope_i` is the right one here.
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use std::io::{Read, Seek};
 use std::sync::Arc;
@@ -25,7 +30,10 @@ pub struct Config {
     pub n_head: usize,
     pub n_kv_head: usize,
     pub head_dim: usize,
+    /// The attention width, heads × head size (the model's hidden size).
     pub hidden: usize,
+    /// The residual stream's width: `hidden`, or more when padded for faster kernels.
+    pub width: usize,
     pub vocab: usize,
     pub context: usize,
     pub eps: f32,
@@ -42,6 +50,15 @@ struct Layer {
     gate: QMatMul,
     up: QMatMul,
     down: QMatMul,
+}
+
+impl Layer {
+    fn wo_inputs(&self) -> Result<usize> {
+        Ok(match &self.wo {
+            QMatMul::QTensor(t) => t.shape().dims2()?.1,
+            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?.1,
+        })
+    }
 }
 
 /// The weights of a llama-family model.
@@ -135,9 +152,56 @@ fn md<'a>(ct: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value>
     ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("metadata `{key}` is missing")))
 }
 
+/// Whether padding the widths to multiples of 256 pays off here: it does when candle's repacked
+/// Q8_0 kernels run (x86 with VNNI). `DISTILLERY_PAD=0` / `=1` overrides.
+pub fn pad_pays() -> bool {
+    match std::env::var("DISTILLERY_PAD").as_deref() {
+        Ok("0") => return false,
+        Ok("1") => return true,
+        _ => {}
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")) || is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A matrix zero-padded to `rows × cols` (Q8_0 block by block, without requantizing; other
+/// types through f32).
+fn pad_matrix(t: QTensor, rows: usize, cols: usize) -> Result<QTensor> {
+    let (r, c) = t.shape().dims2()?;
+    if (r, c) == (rows, cols) {
+        return Ok(t);
+    }
+    if t.dtype() == GgmlDType::Q8_0 && c.is_multiple_of(32) && cols.is_multiple_of(32) {
+        const BLOCK: usize = 34;
+        let (from, to) = (c / 32 * BLOCK, cols / 32 * BLOCK);
+        let data = t.data()?;
+        // An all-zero block is the value 0 (scale 0.0 as f16, quants 0).
+        let mut out = vec![0u8; rows * to];
+        for i in 0..r {
+            out[i * to..i * to + from].copy_from_slice(&data[i * from..(i + 1) * from]);
+        }
+        let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, GgmlDType::Q8_0)?;
+        return QTensor::new(storage, (rows, cols));
+    }
+    let d = t.dequantize(&Device::Cpu)?.pad_with_zeros(1, 0, cols - c)?.pad_with_zeros(0, 0, rows - r)?;
+    QTensor::quantize(&d, t.dtype())
+}
+
 impl Llama {
-    /// Builds the model from a GGUF file's content (the tensors are read from `r`).
+    /// Builds the model from a GGUF file's content (the tensors are read from `r`), padded when
+    /// [`pad_pays`].
     pub fn from_gguf<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R) -> Result<Llama> {
+        Self::from_gguf_padded(ct, r, pad_pays())
+    }
+
+    /// Like [`Llama::from_gguf`], choosing whether to pad.
+    pub fn from_gguf_padded<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R, pad: bool) -> Result<Llama> {
         let u = |key: &str| -> Result<usize> { Ok(md(ct, key)?.to_u32()? as usize) };
         let n_head = u("llama.attention.head_count")?;
         let hidden = u("llama.embedding_length")?;
@@ -154,33 +218,53 @@ impl Llama {
         let mut tensor = |name: &str| -> Result<QTensor> {
             ct.tensor(r, name, &cpu).map_err(|e| candle_core::Error::Msg(format!("tensor `{name}`: {e}")))
         };
-        let embed = Arc::new(tensor("token_embd.weight")?);
-        let vocab = embed.shape().dims2()?.0;
+        let up256 = |n: usize| if pad { n.div_ceil(256) * 256 } else { n };
+        let width = up256(hidden);
+        // The norms see zeros in the padding: rescale so they still divide by `hidden`.
+        let eps = eps * hidden as f32 / width as f32;
+        let norm_scale = (hidden as f64 / width as f64).sqrt();
+        let norm_w = |t: QTensor| -> Result<Tensor> { t.dequantize(&cpu)?.pad_with_zeros(0, 0, width - hidden)? * norm_scale };
+        let embed_q = tensor("token_embd.weight")?;
+        let vocab = embed_q.shape().dims2()?.0;
+        let embed = Arc::new(pad_matrix(embed_q, vocab, width)?);
         let output = match ct.tensor_infos.contains_key("output.weight") {
-            true => QMatMul::from_qtensor(tensor("output.weight")?)?,
+            true => QMatMul::from_qtensor(pad_matrix(tensor("output.weight")?, vocab, width)?)?,
             false => QMatMul::from_arc(embed.clone())?,
         };
-        let norm = tensor("output_norm.weight")?.dequantize(&cpu)?;
+        let norm = norm_w(tensor("output_norm.weight")?)?;
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
-            let mut t = |n: &str| tensor(&format!("blk.{i}.{n}.weight"));
+            let ffn_rows = ct
+                .tensor_infos
+                .get(&format!("blk.{i}.ffn_up.weight"))
+                .map(|t| t.shape.dims()[t.shape.rank().saturating_sub(2)])
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor `blk.{i}.ffn_up.weight` is missing")))?;
+            let ffn_w = up256(ffn_rows);
+            let attn_norm = norm_w(tensor(&format!("blk.{i}.attn_norm.weight"))?)?;
+            let ffn_norm = norm_w(tensor(&format!("blk.{i}.ffn_norm.weight"))?)?;
+            // (rows, cols) = (outputs, inputs); what meets the residual is padded to `width`.
+            let mut m = |n: &str, rows_to: Option<usize>, cols_to: usize| -> Result<QMatMul> {
+                let q = tensor(&format!("blk.{i}.{n}.weight"))?;
+                let (rows, _) = q.shape().dims2()?;
+                QMatMul::from_qtensor(pad_matrix(q, rows_to.unwrap_or(rows), cols_to)?)
+            };
             layers.push(Layer {
-                attn_norm: t("attn_norm")?.dequantize(&cpu)?,
-                wq: QMatMul::from_qtensor(t("attn_q")?)?,
-                wk: QMatMul::from_qtensor(t("attn_k")?)?,
-                wv: QMatMul::from_qtensor(t("attn_v")?)?,
-                wo: QMatMul::from_qtensor(t("attn_output")?)?,
-                ffn_norm: t("ffn_norm")?.dequantize(&cpu)?,
-                gate: QMatMul::from_qtensor(t("ffn_gate")?)?,
-                up: QMatMul::from_qtensor(t("ffn_up")?)?,
-                down: QMatMul::from_qtensor(t("ffn_down")?)?,
+                attn_norm,
+                wq: m("attn_q", None, width)?,
+                wk: m("attn_k", None, width)?,
+                wv: m("attn_v", None, width)?,
+                wo: m("attn_output", Some(width), up256(hidden))?,
+                ffn_norm,
+                gate: m("ffn_gate", Some(ffn_w), width)?,
+                up: m("ffn_up", Some(ffn_w), width)?,
+                down: m("ffn_down", Some(width), ffn_w)?,
             });
         }
         let theta: Vec<f32> = (0..head_dim).step_by(2).map(|i| 1.0 / rope_base.powf(i as f32 / head_dim as f32)).collect();
         let theta = Tensor::new(theta.as_slice(), &cpu)?.reshape((1, head_dim / 2))?;
         let pos = Tensor::arange(0u32, context as u32, &cpu)?.to_dtype(DType::F32)?.reshape((context, 1))?;
         let angles = pos.matmul(&theta)?;
-        let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, vocab, context, eps, rope_base };
+        let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, width, vocab, context, eps, rope_base };
         Ok(Llama { cfg, embed: QMatMul::from_arc(embed)?, layers, norm, output, cos: angles.cos()?, sin: angles.sin()? })
     }
 
@@ -200,6 +284,15 @@ impl Llama {
     fn rope(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
         let s = x.dim(2)?;
         candle_nn::rotary_emb::rope_i(&x.contiguous()?, &self.cos.narrow(0, pos, s)?, &self.sin.narrow(0, pos, s)?)
+    }
+
+    /// The attention output, zero-padded to the width `wo` takes.
+    fn widen(&self, y: &Tensor) -> Result<Tensor> {
+        let want = self.layers.first().map_or(Ok(self.cfg.hidden), |l| l.wo_inputs())?;
+        if want == self.cfg.hidden {
+            return Ok(y.clone());
+        }
+        y.pad_with_zeros(candle_core::D::Minus1, 0, want - self.cfg.hidden)
     }
 
     fn check_room(&self, end: usize) -> Result<()> {
@@ -249,7 +342,7 @@ impl Llama {
             let att = (q.matmul(&kv.keys()?.t()?)? * scale)?.broadcast_add(&mask)?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let y = att.matmul(&kv.values()?)?.reshape((1, c.n_head, s, c.head_dim))?.transpose(1, 2)?.reshape((1, s, c.hidden))?;
-            x = self.ffn(l, &(x + l.wo.forward(&y)?)?)?;
+            x = self.ffn(l, &(x + l.wo.forward(&self.widen(&y)?)?)?)?;
         }
         prefix.ids.extend_from_slice(new);
         self.logits(&x.narrow(1, s - 1, 1)?)?.flatten_all()
@@ -283,7 +376,7 @@ impl Llama {
             let yp = ap.matmul(&shared.values()?)?.reshape((c.n_kv_head, b, g, c.head_dim))?.transpose(0, 1)?;
             let yo = att.narrow(3, p, own.len)?.contiguous()?.matmul(&own.values()?)?;
             let y = (yp + yo)?.reshape((b, 1, c.hidden))?;
-            x = self.ffn(l, &(x + l.wo.forward(&y)?)?)?;
+            x = self.ffn(l, &(x + l.wo.forward(&self.widen(&y)?)?)?)?;
         }
         self.logits(&x)?.reshape((b, c.vocab))
     }
@@ -293,14 +386,38 @@ impl Llama {
 mod tests {
     use super::*;
 
-    fn tiny() -> (tempfile::TempDir, Llama) {
+    fn tiny_with(pad: bool, q4_1: bool) -> (tempfile::TempDir, Llama) {
+        // (Q4_1 files are re-quantized by `LocalModel` before they get here.)
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tiny.gguf");
-        crate::llm::testing::write_tiny_llama(&p, &Default::default()).unwrap();
+        crate::llm::testing::write_tiny_llama(&p, &crate::llm::testing::TinyOptions { q4_1, ..Default::default() }).unwrap();
         let mut f = std::fs::File::open(&p).unwrap();
         let ct = gguf_file::Content::read(&mut f).unwrap();
-        let m = Llama::from_gguf(&ct, &mut f).unwrap();
+        let m = Llama::from_gguf_padded(&ct, &mut f, pad).unwrap();
         (dir, m)
+    }
+
+    fn tiny() -> (tempfile::TempDir, Llama) {
+        tiny_with(true, false)
+    }
+
+    #[test]
+    fn padding_the_widths_changes_nothing_but_the_shapes() {
+        let (_a, plain) = tiny_with(false, false);
+        let (_b, padded) = tiny_with(true, false);
+        assert_eq!((plain.cfg.width, padded.cfg.width), (32, 256));
+        let ids = [1u32, 40, 41, 42, 43, 2, 50];
+        let a = plain.prefill(&mut plain.prefix().unwrap(), &ids).unwrap();
+        let b = padded.prefill(&mut padded.prefix().unwrap(), &ids).unwrap();
+        assert!(max_diff(&a, &b) < 1e-4, "{}", max_diff(&a, &b));
+        let (mut ra, mut rb) = (plain.rows(2, 2).unwrap(), padded.rows(2, 2).unwrap());
+        let mut pa = plain.prefix().unwrap();
+        let mut pb = padded.prefix().unwrap();
+        plain.prefill(&mut pa, &ids).unwrap();
+        padded.prefill(&mut pb, &ids).unwrap();
+        let sa = plain.step(&pa, &mut ra, &[7, 9]).unwrap();
+        let sb = padded.step(&pb, &mut rb, &[7, 9]).unwrap();
+        assert!(max_diff(&sa, &sb) < 1e-4, "{}", max_diff(&sa, &sb));
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
