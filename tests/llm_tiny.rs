@@ -147,3 +147,15 @@ fn several_answers_work_on_quantized_weights() {
     assert_eq!(k.len(), 3);
     assert_eq!(k[1], m.generate(&ask("hello"), &params(6), 1).unwrap()[0], "answer 1 is seed + 1");
 }
+
+#[test]
+fn a_set_cancel_flag_stops_generation_mid_answer() {
+    use distillery::llm::{Generator, LlmError};
+    let (_d, p) = tiny(&TinyOptions::default());
+    let mut m = LocalModel::load(&p).unwrap();
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    m.set_cancel(flag.clone());
+    assert!(m.generate(&ask("hi"), &params(1), 1).is_ok());
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(m.generate(&ask("hi"), &params(1), 1), Err(LlmError::Cancelled)));
+}

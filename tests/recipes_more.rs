@@ -158,3 +158,34 @@ fn a_cancelled_run_stops_before_its_next_attempt() {
     let p = run_recipe("self-chat", &mut Replay(vec![], vec![]), &mut s, &o, &srcs, ("a", "b"), 2, &mut |_, _| {}).unwrap();
     assert_eq!(p.attempts, 0);
 }
+
+/// Answers once, then reports a cancel (as a model does when its flag is set mid-answer).
+struct CancelsSecond(usize);
+
+impl Generator for CancelsSecond {
+    fn generate(&mut self, m: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        self.complete(&m[0].content, p, n)
+    }
+
+    fn complete(&mut self, _: &str, _: &GenParams, _: usize) -> Result<Vec<Completion>, LlmError> {
+        self.0 += 1;
+        if self.0 > 3 {
+            return Err(LlmError::Cancelled);
+        }
+        let text = ["Light scatters.", "Why blue?", "Short waves scatter most."][self.0 - 1].to_owned();
+        Ok(vec![Completion { text, tokens: vec![], logprobs: vec![], finish: FinishReason::Stop, prompt_tokens: 1, completion_tokens: 2 }])
+    }
+
+    fn name(&self) -> String {
+        "cancels".into()
+    }
+}
+
+#[test]
+fn a_cancel_during_an_answer_ends_the_run_keeping_what_was_kept() {
+    let mut s = store();
+    let srcs = sources(&s, "self-chat", None, None).unwrap();
+    let p = run_recipe("self-chat", &mut CancelsSecond(0), &mut s, &opts("self-chat", 5), &srcs, ("a", "b"), 2, &mut |_, _| {}).unwrap();
+    assert_eq!((p.kept, p.attempts), (1, 2));
+    assert_eq!(s.stats().unwrap().samples, 1);
+}

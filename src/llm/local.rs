@@ -46,6 +46,7 @@ pub struct LocalModel {
     pub path: PathBuf,
     /// How many tensors were re-quantized from Q4_1 to Q8_0 at load.
     pub requantized: usize,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How many earlier tokens the repetition penalty looks at (llama.cpp's default).
@@ -85,7 +86,7 @@ impl LocalModel {
         }
         let (model, requantized) = load_weights(content, &mut f, path, derived)?;
         let prefix = model.prefix()?;
-        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized })
+        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized, cancel: None })
     }
 
     /// The tokenizer built from the file.
@@ -164,6 +165,9 @@ impl LocalModel {
         let mut lps: Vec<Vec<f32>> = vec![Vec::new(); n];
         let mut done: Vec<Option<(FinishReason, usize)>> = vec![None; n];
         for step in 0..p.max_tokens {
+            if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(LlmError::Cancelled);
+            }
             let mut next = Vec::with_capacity(n);
             for i in 0..n {
                 if done[i].is_some() {
@@ -210,6 +214,10 @@ impl super::Generator for LocalModel {
 
     fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         LocalModel::complete(self, prompt, params, n)
+    }
+
+    fn set_cancel(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.cancel = Some(flag);
     }
 
     fn name(&self) -> String {

@@ -28,6 +28,9 @@ pub enum LlmError {
     Run(String),
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+    /// The run was cancelled while the model was generating.
+    #[error("cancelled")]
+    Cancelled,
     #[error("endpoint {name}: {message}")]
     Endpoint { name: String, message: String },
     #[error("endpoint {name}: the token budget is spent ({used} of {limit} tokens); raise token_budget in distillery.toml to go on")]
@@ -48,6 +51,9 @@ pub trait Generator {
     fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;
     /// The model's name, stored as provenance.
     fn name(&self) -> String;
+    /// A flag that, once set, makes generation stop with [`LlmError::Cancelled`] (checked every
+    /// decoding step or streamed chunk).
+    fn set_cancel(&mut self, _flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {}
 }
 
 impl From<candle_core::Error> for LlmError {

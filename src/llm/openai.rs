@@ -106,6 +106,7 @@ pub struct OpenAiClient {
     rt: tokio::runtime::Runtime,
     permits: Arc<Semaphore>,
     pub stats: Arc<EndpointStats>,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What went wrong with one attempt.
@@ -113,6 +114,7 @@ enum Failure {
     /// Worth trying again (after the server's `Retry-After` when it gave one).
     Retry { why: String, after: Option<Duration> },
     Fatal(String),
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +172,7 @@ impl OpenAiClient {
             .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default() })
+        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default(), cancel: None })
     }
 
     pub fn config(&self) -> &EndpointConfig {
@@ -237,6 +239,9 @@ impl OpenAiClient {
                     return Err(LlmError::Budget { name: self.name.clone(), used, limit });
                 }
             }
+            if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(LlmError::Cancelled);
+            }
             let outcome = {
                 let _permit = self.permits.acquire().await.map_err(|e| self.error(e.to_string()))?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -253,6 +258,7 @@ impl OpenAiClient {
                 }
                 Err(Failure::Retry { why, .. }) => return Err(self.error(format!("{why} (gave up after {} retries)", self.cfg.max_retries))),
                 Err(Failure::Fatal(why)) => return Err(self.error(why)),
+                Err(Failure::Cancelled) => return Err(LlmError::Cancelled),
             }
         }
     }
@@ -294,6 +300,9 @@ impl OpenAiClient {
                 Ok(Some(Err(e))) => return Err(Failure::Retry { why: format!("the stream was cut: {e}"), after: None }),
                 Ok(Some(Ok(ev))) => ev,
             };
+            if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Failure::Cancelled);
+            }
             let data = ev.data.trim();
             if data == "[DONE]" {
                 break;
@@ -379,6 +388,10 @@ impl super::Generator for OpenAiClient {
 
     fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         self.run(Kind::Text, Value::String(prompt.into()), params, n)
+    }
+
+    fn set_cancel(&mut self, flag: Arc<std::sync::atomic::AtomicBool>) {
+        self.cancel = Some(flag);
     }
 
     fn name(&self) -> String {

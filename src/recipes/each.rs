@@ -70,7 +70,10 @@ pub fn run_each(
         let src = &sources[order.pop().unwrap_or(0)];
         progress.attempts += 1;
         let params = GenParams { seed: rng.next_u64(), ..opts.params.clone() };
-        let (made, tokens) = attempt(model, src, &params, &mut rng)?;
+        let (made, tokens) = match attempt(model, src, &params, &mut rng) {
+            Err(LlmError::Cancelled) => break,
+            other => other?,
+        };
         progress.tokens += tokens;
         let outcome = match made {
             Made::Drop { reason, raw } => Outcome::Dropped { reason, raw },
@@ -115,11 +118,7 @@ pub fn run_each(
                 }
             }
         };
-        match outcome {
-            Outcome::Kept { .. } => progress.kept += 1,
-            Outcome::Dropped { .. } => progress.dropped += 1,
-        }
-        progress.seconds = start.elapsed().as_secs_f64();
+        progress.count(&outcome, start);
         on(&progress, &outcome);
     }
     Ok(progress)

@@ -60,6 +60,17 @@ pub struct Progress {
     pub seconds: f64,
 }
 
+impl Progress {
+    /// Counts one attempt's outcome.
+    pub fn count(&mut self, outcome: &Outcome, start: std::time::Instant) {
+        match outcome {
+            Outcome::Kept { .. } => self.kept += 1,
+            Outcome::Dropped { .. } => self.dropped += 1,
+        }
+        self.seconds = start.elapsed().as_secs_f64();
+    }
+}
+
 /// Runs self-instruct until `n` candidates are kept or `4 n` attempts are spent.
 pub fn self_instruct(
     model: &mut dyn Generator,
@@ -111,7 +122,10 @@ pub fn self_instruct(
         let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
         let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
         // Raw completion, as Alpaca did: the teacher continues the numbered list.
-        let out = model.complete(&prompt, &params, 1)?.remove(0);
+        let out = match model.complete(&prompt, &params, 1) {
+            Err(LlmError::Cancelled) => break,
+            other => other?.remove(0),
+        };
         progress.tokens += out.completion_tokens;
         let outcome = match self_instruct::parse(&format!("{prefix}{}", out.text), next) {
             Err(why) => Outcome::Dropped { reason: format!("unparsable: {why}"), raw: out.text.clone() },
@@ -150,11 +164,7 @@ pub fn self_instruct(
                 }
             },
         };
-        match outcome {
-            Outcome::Kept { .. } => progress.kept += 1,
-            Outcome::Dropped { .. } => progress.dropped += 1,
-        }
-        progress.seconds = start.elapsed().as_secs_f64();
+        progress.count(&outcome, start);
         on(&progress, &outcome);
     }
     Ok(progress)

@@ -85,7 +85,7 @@ impl Action {
             ScrollDown => "scroll the detail down",
             ScrollUp => "scroll the detail up",
             Generate => "generate candidates in the background",
-            CancelJob => "cancel the generation job (kept ones stay)",
+            CancelJob => "cancel the generation job at once (kept ones stay)",
             Help => "this help",
             Quit => "quit",
             Confirm => "confirm",

@@ -63,7 +63,7 @@ impl JobRunner {
         }
     }
 
-    /// Asks the running job to stop after the attempt in progress.
+    /// Asks the running job to stop (the answer being generated is dropped; kept ones stay).
     pub fn cancel(&self) {
         if let Some(c) = &self.cancel {
             c.store(true, Ordering::SeqCst);
@@ -77,6 +77,8 @@ fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &Unb
     let mut store = ws.store()?;
     let srcs = if spec.recipe == "self-instruct" { Vec::new() } else { sources(&store, &spec.recipe, None, None)? };
     let mut teacher = open_teacher(ws, spec.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?;
+    // Cancel stops the model mid-answer, not only between attempts.
+    teacher.set_cancel(cancel.clone());
     let _ = events.send(Event::Job(JobEvent::Running { teacher: teacher.name() }));
     let opts = RunOptions {
         n: spec.n,
@@ -126,7 +128,7 @@ impl super::app::App {
     pub(super) fn cancel_job(&mut self, fx: &mut Vec<super::effects::Effect>) {
         match self.job.as_mut().filter(|j| !j.done) {
             Some(j) => {
-                j.state = "cancelling after this attempt…".into();
+                j.state = "cancelling…".into();
                 fx.push(super::effects::Effect::CancelJob);
             }
             None => self.say("no generation job is running"),
