@@ -34,6 +34,8 @@ pub struct Config {
     pub hidden: usize,
     /// The residual stream's width: `hidden`, or more when padded for faster kernels.
     pub width: usize,
+    /// What the attention output is padded to before `attn_output` (`hidden` when unpadded).
+    pub wo_width: usize,
     pub vocab: usize,
     pub context: usize,
     pub eps: f32,
@@ -50,15 +52,6 @@ struct Layer {
     gate: QMatMul,
     up: QMatMul,
     down: QMatMul,
-}
-
-impl Layer {
-    fn wo_inputs(&self) -> Result<usize> {
-        Ok(match &self.wo {
-            QMatMul::QTensor(t) => t.shape().dims2()?.1,
-            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?.1,
-        })
-    }
 }
 
 /// The weights of a llama-family model.
@@ -220,6 +213,7 @@ impl Llama {
         };
         let up256 = |n: usize| if pad { n.div_ceil(256) * 256 } else { n };
         let width = up256(hidden);
+        let wo_width = up256(hidden);
         // The norms see zeros in the padding: rescale so they still divide by `hidden`.
         let eps = eps * hidden as f32 / width as f32;
         let norm_scale = (hidden as f64 / width as f64).sqrt();
@@ -253,7 +247,7 @@ impl Llama {
                 wq: m("attn_q", None, width)?,
                 wk: m("attn_k", None, width)?,
                 wv: m("attn_v", None, width)?,
-                wo: m("attn_output", Some(width), up256(hidden))?,
+                wo: m("attn_output", Some(width), wo_width)?,
                 ffn_norm,
                 gate: m("ffn_gate", Some(ffn_w), width)?,
                 up: m("ffn_up", Some(ffn_w), width)?,
@@ -264,7 +258,7 @@ impl Llama {
         let theta = Tensor::new(theta.as_slice(), &cpu)?.reshape((1, head_dim / 2))?;
         let pos = Tensor::arange(0u32, context as u32, &cpu)?.to_dtype(DType::F32)?.reshape((context, 1))?;
         let angles = pos.matmul(&theta)?;
-        let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, width, vocab, context, eps, rope_base };
+        let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, width, wo_width, vocab, context, eps, rope_base };
         Ok(Llama { cfg, embed: QMatMul::from_arc(embed)?, layers, norm, output, cos: angles.cos()?, sin: angles.sin()? })
     }
 
@@ -288,11 +282,10 @@ impl Llama {
 
     /// The attention output, zero-padded to the width `wo` takes.
     fn widen(&self, y: &Tensor) -> Result<Tensor> {
-        let want = self.layers.first().map_or(Ok(self.cfg.hidden), |l| l.wo_inputs())?;
-        if want == self.cfg.hidden {
+        if self.cfg.wo_width == self.cfg.hidden {
             return Ok(y.clone());
         }
-        y.pad_with_zeros(candle_core::D::Minus1, 0, want - self.cfg.hidden)
+        y.pad_with_zeros(candle_core::D::Minus1, 0, self.cfg.wo_width - self.cfg.hidden)
     }
 
     fn check_room(&self, end: usize) -> Result<()> {
