@@ -10,12 +10,30 @@ fn main() -> ExitCode {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", candle_core::utils::get_num_threads().to_string());
     }
+    one_malloc_arena();
     let cli = distillery::cli::Cli::parse();
     match distillery::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The model's steps run on rayon's threads, and glibc gives each thread its own malloc arena,
+/// each keeping its freed tensors: about 70 MB more resident memory for the same speed
+/// (`distillery bench teacher`: 294 MB against 227 MB). One arena is enough here.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: mallopt only sets a tuning parameter; no thread has started yet.
+            unsafe { mallopt(M_ARENA_MAX, 1) };
         }
     }
 }

@@ -121,19 +121,25 @@ fn bad_files_give_clear_errors() {
 }
 
 #[test]
-fn q4_1_files_are_requantized_once_and_cached() {
+fn q4_1_files_are_requantized_once_and_cached_for_candles_matmuls() {
+    use distillery::llm::local::Kernel;
     let (_d, p) = tiny(&TinyOptions { q4_1: true, ..Default::default() });
     let cache = tempfile::tempdir().unwrap();
     let greedy = GenParams { temperature: 0.0, max_tokens: 8, ..params(1) };
-    let mut first = LocalModel::load_with_cache(&p, Some(cache.path())).unwrap();
+    // Our packed kernel reads Q4_1 as it is: nothing re-quantized, nothing written.
+    let packed = LocalModel::load_with(&p, Some(cache.path()), Kernel::Packed).unwrap();
+    assert_eq!(packed.requantized, 0);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+    let load = |dir: Option<&std::path::Path>| LocalModel::load_with(&p, dir, Kernel::Candle).unwrap();
+    let mut first = load(Some(cache.path()));
     assert_eq!(first.requantized, 16, "every Q4_1 matrix: embeddings, output, and 7 per block × 2");
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(cached.len(), 1, "one Q8_0 copy written: {cached:?}");
     assert!(cached[0].to_string_lossy().ends_with(".q8_0.gguf"));
     let a = first.generate(&ask("hello"), &greedy, 1).unwrap();
-    let mut second = LocalModel::load_with_cache(&p, Some(cache.path())).unwrap();
+    let mut second = load(Some(cache.path()));
     assert_eq!(second.generate(&ask("hello"), &greedy, 1).unwrap(), a, "the cached copy is the same model");
-    let mut in_memory = LocalModel::load_with_cache(&p, None).unwrap();
+    let mut in_memory = load(None);
     assert_eq!(in_memory.generate(&ask("hello"), &greedy, 1).unwrap(), a);
 }
 

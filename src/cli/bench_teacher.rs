@@ -35,7 +35,12 @@ pub fn run(model_path: &Path) -> anyhow::Result<()> {
         Message { role: Role::User, content: question.into() },
     ])?;
     let ids = model.encode(&prompt)?;
-    println!("teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, {threads} threads, median of 3)", model_path.display(), ids.len());
+    println!(
+        "teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, {threads} threads, median of 3, {:?} kernel)",
+        model_path.display(),
+        ids.len(),
+        crate::llm::local::Kernel::detect()
+    );
     println!("  load {load_s:.2} s");
     model.measure(&ids, 1, 8)?; // warm-up
     let mut runs = |k: usize| -> anyhow::Result<(f64, f64)> {

@@ -9,17 +9,20 @@
 //! - Caches are preallocated and grown by doubling; a step writes its keys in place instead of
 //!   concatenating the whole cache (candle-transformers' quantized llama copies it every step).
 //!
-//! - On CPUs with VNNI int8 dot products, the residual width is zero-padded to a multiple of 256
-//!   (576 → 768 for SmolLM2), so every matmul takes candle's repacked Q8_0 kernels, which need
-//!   that; they are several times faster than the generic ones even with the extra columns. The
-//!   padding is exact: padded weights and activations are zero, and the RMS norms are rescaled.
+//! - The matrices run on our own packed Q8_0 kernel ([`super::packed`]) on CPUs with AVX-512 VNNI:
+//!   one copy of the weights, no padding. Elsewhere candle's matmuls run them; on CPUs with only
+//!   AVX-VNNI the residual width is then zero-padded to a multiple of 256 (576 → 768 for
+//!   SmolLM2), so candle takes its repacked Q8_0 kernels, which need that. The padding is exact:
+//!   padded weights and activations are zero, and the RMS norms are rescaled.
 //!
 //! Attention is grouped-query without copying the KV heads: the query heads that share a KV head
 //! are laid out as extra rows of one matmul. GGUF `llama` stores q and k permuted for the
 //! interleaved rotary embedding, so `rope_i` is the right one here.
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QStorage, QTensor};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use super::packed::Packed;
+use super::weights::{self, pad_matrix, Kernel, Weight};
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, Result, Tensor};
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
@@ -44,23 +47,24 @@ pub struct Config {
 
 struct Layer {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
+    wo: Weight,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Weight,
+    up: Weight,
+    down: Weight,
 }
 
 /// The weights of a llama-family model.
 pub struct Llama {
     pub cfg: Config,
-    embed: QMatMul,
+    /// The embedding table; `None` when it is the packed output matrix (tied weights).
+    embed: Option<QMatMul>,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Weight,
     cos: Tensor,
     sin: Tensor,
 }
@@ -145,56 +149,16 @@ fn md<'a>(ct: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value>
     ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("metadata `{key}` is missing")))
 }
 
-/// Whether padding the widths to multiples of 256 pays off here: it does when candle's repacked
-/// Q8_0 kernels run (x86 with VNNI). `DISTILLERY_PAD=0` / `=1` overrides.
-pub fn pad_pays() -> bool {
-    match std::env::var("DISTILLERY_PAD").as_deref() {
-        Ok("0") => return false,
-        Ok("1") => return true,
-        _ => {}
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")) || is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// A matrix zero-padded to `rows × cols` (Q8_0 block by block, without requantizing; other
-/// types through f32).
-fn pad_matrix(t: QTensor, rows: usize, cols: usize) -> Result<QTensor> {
-    let (r, c) = t.shape().dims2()?;
-    if (r, c) == (rows, cols) {
-        return Ok(t);
-    }
-    if t.dtype() == GgmlDType::Q8_0 && c.is_multiple_of(32) && cols.is_multiple_of(32) {
-        const BLOCK: usize = 34;
-        let (from, to) = (c / 32 * BLOCK, cols / 32 * BLOCK);
-        let data = t.data()?;
-        // An all-zero block is the value 0 (scale 0.0 as f16, quants 0).
-        let mut out = vec![0u8; rows * to];
-        for i in 0..r {
-            out[i * to..i * to + from].copy_from_slice(&data[i * from..(i + 1) * from]);
-        }
-        let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, GgmlDType::Q8_0)?;
-        return QTensor::new(storage, (rows, cols));
-    }
-    let d = t.dequantize(&Device::Cpu)?.pad_with_zeros(1, 0, cols - c)?.pad_with_zeros(0, 0, rows - r)?;
-    QTensor::quantize(&d, t.dtype())
-}
-
 impl Llama {
-    /// Builds the model from a GGUF file's content (the tensors are read from `r`), padded when
-    /// [`pad_pays`].
+    /// Builds the model from a GGUF file's content (the tensors are read from `r`), for the
+    /// kernel [`Kernel::detect`] picks.
     pub fn from_gguf<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R) -> Result<Llama> {
-        Self::from_gguf_padded(ct, r, pad_pays())
+        Self::from_gguf_with(ct, r, Kernel::detect())
     }
 
-    /// Like [`Llama::from_gguf`], choosing whether to pad.
-    pub fn from_gguf_padded<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R, pad: bool) -> Result<Llama> {
+    /// Like [`Llama::from_gguf`], for a given kernel.
+    pub fn from_gguf_with<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R, kernel: Kernel) -> Result<Llama> {
+        let (pad, pack) = (kernel == Kernel::CandlePadded, kernel == Kernel::Packed);
         let u = |key: &str| -> Result<usize> { Ok(md(ct, key)?.to_u32()? as usize) };
         let n_head = u("llama.attention.head_count")?;
         let hidden = u("llama.embedding_length")?;
@@ -220,10 +184,15 @@ impl Llama {
         let norm_w = |t: QTensor| -> Result<Tensor> { t.dequantize(&cpu)?.pad_with_zeros(0, 0, width - hidden)? * norm_scale };
         let embed_q = tensor("token_embd.weight")?;
         let vocab = embed_q.shape().dims2()?.0;
-        let embed = Arc::new(pad_matrix(embed_q, vocab, width)?);
-        let output = match ct.tensor_infos.contains_key("output.weight") {
-            true => QMatMul::from_qtensor(pad_matrix(tensor("output.weight")?, vocab, width)?)?,
-            false => QMatMul::from_arc(embed.clone())?,
+        let embed_q = pad_matrix(embed_q, vocab, width)?;
+        let (embed, output) = if ct.tensor_infos.contains_key("output.weight") {
+            (Some(QMatMul::from_qtensor(embed_q)?), Weight::new(pad_matrix(tensor("output.weight")?, vocab, width)?, pack)?)
+        } else if let Some(p) = if pack { Packed::new(&embed_q)? } else { None } {
+            // Tied: the packed output matrix serves the lookups too, one copy.
+            (None, Weight::Packed(p))
+        } else {
+            let shared = Arc::new(embed_q);
+            (Some(QMatMul::from_arc(shared.clone())?), Weight::Candle(QMatMul::from_arc(shared)?))
         };
         let norm = norm_w(tensor("output_norm.weight")?)?;
         let mut layers = Vec::with_capacity(n_layer);
@@ -237,10 +206,10 @@ impl Llama {
             let attn_norm = norm_w(tensor(&format!("blk.{i}.attn_norm.weight"))?)?;
             let ffn_norm = norm_w(tensor(&format!("blk.{i}.ffn_norm.weight"))?)?;
             // (rows, cols) = (outputs, inputs); what meets the residual is padded to `width`.
-            let mut m = |n: &str, rows_to: Option<usize>, cols_to: usize| -> Result<QMatMul> {
+            let mut m = |n: &str, rows_to: Option<usize>, cols_to: usize| -> Result<Weight> {
                 let q = tensor(&format!("blk.{i}.{n}.weight"))?;
                 let (rows, _) = q.shape().dims2()?;
-                QMatMul::from_qtensor(pad_matrix(q, rows_to.unwrap_or(rows), cols_to)?)
+                Weight::new(pad_matrix(q, rows_to.unwrap_or(rows), cols_to)?, pack)
             };
             layers.push(Layer {
                 attn_norm,
@@ -259,7 +228,7 @@ impl Llama {
         let pos = Tensor::arange(0u32, context as u32, &cpu)?.to_dtype(DType::F32)?.reshape((context, 1))?;
         let angles = pos.matmul(&theta)?;
         let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, width, wo_width, vocab, context, eps, rope_base };
-        Ok(Llama { cfg, embed: QMatMul::from_arc(embed)?, layers, norm, output, cos: angles.cos()?, sin: angles.sin()? })
+        Ok(Llama { cfg, embed, layers, norm, output, cos: angles.cos()?, sin: angles.sin()? })
     }
 
     /// An empty prompt cache.
@@ -295,9 +264,39 @@ impl Llama {
         Ok(())
     }
 
+    /// The embeddings of `ids`, `[ids, width]`.
+    fn embed(&self, ids: &[u32]) -> Result<Tensor> {
+        match (&self.embed, &self.output) {
+            (Some(e), _) => e.embedding(&Tensor::new(ids, &Device::Cpu)?),
+            (None, Weight::Packed(p)) => {
+                let (n, k) = p.dims();
+                let mut v = vec![0f32; ids.len() * k];
+                for (&id, row) in ids.iter().zip(v.chunks_exact_mut(k)) {
+                    if id as usize >= n {
+                        candle_core::bail!("token id {id} is outside the vocabulary of {n}");
+                    }
+                    p.row(id as usize, row);
+                }
+                Tensor::from_vec(v, (ids.len(), k), &Device::Cpu)
+            }
+            (None, Weight::Candle(_)) => candle_core::bail!("no embedding table"),
+        }
+    }
+
+    /// q, k and v of the normed input.
+    fn qkv(&self, l: &Layer, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let h = candle_nn::ops::rms_norm(x, &l.attn_norm, self.cfg.eps)?;
+        let mut o = weights::forward_many(&[&l.wq, &l.wk, &l.wv], &h)?.into_iter();
+        match (o.next(), o.next(), o.next()) {
+            (Some(q), Some(k), Some(v)) => Ok((q, k, v)),
+            _ => candle_core::bail!("q, k, v: fewer results than matrices"),
+        }
+    }
+
     fn ffn(&self, l: &Layer, x: &Tensor) -> Result<Tensor> {
         let h = candle_nn::ops::rms_norm(x, &l.ffn_norm, self.cfg.eps)?;
-        let act = (l.gate.forward(&h)?.silu()? * l.up.forward(&h)?)?;
+        let gu = weights::forward_many(&[&l.gate, &l.up], &h)?;
+        let act = (gu[0].silu()? * &gu[1])?;
         x + l.down.forward(&act)?
     }
 
@@ -309,6 +308,11 @@ impl Llama {
     /// longest common start with what the cache already holds is kept (at least the last token is
     /// always computed, for its logits).
     pub fn prefill(&self, prefix: &mut Prefix, ids: &[u32]) -> Result<Tensor> {
+        // On a pool thread, the matmuls' parallel loops start without waking this thread.
+        rayon::scope(|_| self.prefill_here(prefix, ids))
+    }
+
+    fn prefill_here(&self, prefix: &mut Prefix, ids: &[u32]) -> Result<Tensor> {
         if ids.is_empty() {
             candle_core::bail!("the prompt is empty");
         }
@@ -319,17 +323,17 @@ impl Llama {
         let new = &ids[keep..];
         let (s, c) = (new.len(), &self.cfg);
         let g = c.n_head / c.n_kv_head;
-        let mut x = self.embed.embedding(&Tensor::new(new, &Device::Cpu)?)?.unsqueeze(0)?;
+        let mut x = self.embed(new)?.unsqueeze(0)?;
         // Causal mask over [new tokens × all tokens], the same for every head of a group.
         let total = keep + s;
         let mask: Vec<f32> = (0..g * s).flat_map(|r| (0..total).map(move |j| if j > keep + r % s { f32::NEG_INFINITY } else { 0.0 })).collect();
         let mask = Tensor::from_vec(mask, (1, 1, g * s, total), &Device::Cpu)?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
         for (l, kv) in self.layers.iter().zip(prefix.kv.iter_mut()) {
-            let h = candle_nn::ops::rms_norm(&x, &l.attn_norm, c.eps)?;
-            let q = l.wq.forward(&h)?.reshape((1, s, c.n_head, c.head_dim))?.transpose(1, 2)?;
-            let k = l.wk.forward(&h)?.reshape((1, s, c.n_kv_head, c.head_dim))?.transpose(1, 2)?;
-            let v = l.wv.forward(&h)?.reshape((1, s, c.n_kv_head, c.head_dim))?.transpose(1, 2)?;
+            let (q, k, v) = self.qkv(l, &x)?;
+            let q = q.reshape((1, s, c.n_head, c.head_dim))?.transpose(1, 2)?;
+            let k = k.reshape((1, s, c.n_kv_head, c.head_dim))?.transpose(1, 2)?;
+            let v = v.reshape((1, s, c.n_kv_head, c.head_dim))?.transpose(1, 2)?;
             let q = self.rope(&q, keep)?.reshape((1, c.n_kv_head, g * s, c.head_dim))?;
             kv.append(&self.rope(&k, keep)?, &v)?;
             let att = (q.matmul(&kv.keys()?.t()?)? * scale)?.broadcast_add(&mask)?;
@@ -344,6 +348,10 @@ impl Llama {
     /// One decoding step for every row: row `i` reads the shared `prefix`, its own earlier tokens
     /// in `rows`, and the new token `ids[i]`. Returns the logits `[rows, vocab]`.
     pub fn step(&self, prefix: &Prefix, rows: &mut Rows, ids: &[u32]) -> Result<Tensor> {
+        rayon::scope(|_| self.step_here(prefix, rows, ids))
+    }
+
+    fn step_here(&self, prefix: &Prefix, rows: &mut Rows, ids: &[u32]) -> Result<Tensor> {
         let (b, c) = (rows.batch, &self.cfg);
         if ids.len() != b {
             candle_core::bail!("{} tokens for {b} rows", ids.len());
@@ -352,12 +360,12 @@ impl Llama {
         self.check_room(pos + 1)?;
         let g = c.n_head / c.n_kv_head;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let mut x = self.embed.embedding(&Tensor::new(ids, &Device::Cpu)?)?.unsqueeze(1)?;
+        let mut x = self.embed(ids)?.unsqueeze(1)?;
         for ((l, shared), own) in self.layers.iter().zip(&prefix.kv).zip(rows.kv.iter_mut()) {
-            let h = candle_nn::ops::rms_norm(&x, &l.attn_norm, c.eps)?;
-            let q = self.rope(&l.wq.forward(&h)?.reshape((b, c.n_head, 1, c.head_dim))?, pos)?;
-            let k = self.rope(&l.wk.forward(&h)?.reshape((b, c.n_kv_head, 1, c.head_dim))?, pos)?;
-            let v = l.wv.forward(&h)?.reshape((b, c.n_kv_head, 1, c.head_dim))?;
+            let (q, k, v) = self.qkv(l, &x)?;
+            let q = self.rope(&q.reshape((b, c.n_head, 1, c.head_dim))?, pos)?;
+            let k = self.rope(&k.reshape((b, c.n_kv_head, 1, c.head_dim))?, pos)?;
+            let v = v.reshape((b, c.n_kv_head, 1, c.head_dim))?;
             own.append(&k, &v)?;
             // Against the shared prompt: all rows' query heads of a KV head in one matmul.
             let q = q.reshape((b, c.n_kv_head, g, c.head_dim))?;

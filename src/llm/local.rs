@@ -6,6 +6,7 @@ use super::{tokenizer, LlmError};
 use crate::sample::Message;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use super::llama::{Llama, Prefix};
+pub use super::weights::Kernel;
 use candle_core::{DType, Device};
 use serde::Serialize;
 use std::io::Cursor;
@@ -46,6 +47,8 @@ pub struct LocalModel {
     pub path: PathBuf,
     /// How many tensors were re-quantized from Q4_1 to Q8_0 at load.
     pub requantized: usize,
+    /// The kernel its matrices run on.
+    pub kernel: Kernel,
     cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
@@ -57,8 +60,9 @@ fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
 }
 
 impl LocalModel {
-    /// Loads a llama-family GGUF; Q4_1 tensors are re-quantized to Q8_0, for which candle has
-    /// SIMD kernels (it has only a scalar loop for Q4_1). The re-quantized file is kept in the
+    /// Loads a llama-family GGUF for the kernel this CPU runs best ([`Kernel::detect`]). Our
+    /// packed kernel reads Q4_1 as it is; for candle's matmuls, Q4_1 tensors are re-quantized to
+    /// Q8_0 (candle has only a scalar loop for Q4_1), and the re-quantized file is kept in the
     /// model cache's `derived/` folder, so later loads read it directly.
     pub fn load(path: &Path) -> Result<LocalModel, LlmError> {
         Self::load_with_cache(path, Some(&super::fetch::cache_dir().join("derived")))
@@ -66,6 +70,11 @@ impl LocalModel {
 
     /// Like [`LocalModel::load`], with the folder for re-quantized files (None: in memory only).
     pub fn load_with_cache(path: &Path, derived: Option<&Path>) -> Result<LocalModel, LlmError> {
+        Self::load_with(path, derived, Kernel::detect())
+    }
+
+    /// Like [`LocalModel::load_with_cache`], for a given kernel.
+    pub fn load_with(path: &Path, derived: Option<&Path>, kernel: Kernel) -> Result<LocalModel, LlmError> {
         let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
         let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
         let arch = meta_str(&content, "general.architecture").unwrap_or_default();
@@ -84,9 +93,9 @@ impl LocalModel {
         if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_ids.push(eos);
         }
-        let (model, requantized) = load_weights(content, &mut f, path, derived)?;
+        let (model, requantized) = load_weights(content, &mut f, path, derived, kernel)?;
         let prefix = model.prefix()?;
-        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized, cancel: None })
+        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized, kernel, cancel: None })
     }
 
     /// The tokenizer built from the file.
@@ -235,18 +244,19 @@ fn derived_path(path: &Path, dir: &Path) -> Option<PathBuf> {
     Some(dir.join(format!("{stem}-{key}.q8_0.gguf")))
 }
 
-/// Builds the model; files with Q4_1 tensors are re-quantized to Q8_0 once, into `derived`.
-fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>) -> Result<(Llama, usize), LlmError> {
+/// Builds the model. Our packed kernel reads Q4_1 as it is; for candle's matmuls, files with
+/// Q4_1 tensors are re-quantized to Q8_0 once, into `derived`.
+fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>, kernel: Kernel) -> Result<(Llama, usize), LlmError> {
     let q4_1 = content.tensor_infos.values().filter(|t| t.ggml_dtype == GgmlDType::Q4_1).count();
-    if q4_1 == 0 {
-        let w = Llama::from_gguf(&content, f).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    if q4_1 == 0 || kernel == Kernel::Packed {
+        let w = Llama::from_gguf_with(&content, f, kernel).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
         return Ok((w, 0));
     }
     let cached = derived.and_then(|d| derived_path(path, d));
     if let Some(c) = cached.as_ref().filter(|c| c.exists()) {
         let from_cache = std::fs::File::open(c).ok().and_then(|mut cf| {
             let ct = gguf_file::Content::read(&mut cf).ok()?;
-            Llama::from_gguf(&ct, &mut cf).ok()
+            Llama::from_gguf_with(&ct, &mut cf, kernel).ok()
         });
         if let Some(w) = from_cache {
             return Ok((w, q4_1));
@@ -270,7 +280,7 @@ fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path,
             drop(tensors);
             let mut cf = std::fs::File::open(c).map_err(|e| LlmError::model(c, format!("cannot open: {e}")))?;
             let ct = gguf_file::Content::read(&mut cf)?;
-            let w = Llama::from_gguf(&ct, &mut cf).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+            let w = Llama::from_gguf_with(&ct, &mut cf, kernel).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
             return Ok((w, q4_1));
         }
     }
@@ -281,7 +291,7 @@ fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path,
     drop(tensors);
     buf.set_position(0);
     let ct = gguf_file::Content::read(&mut buf)?;
-    let w = Llama::from_gguf(&ct, &mut buf).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    let w = Llama::from_gguf_with(&ct, &mut buf, kernel).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
     Ok((w, q4_1))
 }
 

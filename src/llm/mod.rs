@@ -8,11 +8,13 @@ pub mod fetch;
 pub mod llama;
 pub mod local;
 pub mod openai;
+pub mod packed;
 pub mod sampling;
 pub mod template;
 #[doc(hidden)]
 pub mod testing;
 pub mod tokenizer;
+pub mod weights;
 
 pub use local::{Completion, FinishReason, LocalModel};
 pub use sampling::GenParams;

@@ -16,11 +16,16 @@ pub struct TinyOptions {
     pub seed: u64,
     /// Store the matrices as Q4_1, like the real SmolLM2 file (norms stay F32).
     pub q4_1: bool,
+    /// Store the matrices as Q8_0.
+    pub q8_0: bool,
+    /// No `output.weight`: the output matrix is the embedding table, as in SmolLM2 (the
+    /// vocabulary then gets unused tokens up to a multiple of 16, so it tiles).
+    pub tied: bool,
 }
 
 impl Default for TinyOptions {
     fn default() -> Self {
-        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false }
+        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false, q8_0: false, tied: false }
     }
 }
 
@@ -56,7 +61,11 @@ fn ones(n: usize) -> candle_core::Result<QTensor> {
 
 /// Writes a tiny llama GGUF to `path`.
 pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<()> {
-    let (tokens, merges) = vocab();
+    let (mut tokens, merges) = vocab();
+    if opts.tied {
+        let n = tokens.len();
+        tokens.extend((n..n.next_multiple_of(16)).map(|i| format!("<|unused_{i}|>")));
+    }
     let vocab_size = tokens.len();
     let mut md: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(opts.architecture.clone())),
@@ -81,12 +90,18 @@ pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<
         md.push(("tokenizer.chat_template".into(), Value::String(t.clone())));
     }
     let mut rng = Rng::new(opts.seed);
-    let dt = if opts.q4_1 { GgmlDType::Q4_1 } else { GgmlDType::F32 };
+    let dt = match (opts.q4_1, opts.q8_0) {
+        (true, _) => GgmlDType::Q4_1,
+        (false, true) => GgmlDType::Q8_0,
+        _ => GgmlDType::F32,
+    };
     let mut ts: Vec<(String, QTensor)> = vec![
         ("token_embd.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?),
         ("output_norm.weight".into(), ones(HIDDEN)?),
-        ("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?),
     ];
+    if !opts.tied {
+        ts.push(("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?));
+    }
     for b in 0..BLOCKS {
         let p = |n: &str| format!("blk.{b}.{n}.weight");
         ts.push((p("attn_norm"), ones(HIDDEN)?));
