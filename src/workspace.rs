@@ -90,6 +90,7 @@ const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
 # idle_timeout_s = 120                     # longest wait for the next streamed chunk
 # max_retries = 4                          # 429 / 5xx / stalls / cut streams, honouring Retry-After
 # token_budget = 200000                    # per run; a hard stop
+# logprobs = true                          # ask for token log-probabilities (asked again without if refused)
 "#;
 
 impl Workspace {

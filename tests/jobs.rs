@@ -91,3 +91,13 @@ fn a_failed_job_shows_its_error() {
     assert!(n.error && n.text.contains("HTTP 500"));
     assert_eq!(h.app.job.as_ref().unwrap().state, "failed");
 }
+
+#[test]
+fn the_dialog_offers_backtranslation_from_the_documents_folder() {
+    let mut h = Harness::new(store_with(1, &[]));
+    h.send(key('N')).send(code(KeyCode::Right)).send(code(KeyCode::Right));
+    let Some(distillery::tui::app::Popup::Generate(g)) = &h.app.popup else { panic!("the dialog is open") };
+    assert_eq!(g.spec().recipe, "backtranslation");
+    h.send(code(KeyCode::Enter));
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::StartJob(s) if s.recipe == "backtranslation")));
+}

@@ -293,3 +293,43 @@ fn an_unreachable_server_is_a_clear_error() {
     let err = ask(&mut OpenAiClient::new("test", cfg).unwrap(), 1).unwrap_err().to_string();
     assert!(err.contains("cannot reach") && err.contains(&port.to_string()), "{err}");
 }
+
+#[test]
+fn log_probabilities_are_asked_for_and_kept_per_token() {
+    let lp = |i: usize, t: &str, l: f64, f: Option<&str>| {
+        serde_json::json!({"choices": [{"index": i, "delta": {"content": t}, "logprobs": {"content": [{"token": t, "logprob": l}]}, "finish_reason": f}]})
+            .to_string()
+    };
+    let chunks = vec![lp(0, "Hi", -0.25, None), lp(0, "!", -1.5, None), lp(0, "", -0.0, Some("stop"))];
+    let s = serve(vec![Reply::Stream { chunks, end: End::Done }], Duration::ZERO);
+    let msgs = [Message { role: Role::User, content: "Say hi".into() }];
+    let out = client(&s, |_| {}).generate(&msgs, &GenParams::default(), 1).unwrap();
+    assert_eq!(out[0].text, "Hi!");
+    assert_eq!(out[0].logprobs, vec![-0.25, -1.5, -0.0]);
+    assert_eq!(s.seen.lock().unwrap()[0].body["logprobs"], true);
+    // The completions route: `token_logprobs`, asked for with a count.
+    let text = serde_json::json!({"choices": [{"index": 0, "text": "ok", "logprobs": {"token_logprobs": [-0.5]}, "finish_reason": "stop"}]}).to_string();
+    let s = serve(vec![Reply::Stream { chunks: vec![text], end: End::Done }], Duration::ZERO);
+    let out = client(&s, |_| {}).complete("Tasks:\n", &GenParams::default(), 1).unwrap();
+    assert_eq!(out[0].logprobs, vec![-0.5]);
+    assert_eq!(s.seen.lock().unwrap()[0].body["logprobs"], 1);
+}
+
+#[test]
+fn a_server_that_refuses_log_probabilities_is_asked_again_without_them() {
+    let refuse = Reply::Status { code: 400, headers: vec![], body: "{\"error\":{\"message\":\"logprobs is not supported\"}}".into() };
+    let s = serve(vec![refuse, ok("fine"), ok("again")], Duration::ZERO);
+    let mut c = client(&s, |cfg| cfg.max_retries = 0);
+    assert_eq!(ask(&mut c, 1).unwrap(), vec!["fine"], "no retry budget is spent on it");
+    assert_eq!(ask(&mut c, 1).unwrap(), vec!["again"]);
+    let seen = s.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].body["logprobs"], true);
+    assert!(seen[1].body.get("logprobs").is_none() && seen[2].body.get("logprobs").is_none(), "and not again");
+    // Switched off in the config, they are never asked for; another 400 stays an error.
+    let bad = Reply::Status { code: 400, headers: vec![], body: "{\"error\":\"bad model\"}".into() };
+    let s = serve(vec![bad], Duration::ZERO);
+    let err = ask(&mut client(&s, |cfg| cfg.logprobs = false), 1).unwrap_err().to_string();
+    assert!(err.contains("HTTP 400") && err.contains("bad model"), "{err}");
+    assert!(s.seen.lock().unwrap()[0].body.get("logprobs").is_none());
+}

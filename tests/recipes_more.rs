@@ -115,6 +115,17 @@ fn backtranslation_pairs_documents_with_requests() {
     std::fs::write(&bad, "{\"text\": \"ok\"}\n{\"body\": 1}\n").unwrap();
     let e = sources(&s, "backtranslation", None, Some(&bad)).unwrap_err().to_string();
     assert!(e.contains("docs.jsonl:2") && e.contains("text"), "{e}");
+    // A folder (the workspace's documents/, which the TUI's dialog uses): its .txt, .md and
+    // .jsonl files in name order, others ignored; an empty folder says what to put there.
+    let folder = dir.path().join("documents");
+    std::fs::create_dir(&folder).unwrap();
+    let e = sources(&s, "backtranslation", None, Some(&folder)).unwrap_err().to_string();
+    assert!(e.contains("no documents") && e.contains(".jsonl"), "{e}");
+    std::fs::write(folder.join("b.jsonl"), "{\"text\": \"Third.\"}\n").unwrap();
+    std::fs::write(folder.join("a.txt"), "First.\n\nSecond.\n").unwrap();
+    std::fs::write(folder.join("notes.pdf"), "not text").unwrap();
+    let got: Vec<String> = sources(&s, "backtranslation", None, Some(&folder)).unwrap().into_iter().map(|d| d.text.output).collect();
+    assert_eq!(got, vec!["First.", "Second.", "Third."]);
 }
 
 #[test]

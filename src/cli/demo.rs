@@ -5,6 +5,8 @@ use crate::formats::Format;
 use crate::workspace::Workspace;
 use std::path::{Path, PathBuf};
 
+const SHOP_NOTES: &str = include_str!("../../sample-data/documents/shop-notes.txt");
+
 /// The sample data, compiled in so the demo works from any folder: (task, file, contents).
 pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
     ("arithmetic", "sample-data/arithmetic/seeds.jsonl", include_str!("../../sample-data/arithmetic/seeds.jsonl")),
@@ -36,6 +38,12 @@ pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
         };
         let (format, what, report) = import_bytes(&mut store, &req)?;
         println!("{}", describe(Path::new(file), format, what, &report));
+    }
+    // Backtranslation's documents (the TUI's dialog reads the workspace's documents/ folder).
+    let notes = crate::recipes::dispatch::documents_dir(&ws).join("shop-notes.txt");
+    if !notes.exists() {
+        std::fs::create_dir_all(notes.parent().unwrap_or(dir))?;
+        crate::fsio::write_atomic(&notes, |w| w.write_all(SHOP_NOTES.as_bytes()))?;
     }
     Ok(ws)
 }

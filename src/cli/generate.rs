@@ -1,7 +1,7 @@
 //! `distillery generate` and `distillery recipes`: the teacher writes candidates into the queue.
 
 use crate::llm::GenParams;
-use crate::recipes::dispatch::{open_teacher, run_recipe, sources};
+use crate::recipes::dispatch::{documents_dir, open_teacher, run_recipe, sources};
 use crate::recipes::run::{Outcome, Progress, RunOptions};
 use crate::recipes::{template, template_hash, RECIPES};
 use crate::workspace::Workspace;
@@ -24,8 +24,8 @@ pub struct GenerateArgs {
     /// (default: `[teacher] endpoint`).
     #[arg(long)]
     endpoint: Option<String>,
-    /// Backtranslation's documents: a text file (paragraphs split at blank lines) or a .jsonl of
-    /// {"text": ...}.
+    /// Backtranslation's documents: a text file (paragraphs split at blank lines), a .jsonl of
+    /// {"text": ...}, or a folder of them [default: the workspace's documents/ folder].
     #[arg(long)]
     docs: Option<PathBuf>,
     /// Role-play's roles, "USER ROLE,ASSISTANT ROLE".
@@ -55,7 +55,8 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
     let (tmpl, from) = template(&a.recipe, Some(&ws.dir))
         .ok_or_else(|| anyhow::anyhow!("unknown recipe {:?}; `distillery recipes` lists them", a.recipe))?;
     let mut store = ws.store()?;
-    let srcs = if a.recipe == "self-instruct" { Vec::new() } else { sources(&store, &a.recipe, a.task.as_deref(), a.docs.as_deref())? };
+    let docs = a.docs.clone().unwrap_or_else(|| documents_dir(ws));
+    let srcs = if a.recipe == "self-instruct" { Vec::new() } else { sources(&store, &a.recipe, a.task.as_deref(), Some(&docs))? };
     let mut teacher = open_teacher(ws, a.endpoint.as_deref(), a.model.as_deref(), &mut |m| eprintln!("{m}"))?;
     let opts = RunOptions {
         cancel: Default::default(),

@@ -4,6 +4,7 @@
 //! The local engine runs our own llama forward pass ([`llama`]) on candle's quantized matmuls: the
 //! n samples of one prompt share its KV cache and decode as one batch.
 
+pub mod endpoint;
 pub mod fetch;
 pub mod llama;
 pub mod local;

@@ -21,81 +21,12 @@ use super::LlmError;
 use crate::sample::Message;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+pub use super::endpoint::{EndpointConfig, EndpointStats};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-
-/// One `[endpoints.NAME]` table of `distillery.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointConfig {
-    /// For example `http://localhost:8000/v1` (the part before `/chat/completions`).
-    pub base_url: String,
-    /// The model name the server expects.
-    pub model: String,
-    /// The name of the environment variable holding the API key (the key itself is never stored).
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// Requests in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    #[serde(default = "default_connect")]
-    pub connect_timeout_s: f64,
-    /// The longest wait for the response or its next chunk.
-    #[serde(default = "default_idle")]
-    pub idle_timeout_s: f64,
-    #[serde(default = "default_retries")]
-    pub max_retries: u32,
-    /// Tokens (prompt + completion) one run may spend; the run stops hard when it is used up.
-    #[serde(default)]
-    pub token_budget: Option<u64>,
-}
-
-fn default_concurrency() -> usize {
-    4
-}
-fn default_connect() -> f64 {
-    10.0
-}
-fn default_idle() -> f64 {
-    120.0
-}
-fn default_retries() -> u32 {
-    4
-}
-
-impl EndpointConfig {
-    pub fn new(base_url: &str, model: &str) -> EndpointConfig {
-        EndpointConfig {
-            base_url: base_url.into(),
-            model: model.into(),
-            api_key_env: None,
-            concurrency: default_concurrency(),
-            connect_timeout_s: default_connect(),
-            idle_timeout_s: default_idle(),
-            max_retries: default_retries(),
-            token_budget: None,
-        }
-    }
-}
-
-/// Counters of one client, for the jobs pane and the closing line of a run.
-#[derive(Debug, Default)]
-pub struct EndpointStats {
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    pub prompt_tokens: AtomicU64,
-    pub completion_tokens: AtomicU64,
-}
-
-impl EndpointStats {
-    pub fn tokens(&self) -> u64 {
-        self.prompt_tokens.load(Ordering::Relaxed) + self.completion_tokens.load(Ordering::Relaxed)
-    }
-}
 
 /// A client for one endpoint.
 pub struct OpenAiClient {
@@ -106,7 +37,9 @@ pub struct OpenAiClient {
     rt: tokio::runtime::Runtime,
     permits: Arc<Semaphore>,
     pub stats: Arc<EndpointStats>,
-    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    cancel: Option<Arc<AtomicBool>>,
+    /// Whether to ask for log-probabilities (cleared when the server refuses them).
+    logprobs: AtomicBool,
 }
 
 /// What went wrong with one attempt.
@@ -115,6 +48,8 @@ enum Failure {
     Retry { why: String, after: Option<Duration> },
     Fatal(String),
     Cancelled,
+    /// A 4xx that names `logprobs`: the server does not offer them.
+    NoLogprobs(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +64,7 @@ struct Partial {
     text: String,
     finish: Option<String>,
     chunks: usize,
+    logprobs: Vec<f32>,
 }
 
 /// Shortens and cleans server text for an error message.
@@ -172,7 +108,8 @@ impl OpenAiClient {
             .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default(), cancel: None })
+        let logprobs = AtomicBool::new(cfg.logprobs);
+        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default(), cancel: None, logprobs })
     }
 
     pub fn config(&self) -> &EndpointConfig {
@@ -207,6 +144,13 @@ impl OpenAiClient {
         if p.top_k > 0 {
             b["top_k"] = json!(p.top_k);
         }
+        if self.logprobs.load(Ordering::Relaxed) {
+            // Chat takes a flag; the legacy completions route takes how many alternatives.
+            b["logprobs"] = match kind {
+                Kind::Chat => json!(true),
+                Kind::Text => json!(1),
+            };
+        }
         b
     }
 
@@ -232,6 +176,7 @@ impl OpenAiClient {
     /// One request with retries.
     async fn request(&self, kind: Kind, body: &Value) -> Result<Vec<Completion>, LlmError> {
         let mut attempt = 0;
+        let mut body = std::borrow::Cow::Borrowed(body);
         loop {
             if let Some(limit) = self.cfg.token_budget {
                 let used = self.stats.tokens();
@@ -245,7 +190,7 @@ impl OpenAiClient {
             let outcome = {
                 let _permit = self.permits.acquire().await.map_err(|e| self.error(e.to_string()))?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.once(kind, body).await
+                self.once(kind, &body).await
             };
             match outcome {
                 Ok(c) => return Ok(c),
@@ -259,6 +204,12 @@ impl OpenAiClient {
                 Err(Failure::Retry { why, .. }) => return Err(self.error(format!("{why} (gave up after {} retries)", self.cfg.max_retries))),
                 Err(Failure::Fatal(why)) => return Err(self.error(why)),
                 Err(Failure::Cancelled) => return Err(LlmError::Cancelled),
+                Err(Failure::NoLogprobs(why)) if body.get("logprobs").is_some() => {
+                    tracing::warn!("endpoint {}: {why}; asking without log-probabilities from now on", self.name);
+                    self.logprobs.store(false, Ordering::Relaxed);
+                    body.to_mut().as_object_mut().map(|o| o.remove("logprobs"));
+                }
+                Err(Failure::NoLogprobs(why)) => return Err(self.error(why)),
             }
         }
     }
@@ -288,7 +239,11 @@ impl OpenAiClient {
             let after = retry_after(resp.headers());
             let text = tokio::time::timeout(idle, resp.text()).await.ok().and_then(Result::ok).unwrap_or_default();
             let why = format!("HTTP {status} from {url}: {}", snippet(&text));
-            return Err(if status.as_u16() == 429 || status.is_server_error() { Failure::Retry { why, after } } else { Failure::Fatal(why) });
+            return Err(match status.as_u16() {
+                429 | 500..=599 => Failure::Retry { why, after },
+                400..=499 if status.as_u16() != 401 && status.as_u16() != 403 && text.contains("logprob") => Failure::NoLogprobs(why),
+                _ => Failure::Fatal(why),
+            });
         }
         let mut events = resp.bytes_stream().eventsource();
         let mut choices: Vec<Partial> = Vec::new();
@@ -334,6 +289,13 @@ impl OpenAiClient {
                     choices[i].text.push_str(t);
                     choices[i].chunks += 1;
                 }
+                // Chat: `logprobs.content[].logprob`; completions: `logprobs.token_logprobs[]`.
+                let lps = c.pointer("/logprobs/content").or_else(|| c.pointer("/logprobs/token_logprobs"));
+                for lp in lps.and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(x) = lp.get("logprob").unwrap_or(lp).as_f64() {
+                        choices[i].logprobs.push(x as f32);
+                    }
+                }
                 if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
                     choices[i].finish = Some(f.to_owned());
                 }
@@ -362,7 +324,7 @@ impl OpenAiClient {
                 finish: if c.finish.as_deref() == Some("length") { FinishReason::Length } else { FinishReason::Stop },
                 text: c.text,
                 tokens: Vec::new(),
-                logprobs: Vec::new(),
+                logprobs: c.logprobs,
                 prompt_tokens: prompt_t as usize,
                 completion_tokens: if usage.is_some() { share } else { c.chunks },
             })
@@ -390,7 +352,7 @@ impl super::Generator for OpenAiClient {
         self.run(Kind::Text, Value::String(prompt.into()), params, n)
     }
 
-    fn set_cancel(&mut self, flag: Arc<std::sync::atomic::AtomicBool>) {
+    fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
         self.cancel = Some(flag);
     }
 

@@ -31,6 +31,11 @@ pub fn open_teacher(ws: &Workspace, endpoint: Option<&str>, model: Option<&Path>
     Ok(Box::new(LocalModel::load(&path)?))
 }
 
+/// The workspace's documents folder, backtranslation's default source.
+pub fn documents_dir(ws: &Workspace) -> std::path::PathBuf {
+    ws.dir.join("documents")
+}
+
 /// Where each recipe starts from.
 pub fn sources(store: &Store, recipe: &str, task: Option<&str>, docs: Option<&Path>) -> anyhow::Result<Vec<Source>> {
     let of_task = |t: &Option<String>| task.is_none() || t.as_deref() == task;
@@ -53,7 +58,7 @@ pub fn sources(store: &Store, recipe: &str, task: Option<&str>, docs: Option<&Pa
     };
     Ok(match recipe {
         "backtranslation" => {
-            let path = docs.ok_or_else(|| anyhow::anyhow!("backtranslation needs documents: --docs FILE (text paragraphs or .jsonl with \"text\")"))?;
+            let path = docs.ok_or_else(|| anyhow::anyhow!("backtranslation needs documents: --docs FILE or FOLDER (text paragraphs or .jsonl with \"text\")"))?;
             let docs = evol::read_documents(path).map_err(anyhow::Error::msg)?;
             docs.into_iter().map(|d| Source { parent: None, seed_id: None, task: task.map(str::to_owned), text: SampleText { output: d, ..SampleText::default() } }).collect()
         }

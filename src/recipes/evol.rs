@@ -130,6 +130,23 @@ pub fn backtranslate(template: &str, model: &mut dyn Generator, src: &Source, p:
 /// Documents from a file: a `.jsonl` of `{"text": …}` records, else plain text split at blank
 /// lines. Errors name the file and line.
 pub fn read_documents(path: &std::path::Path) -> Result<Vec<String>, String> {
+    if path.is_dir() {
+        // Every .txt, .md and .jsonl file in it, in name order.
+        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "txt" || e == "md" || e == "jsonl"))
+            .collect();
+        files.sort();
+        let mut docs = Vec::new();
+        for f in &files {
+            docs.extend(read_documents(f)?);
+        }
+        if docs.is_empty() {
+            return Err(format!("{}: no documents (put .txt, .md or .jsonl files there)", path.display()));
+        }
+        return Ok(docs);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if path.extension().is_some_and(|e| e == "jsonl") {
         let mut docs = Vec::new();

@@ -72,10 +72,10 @@ impl JobRunner {
 }
 
 fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &UnboundedSender<Event>) -> anyhow::Result<Progress> {
-    use crate::recipes::dispatch::{open_teacher, run_recipe, sources};
+    use crate::recipes::dispatch::{documents_dir, open_teacher, run_recipe, sources};
     let (tmpl, _) = crate::recipes::template(&spec.recipe, Some(&ws.dir)).ok_or_else(|| anyhow::anyhow!("unknown recipe"))?;
     let mut store = ws.store()?;
-    let srcs = if spec.recipe == "self-instruct" { Vec::new() } else { sources(&store, &spec.recipe, None, None)? };
+    let srcs = if spec.recipe == "self-instruct" { Vec::new() } else { sources(&store, &spec.recipe, None, Some(&documents_dir(ws)))? };
     let mut teacher = open_teacher(ws, spec.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?;
     // Cancel stops the model mid-answer, not only between attempts.
     teacher.set_cancel(cancel.clone());

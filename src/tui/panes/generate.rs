@@ -10,8 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// The recipes the dialog offers (backtranslation needs a documents file: `distillery generate`).
-pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "self-chat", "role-play"];
+/// The recipes the dialog offers (backtranslation reads the workspace's `documents/` folder).
+pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play"];
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 
@@ -75,6 +75,9 @@ impl GeneratePopup {
             lines.push(Line::from(vec![Span::styled(format!("{marker} {name:<8} ‹ {} ›", crate::text::clean_line(&value)), style)]));
         }
         lines.push(Line::from(""));
+        if spec.recipe == "backtranslation" {
+            lines.push(Line::styled("  from the workspace's documents/ folder (.txt, .md, .jsonl)", theme.muted));
+        }
         lines.push(Line::from(vec![
             Span::styled(keys(Action::Decrease) + "/" + &keys(Action::Increase), theme.accent),
             Span::raw(" change  "),
