@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod formats;
+pub mod judge;
 pub mod llm;
 pub mod recipes;
 pub mod fsio;

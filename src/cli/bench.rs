@@ -23,13 +23,14 @@ pub fn run(which: &str, rows: usize) -> anyhow::Result<()> {
         "filter" => filter(),
         "first-frame" => first_frame(rows),
         "teacher" => super::bench_teacher::run(&super::models::default_model()),
+        "judge" => super::bench_judge::run(&super::models::default_model()),
         "all" => {
             import()?;
             commit()?;
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, judge or all"),
     }
 }
 

@@ -1,11 +1,13 @@
 //! The command line: one file per subcommand.
 
 pub mod bench;
+mod bench_judge;
 mod bench_teacher;
 mod debug;
 mod demo;
 mod export;
 mod generate;
+mod judge;
 mod import;
 pub mod models;
 mod stats;
@@ -83,12 +85,15 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// List the recipes and where their prompt templates come from.
     Recipes,
+    /// The critic's verdict and a self-consistency vote on undecided samples without a verdict.
+    Judge(judge::JudgeArgs),
     /// Fetch, list or try the models (the local teacher: SmolLM2-135M-Instruct GGUF with candle).
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
-        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp), or all (the
+        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp), judge
+        /// (critic injection and throughput), or all (the
         /// workbench ones).
         #[arg(default_value = "all")]
         which: String,
@@ -122,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Models(cmd)) => models::run(cmd),
         Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args),
         Some(Command::Recipes) => generate::list_recipes(&ws_dir),
+        Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
         Some(Command::Bench { which, rows }) => bench::run(&which, rows),
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

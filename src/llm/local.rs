@@ -225,6 +225,13 @@ impl super::Generator for LocalModel {
         LocalModel::complete(self, prompt, params, n)
     }
 
+    fn generate_prefixed(&mut self, messages: &[Message], prefix: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+        let prompt = self.prompt(messages)? + prefix;
+        let mut out = LocalModel::complete(self, &prompt, params, n)?;
+        out.iter_mut().for_each(|c| c.text.insert_str(0, prefix));
+        Ok(out)
+    }
+
     fn set_cancel(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
         self.cancel = Some(flag);
     }

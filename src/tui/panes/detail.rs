@@ -106,23 +106,72 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
     out.push(heading("Critic", "", t));
     match &d.judgement {
         Some(j) => {
-            let score = j.score.map_or("unparsed verdict".to_owned(), |s| format!("{s:.1}/10"));
-            out.push(Line::styled(score, t.accent));
-            out.extend(body(j.rationale.as_deref().unwrap_or(&j.raw), t.text));
+            let by = j.judge_model.as_deref().map(|m| format!(" · {}", crate::text::clean_line(m))).unwrap_or_default();
+            match j.score {
+                Some(s) => out.push(Line::styled(format!("{s:.1}/10{by}"), if s >= 7.0 { t.score_hi } else if s <= 4.0 { t.score_lo } else { t.accent })),
+                None => out.push(Line::styled(format!("unparsed verdict{by}; its raw text:"), t.warn)),
+            }
+            out.extend(body(j.rationale.as_deref().filter(|r| !r.is_empty() && j.score.is_some()).unwrap_or(&j.raw), t.text));
         }
         None => out.push(Line::styled("no verdict yet", t.muted)),
     }
     out.push(heading("Votes", "", t));
-    if d.candidates.is_empty() {
-        out.push(Line::styled("no votes yet", t.muted));
-    } else {
-        for c in &d.candidates {
-            out.push(Line::from(clean(c.extracted.as_deref().unwrap_or(&c.answer)).into_owned()));
+    out.extend(vote_lines(d, &text.output, t));
+    let checks = crate::judge::verify::automatic(&text.output);
+    if !checks.is_empty() {
+        out.push(heading("Checks", "", t));
+        for c in checks {
+            let (mark, style) = match c.passed {
+                Some(true) => ("✓", t.ok),
+                Some(false) => ("✗", t.error),
+                None => ("·", t.muted),
+            };
+            out.push(Line::styled(format!("{mark} {}: {}", c.name, crate::text::clean_line(&c.detail)), style));
         }
     }
     if let Some(n) = &d.note {
         out.push(heading("Note", "", t));
         out.extend(body(n, t.warn));
+    }
+    out
+}
+
+/// The k answers grouped by their extracted answer, the winner and agreement, the weighted vote,
+/// and whether the sample's own output agrees.
+fn vote_lines(d: &SampleDetail, output: &str, t: &Theme) -> Vec<Line<'static>> {
+    use crate::judge::vote::{tally, Ballot};
+    if d.candidates.is_empty() {
+        return vec![Line::styled("no votes yet", t.muted)];
+    }
+    let ballots: Vec<Ballot> = d.candidates.iter().map(|c| Ballot { text: c.answer.clone(), logprobs: c.logprob.map(|l| vec![l as f32]).unwrap_or_default() }).collect();
+    let v = tally(&ballots);
+    let mut out = Vec::new();
+    let short = |s: &str| {
+        let s = crate::text::clean_line(s);
+        if s.chars().count() > 60 { format!("{}…", s.chars().take(59).collect::<String>()) } else { s }
+    };
+    match v.winner() {
+        Some(w) => {
+            let n = v.groups[0].members.len();
+            let mut line = format!("{} wins {n} of {} ({:.0}% agreement)", short(&w.value), v.k, v.agreement() * 100.0);
+            if let Some((ww, share)) = v.weighted().filter(|(ww, _)| *ww != w) {
+                line.push_str(&format!(" · by confidence: {} ({:.0}%)", short(&ww.value), share * 100.0));
+            }
+            out.push(Line::styled(line, if v.agreement() >= 0.6 { t.score_hi } else { t.warn }));
+        }
+        None => out.push(Line::styled(format!("no answer could be read from any of the {} answers", v.k), t.warn)),
+    }
+    match v.agrees_with(output) {
+        Some(true) => out.push(Line::styled("the sample's output agrees with the majority", t.ok)),
+        Some(false) => out.push(Line::styled("the sample's output disagrees with the majority", t.error)),
+        None if v.winner().is_some() => out.push(Line::styled("no answer could be read from the sample's output", t.muted)),
+        None => {}
+    }
+    for g in &v.groups {
+        out.push(Line::from(format!("  {}× {}   e.g. “{}”", g.members.len(), short(&g.answer.value), short(&d.candidates[g.members[0]].answer))));
+    }
+    if let Some(&first) = v.unanswered.first() {
+        out.push(Line::styled(format!("  {}× no answer   e.g. “{}”", v.unanswered.len(), short(&d.candidates[first].answer)), t.muted));
     }
     out
 }

@@ -1,0 +1,72 @@
+//! `distillery judge`: the critic's verdict and a self-consistency vote on each undecided sample
+//! that has none yet, written as each is made.
+
+use crate::judge::critic::{rubric, Critique};
+use crate::judge::run::{judge_pending, JudgeOptions, JudgeProgress};
+use crate::judge::vote::Vote;
+use crate::recipes::dispatch::open_teacher;
+use crate::recipes::template_hash;
+use crate::workspace::Workspace;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options of `judge`.
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// The critic: `local` (the local engine) or an `[endpoints.NAME]` of distillery.toml
+    /// [default: `[teacher] endpoint`, else local].
+    #[arg(long)]
+    critic: Option<String>,
+    /// A llama-family GGUF for the local critic (default: `[teacher] model`, else SmolLM2).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Answers sampled per vote (0: no vote).
+    #[arg(long, default_value_t = 5)]
+    votes: usize,
+    /// Samples to judge at most.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
+    let (rubric, from) = rubric(Some(&ws.dir));
+    let mut store = ws.store()?;
+    let todo = store.unjudged(a.limit)?.len();
+    if todo == 0 {
+        println!("judge: every undecided sample has a verdict");
+        return Ok(());
+    }
+    let (endpoint, model) = match a.critic.as_deref() {
+        Some("local") => (None, Some(a.model.clone().or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model))),
+        other => (other.map(str::to_owned), a.model.clone()),
+    };
+    let mut critic = open_teacher(ws, endpoint.as_deref(), model.as_deref(), &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?;
+    let opts = JudgeOptions { votes: a.votes, limit: a.limit, seed: a.seed, rubric_hash: template_hash(&rubric), rubric, cancel: Default::default() };
+    eprintln!("judge: rubric {from} ({}), {todo} samples, {} answers per vote", opts.rubric_hash, a.votes);
+    let bar = indicatif::ProgressBar::new(todo as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} judged [{bar:30}] {msg} · {elapsed_precise}").expect("valid template").progress_chars("=> "));
+    let mut on = |p: &JudgeProgress, id: i64, c: &Critique, v: Option<&Vote>| {
+        bar.set_position(p.judged as u64);
+        bar.set_message(format!("{} unparsed · {:.1}/min", p.unparsed, p.per_minute()));
+        let score = c.verdict.score.map_or_else(|| format!("unparsed ({})", c.verdict.problem), |s| format!("{s:.0}/10"));
+        let vote = v.map(|v| match v.winner() {
+            Some(w) => format!(" · vote {} ({:.0}% agree)", crate::text::clean_line(&w.value), v.agreement() * 100.0),
+            None => " · vote: no answer extracted".into(),
+        });
+        bar.suspend(|| eprintln!("#{id}: {score}{}", vote.unwrap_or_default()));
+    };
+    let done = judge_pending(critic.as_mut(), &mut store, &opts, &mut on);
+    bar.finish_and_clear();
+    let done = done?;
+    println!(
+        "judge: {} judged ({} unparsed) in {:.1} s, {:.1} samples/min, {} tokens",
+        done.judged,
+        done.unparsed,
+        done.seconds,
+        done.per_minute(),
+        done.tokens
+    );
+    Ok(())
+}
