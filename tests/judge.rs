@@ -2,6 +2,8 @@
 //! unreadable verdict is kept raw and counted, and the injection fixture's payloads always sit
 //! between the markers of the hardened prompt.
 
+mod common;
+
 use distillery::judge::critic::{markers, prompt, rubric, REPLY_START, RUBRIC};
 use distillery::judge::run::{judge_pending, JudgeOptions};
 use distillery::llm::{Completion, FinishReason, GenParams, Generator, LlmError};
@@ -76,6 +78,10 @@ fn verdicts_and_votes_are_written_as_they_are_made() {
     let extracted: Vec<Option<String>> = d.candidates.iter().map(|c| c.extracted.clone()).collect();
     assert_eq!(extracted, vec![Some("2".into()), Some("2".into()), Some("3".into())]);
     assert!((d.candidates[0].logprob.unwrap() + 0.2).abs() < 1e-6, "the mean token log-probability");
+    // The queue's triage classes: the unparsed verdict first, then by score.
+    use distillery::judge::Needs;
+    let needs: Vec<(i64, Needs)> = s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
+    assert_eq!(needs, vec![(3, Needs::Ordinary), (2, Needs::Unparsed), (1, Needs::Ordinary)]);
     // Nothing left to judge; a second run does nothing.
     assert!(s.unjudged(10).unwrap().is_empty());
     assert_eq!(judge_pending(&mut critic, &mut s, &o, &mut |_, _, _, _| {}).unwrap().judged, 0);
@@ -97,4 +103,20 @@ fn the_injection_fixture_is_well_formed_and_every_payload_stays_inside_the_marke
             assert_eq!(text.matches(&close).count(), 2, "{p:?} cannot write the closing marker");
         }
     }
+}
+
+#[test]
+fn the_needs_a_human_sort_puts_doubt_first() {
+    let mut s = store(3);
+    let mut critic = Scripted { verdicts: vec!["{\"score\": 9}", "{\"score\": 3}", "no idea"], answers: vec!["#### 2"], prefixes: vec![] };
+    let o = JudgeOptions { votes: 2, limit: 10, rubric: RUBRIC.into(), ..JudgeOptions::default() };
+    judge_pending(&mut critic, &mut s, &o, &mut |_, _, _, _| {}).unwrap();
+    let mut h = common::Harness::new(s);
+    // newest → score → disagreement → needs a human
+    h.keys("sss");
+    assert_eq!(h.app.sort.name(), "needs a human");
+    let order: Vec<i64> = h.app.view.rows.iter().map(|&r| h.app.index.row(r).id).collect();
+    // #3: unparsed; #2 (output 3, the vote says 2, scored 3): both call it wrong; #1 (output 2,
+    // the vote agrees unanimously, scored 9): confident, last.
+    assert_eq!(order, vec![3, 2, 1]);
 }

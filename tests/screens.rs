@@ -144,7 +144,9 @@ fn judged_sample_shows_the_verdict_votes_and_checks() {
     let j = NewJudgement { score: Some(3.0), rationale: Some("27 - 18 is 9, not 8."), raw: "{\"score\": 3}", judge_model: "critic.gguf", rubric_hash: "ff60" };
     store.record_judgement(1, &j).unwrap();
     let c = |a: &str, lp: f64| Candidate { answer: a.into(), extracted: None, logprob: Some(lp) };
-    store.record_votes(1, &[c("27 - 18 = 9. #### 9", -0.2), c("The answer is 9.", -0.4), c("#### 8", -1.5), c("I cannot tell from the question what is being asked here, sorry about that one.", -2.0), c("9 pencils", -0.3)], "critic.gguf").unwrap();
+    let answers = [c("27 - 18 = 9. #### 9", -0.2), c("The answer is 9.", -0.4), c("#### 8", -1.5), c("I cannot tell from the question what is being asked here, sorry about that one.", -2.0), c("9 pencils", -0.3)];
+    let summary = distillery::store::VoteSummary { winner: Some("9".into()), agreement: 0.6, agrees: Some(false) };
+    store.record_votes(1, &answers, &summary, "critic.gguf").unwrap();
     let mut h = Harness::new(store);
     let screen = draw(&mut h, 120, 40);
     assert!(screen.contains("3.0/10") && screen.contains("9 wins 3 of 5 (60% agreement)"), "{screen}");

@@ -188,7 +188,7 @@ fn filter() -> anyhow::Result<()> {
     let rows = (0..n)
         .map(|i| {
             let (summary, title_len) = crate::sample::summary_line(&w.sample(i), cap);
-            crate::store::QueueRow { id: (n - i) as i64, status: crate::sample::Status::Pending, flagged: false, score: None, agreement: None, summary, title_len }
+            crate::store::QueueRow { id: (n - i) as i64, status: crate::sample::Status::Pending, flagged: false, score: None, agreement: None, needs: Default::default(), summary, title_len }
         })
         .collect();
     let mut index = QueueIndex::default();

@@ -4,7 +4,7 @@
 use super::critic::{ballots, critique, mean, Critique};
 use super::vote::{tally, Vote};
 use crate::llm::{Generator, LlmError};
-use crate::store::{Candidate, NewJudgement, Store, StoreError};
+use crate::store::{Candidate, NewJudgement, Store, StoreError, VoteSummary};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,7 +80,9 @@ pub fn judge_pending(
                 .enumerate()
                 .map(|(i, b)| Candidate { answer: b.text.clone(), extracted: extracted(i), logprob: mean(&b.logprobs).map(f64::from) })
                 .collect();
-            store.record_votes(id, &answers, &name)?;
+            let winner = vote.winner().map(|w| w.value.clone());
+            let summary = VoteSummary { winner, agreement: vote.agreement() as f32, agrees: vote.agrees_with(&text.output) };
+            store.record_votes(id, &answers, &summary, &name)?;
             Some(vote)
         } else {
             None

@@ -4,6 +4,14 @@
 use super::{now_ms, Candidate, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 
+/// A vote's outcome, stored beside its answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoteSummary {
+    pub winner: Option<String>,
+    pub agreement: f32,
+    pub agrees: Option<bool>,
+}
+
 /// A verdict to record (the raw output always, the score only when it could be read).
 #[derive(Debug, Clone, Copy)]
 pub struct NewJudgement<'a> {
@@ -31,11 +39,15 @@ impl Store {
         Ok(tx.commit()?)
     }
 
-    /// Replaces a sample's vote answers, in one transaction.
-    pub fn record_votes(&mut self, sample_id: i64, answers: &[Candidate], model: &str) -> Result<(), StoreError> {
+    /// Replaces a sample's vote (its answers and outcome), in one transaction.
+    pub fn record_votes(&mut self, sample_id: i64, answers: &[Candidate], summary: &VoteSummary, model: &str) -> Result<(), StoreError> {
         self.require(sample_id)?;
         let tx = self.write()?;
         tx.execute("DELETE FROM candidates WHERE sample_id = ?1", [sample_id])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO votes (sample_id, k, winner, agreement, agrees, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![sample_id, answers.len() as i64, summary.winner, f64::from(summary.agreement), summary.agrees, now_ms()],
+        )?;
         {
             let mut ins = tx.prepare("INSERT INTO candidates (sample_id, answer, extracted, logprob, model, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
             let now = now_ms();
@@ -81,10 +93,14 @@ mod tests {
         assert_eq!(s.unjudged(10).unwrap(), vec![1, 3]);
         assert_eq!(s.unjudged(1).unwrap(), vec![1]);
         let c = |a: &str| Candidate { answer: a.into(), extracted: Some(a.into()), logprob: Some(-0.5) };
-        s.record_votes(3, &[c("7"), c("8")], "m").unwrap();
-        s.record_votes(3, &[c("7"), c("7"), c("9")], "m").unwrap();
+        let sum = |w: &str, a: f32| VoteSummary { winner: Some(w.into()), agreement: a, agrees: Some(false) };
+        s.record_votes(3, &[c("7"), c("8")], &sum("7", 0.5), "m").unwrap();
+        s.record_votes(3, &[c("7"), c("7"), c("9")], &sum("7", 2.0 / 3.0), "m").unwrap();
         let got: Vec<String> = s.sample(3).unwrap().candidates.into_iter().map(|c| c.answer).collect();
         assert_eq!(got, vec!["7", "7", "9"], "a new vote replaces the old one");
+        let row = s.queue_page(None, 10, 80).unwrap().into_iter().find(|r| r.id == 3).unwrap();
+        assert!((row.agreement.unwrap() - 2.0 / 3.0).abs() < 1e-6, "the queue reads the newest vote's agreement");
+        assert_eq!(row.needs, crate::judge::Needs::Conflict, "no verdict and a disagreeing output: the votes conflict with it");
         assert!(matches!(s.record_judgement(99, &j), Err(StoreError::NoSample(99))));
     }
 }

@@ -121,6 +121,17 @@ CREATE TABLE evaluations (
     created_at INTEGER NOT NULL
 );
 "#,
+    // v2: each sample's vote summary, written with its answers (what the queue sorts by).
+    r#"
+CREATE TABLE votes (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+    k INTEGER NOT NULL,
+    winner TEXT,                               -- the majority's extracted answer
+    agreement REAL NOT NULL,                   -- its share of all k answers
+    agrees INTEGER,                            -- whether the sample's own output gives it (NULL: unknown)
+    created_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ mod samples;
 mod stats;
 
 pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
-pub use judge::NewJudgement;
+pub use judge::{NewJudgement, VoteSummary};
 pub use migrations::SCHEMA_VERSION;
 pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
 pub use stats::{Stats, StatusCounts};

@@ -64,6 +64,8 @@ pub struct QueueRow {
     pub score: Option<f32>,
     /// Self-consistency agreement in 0..=1 (None until votes exist).
     pub agreement: Option<f32>,
+    /// How much it needs a human, from its machine signals.
+    pub needs: crate::judge::Needs,
     /// [`crate::sample::summary_line`] of the current text.
     pub summary: String,
     pub title_len: usize,
@@ -235,8 +237,9 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, st.status, st.flagged, st.edited,
                     substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
-                    (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1)
-             FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id
+                    (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1),
+                    EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id), v.agreement, v.agrees
+             FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id LEFT JOIN votes v ON v.sample_id = s.id
              WHERE {condition} ORDER BY s.id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![bound, limit as i64, cap as i64], |r| {
@@ -247,11 +250,12 @@ impl Store {
                 r.get::<_, Option<String>>(3)?,
                 SampleText::new(r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
                 r.get::<_, Option<f64>>(7)?,
+                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?),
             ))
         })?;
         let mut out = Vec::with_capacity(limit.min(100_000));
         for row in rows {
-            let (id, status, flagged, edited, text, score) = row?;
+            let (id, status, flagged, edited, text, score, (judged, agreement, agrees)) = row?;
             let text = parse_edited(id, edited)?.unwrap_or(text);
             let (summary, title_len) = crate::sample::summary_line(&text, cap);
             out.push(QueueRow {
@@ -259,7 +263,8 @@ impl Store {
                 status: status_of(status),
                 flagged: flagged.unwrap_or(false),
                 score: score.map(|s| s as f32),
-                agreement: None,
+                agreement: agreement.map(|a| a as f32),
+                needs: crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees),
                 summary,
                 title_len,
             });

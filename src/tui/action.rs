@@ -72,7 +72,7 @@ impl Action {
             SelectAll => "select every sample in view",
             Filter => "fuzzy filter",
             Clear => "clear the selection, then the filter",
-            CycleSort => "sort: newest → score → disagreement",
+            CycleSort => "sort: newest → score → disagreement → needs a human",
             NextTab => "next status tab",
             PrevTab => "previous status tab",
             TabPending => "pending tab",

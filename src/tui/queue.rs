@@ -54,6 +54,9 @@ pub enum Sort {
     Score,
     /// Self-consistency agreement, lowest first (no votes last).
     Disagreement,
+    /// Needs a human first: unparsed verdicts, conflicting signals, low agreement; confident
+    /// ones last ([`crate::judge::needs`]).
+    Triage,
 }
 
 impl Sort {
@@ -61,7 +64,8 @@ impl Sort {
         match self {
             Sort::Newest => Sort::Score,
             Sort::Score => Sort::Disagreement,
-            Sort::Disagreement => Sort::Newest,
+            Sort::Disagreement => Sort::Triage,
+            Sort::Triage => Sort::Newest,
         }
     }
 
@@ -70,6 +74,7 @@ impl Sort {
             Sort::Newest => "newest",
             Sort::Score => "score",
             Sort::Disagreement => "disagreement",
+            Sort::Triage => "needs a human",
         }
     }
 }
@@ -83,6 +88,7 @@ pub struct Row {
     pub title_len: u32,
     pub score: Option<f32>,
     pub agreement: Option<f32>,
+    pub needs: crate::judge::Needs,
     pub status: Status,
     pub flagged: bool,
     /// A decision on it is on its way to the store.
@@ -127,6 +133,7 @@ impl QueueIndex {
                 title_len: q.title_len as u32,
                 score: q.score,
                 agreement: q.agreement,
+                needs: q.needs,
                 status: q.status,
                 flagged: q.flagged,
                 saving: false,
@@ -292,6 +299,11 @@ fn sort_rows(rows: &mut [u32], index: &QueueIndex, sort: Sort) {
             let (a, b) = (key(a), key(b));
             a.agreement.unwrap_or(f32::INFINITY).total_cmp(&b.agreement.unwrap_or(f32::INFINITY)).then(b.id.cmp(&a.id))
         }),
+        // Within a class, lower scores first, then newest.
+        Sort::Triage => rows.sort_by(|a, b| {
+            let (a, b) = (key(a), key(b));
+            a.needs.cmp(&b.needs).then(a.score.unwrap_or(f32::INFINITY).total_cmp(&b.score.unwrap_or(f32::INFINITY))).then(b.id.cmp(&a.id))
+        }),
     }
 }
 
@@ -312,6 +324,7 @@ mod tests {
                     flagged: false,
                     score: *score,
                     agreement: None,
+                    needs: Default::default(),
                     summary: (*t).to_owned(),
                     title_len: t.len(),
                 })
