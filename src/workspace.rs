@@ -26,6 +26,30 @@ pub struct Config {
     /// OpenAI-compatible endpoints by name: `[endpoints.vllm]`.
     #[serde(default)]
     pub endpoints: std::collections::BTreeMap<String, crate::llm::openai::EndpointConfig>,
+    #[serde(default)]
+    pub judge: JudgeConfig,
+}
+
+/// The `[judge]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JudgeConfig {
+    /// The TUI judges new candidates in the background.
+    pub auto: bool,
+    /// `local`, or an `[endpoints.NAME]` (default: the teacher's).
+    pub critic: Option<String>,
+    /// Answers sampled per vote (0: no vote).
+    pub votes: usize,
+    /// When a neighbour counts as a near-duplicate.
+    pub near_duplicate: crate::judge::dedup::Thresholds,
+    /// Off unless present.
+    pub auto_accept: Option<crate::judge::AutoAccept>,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig { auto: true, critic: None, votes: 5, near_duplicate: Default::default(), auto_accept: None }
+    }
 }
 
 /// The `[teacher]` table.
@@ -91,6 +115,16 @@ const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
 # max_retries = 4                          # 429 / 5xx / stalls / cut streams, honouring Retry-After
 # token_budget = 200000                    # per run; a hard stop
 # logprobs = true                          # ask for token log-probabilities (asked again without if refused)
+
+[judge]
+# auto = true          # the workbench judges new candidates in the background
+# critic = "local"     # or an endpoint's name (default: the teacher's)
+# votes = 5            # answers per self-consistency vote (0: none)
+# near_duplicate = { rouge = 0.7, cosine = 0.9 }
+# An automatic accept, off unless this table is here; its decisions are marked and undoable:
+# [judge.auto_accept]
+# min_score = 8.0      # the critic's score, 1-10
+# min_agreement = 1.0  # share of the vote giving the sample's own answer
 "#;
 
 impl Workspace {
@@ -124,7 +158,9 @@ impl Workspace {
 
     /// Opens the workspace's store.
     pub fn store(&self) -> Result<Store, StoreError> {
-        Store::open(&self.db_path())
+        let mut s = Store::open(&self.db_path())?;
+        s.near_duplicate = self.config.judge.near_duplicate;
+        Ok(s)
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -63,7 +63,7 @@ fn verdicts_and_votes_are_written_as_they_are_made() {
     let (text, _) = rubric(None);
     let o = JudgeOptions { votes: 3, limit: 10, rubric_hash: "h".into(), rubric: text, ..JudgeOptions::default() };
     let mut heard = Vec::new();
-    let p = judge_pending(&mut critic, &mut s, &o, &mut |p, id, c, v| heard.push((p.judged, id, c.verdict.score, v.map(|v| v.agreement())))).unwrap();
+    let p = judge_pending(&mut critic, None, &mut s, &o, &mut |p, id, c, v, _| heard.push((p.judged, id, c.verdict.score, v.map(|v| v.agreement())))).unwrap();
     assert_eq!((p.judged, p.unparsed), (3, 1));
     assert_eq!(heard[0].0..=heard[2].0, 1..=3);
     assert_eq!(heard.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(), vec![(1, Some(8.0)), (2, None), (3, Some(4.0))]);
@@ -84,7 +84,7 @@ fn verdicts_and_votes_are_written_as_they_are_made() {
     assert_eq!(needs, vec![(3, Needs::Ordinary), (2, Needs::Unparsed), (1, Needs::Ordinary)]);
     // Nothing left to judge; a second run does nothing.
     assert!(s.unjudged(10).unwrap().is_empty());
-    assert_eq!(judge_pending(&mut critic, &mut s, &o, &mut |_, _, _, _| {}).unwrap().judged, 0);
+    assert_eq!(judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged, 0);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn the_needs_a_human_sort_puts_doubt_first() {
     let mut s = store(3);
     let mut critic = Scripted { verdicts: vec!["{\"score\": 9}", "{\"score\": 3}", "no idea"], answers: vec!["#### 2"], prefixes: vec![] };
     let o = JudgeOptions { votes: 2, limit: 10, rubric: RUBRIC.into(), ..JudgeOptions::default() };
-    judge_pending(&mut critic, &mut s, &o, &mut |_, _, _, _| {}).unwrap();
+    judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap();
     let mut h = common::Harness::new(s);
     // newest → score → disagreement → needs a human
     h.keys("sss");
@@ -119,4 +119,44 @@ fn the_needs_a_human_sort_puts_doubt_first() {
     // #3: unparsed; #2 (output 3, the vote says 2, scored 3): both call it wrong; #1 (output 2,
     // the vote agrees unanimously, scored 9): confident, last.
     assert_eq!(order, vec![3, 2, 1]);
+}
+
+#[test]
+fn near_duplicates_are_found_and_the_automatic_accept_is_marked_and_undoable() {
+    use distillery::judge::{AutoAccept, Needs};
+    use distillery::sample::Status;
+    use distillery::store::{Decision, DecisionKind};
+    let mut s = Store::open_in_memory().unwrap();
+    let rows: Vec<NewSample> = [
+        ("Multiply six by seven.", "The answer is 42."),
+        ("Multiply six by seven!", "The answer is 42."),
+        ("Compute 6 times 7.", "6 * 7 = 42. The answer is 42."),
+        ("Compute 5 times 5.", "5 * 5 = 24. The answer is 42."),
+    ]
+    .into_iter()
+    .map(|(i, o)| NewSample { text: SampleText::new(i, "", o), task: None, provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
+    .collect();
+    s.insert_samples(&rows).unwrap();
+    s.decide(&Decision { sample_ids: vec![1], kind: DecisionKind::Accept, seconds: Some(2.0), session: "me".into(), automatic: false }).unwrap();
+    let mut critic = Scripted { verdicts: vec!["{\"score\": 9}"; 4], answers: vec!["The answer is 42."], prefixes: vec![] };
+    let o = JudgeOptions { votes: 3, limit: 10, rubric: RUBRIC.into(), auto_accept: Some(AutoAccept::default()), ..JudgeOptions::default() };
+    let mut near = Vec::new();
+    let p = judge_pending(&mut critic, None, &mut s, &o, &mut |_, id, _, _, x| {
+        near.push((id, x.neighbour.as_ref().filter(|n| n.near).map(|n| n.id), x.auto.is_some()))
+    })
+    .unwrap();
+    assert_eq!((p.judged, p.near_duplicates, p.auto_accepted), (3, 1, 1));
+    assert_eq!(near, vec![(2, Some(1), false), (3, None, true), (4, None, false)], "#2 copies #1; #4 states 5 * 5 = 24, a failed check");
+    assert_eq!(s.sample(3).unwrap().status, Status::Accepted);
+    let needs: Vec<(i64, Needs)> = s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
+    assert_eq!(needs[2], (2, Needs::NearDuplicate));
+    // The automatic accept is the latest decision, and undo takes it back like any other.
+    let u = s.undo("me").unwrap().unwrap();
+    assert_eq!((u.kind.as_str(), u.committed.states[0].sample_id), ("accept", 3));
+    assert_eq!(s.sample(3).unwrap().status, Status::Pending);
+    // Re-judging one sample, whatever its state.
+    let o = JudgeOptions { only: Some(vec![1]), votes: 0, rubric: RUBRIC.into(), ..JudgeOptions::default() };
+    let mut critic = Scripted { verdicts: vec!["{\"score\": 2}"], answers: vec![], prefixes: vec![] };
+    assert_eq!(judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged, 1);
+    assert_eq!(s.sample(1).unwrap().judgement.unwrap().score, Some(2.0));
 }

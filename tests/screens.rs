@@ -141,7 +141,7 @@ fn generation_dialog_and_jobs_pane() {
 fn judged_sample_shows_the_verdict_votes_and_checks() {
     use distillery::store::{Candidate, NewJudgement};
     let mut store = store_with(0, &[SampleText::new("Ben had 27 pencils and gave 18 away. How many are left?", "", "27 - 18 = 8, so 8 pencils are left.")]);
-    let j = NewJudgement { score: Some(3.0), rationale: Some("27 - 18 is 9, not 8."), raw: "{\"score\": 3}", judge_model: "critic.gguf", rubric_hash: "ff60" };
+    let j = NewJudgement { score: Some(3.0), rationale: Some("27 - 18 is 9, not 8."), raw: "{\"score\": 3}", judge_model: "critic.gguf", rubric_hash: "ff60", confidence: Some(0.62) };
     store.record_judgement(1, &j).unwrap();
     let c = |a: &str, lp: f64| Candidate { answer: a.into(), extracted: None, logprob: Some(lp) };
     let answers = [c("27 - 18 = 9. #### 9", -0.2), c("The answer is 9.", -0.4), c("#### 8", -1.5), c("I cannot tell from the question what is being asked here, sorry about that one.", -2.0), c("9 pencils", -0.3)];
@@ -152,4 +152,29 @@ fn judged_sample_shows_the_verdict_votes_and_checks() {
     assert!(screen.contains("3.0/10") && screen.contains("9 wins 3 of 5 (60% agreement)"), "{screen}");
     assert!(screen.contains("disagrees with the majority") && screen.contains("27 - 18 is 9, not 8"), "{screen}");
     insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn accepting_a_near_duplicate_asks_first_and_the_stats_pane_shows_the_critic() {
+    use distillery::sample::Status;
+    use distillery::store::{Decision, DecisionKind, NewJudgement};
+    let mut store = store_with(0, &[SampleText::new("Write a haiku about the sea.", "", "Waves fold on the shore."), SampleText::new("Write a haiku about the ocean.", "", "Tides pull at the moon.")]);
+    let j = |score| NewJudgement { score: Some(score), rationale: Some("ok"), raw: "{}", judge_model: "critic", rubric_hash: "h", confidence: None };
+    store.record_judgement(1, &j(9.0)).unwrap();
+    store.record_judgement(2, &j(8.0)).unwrap();
+    store.decide(&Decision { sample_ids: vec![1], kind: DecisionKind::Accept, seconds: Some(3.0), session: "earlier".into(), automatic: false }).unwrap();
+    let mut h = Harness::new(store);
+    let screen = draw(&mut h, 120, 40);
+    assert!(screen.contains("near-duplicate of sample #1 · ROUGE-L 0.83 ≥ 0.70"), "{screen}");
+    h.send(key('a'));
+    assert_eq!(h.status_of(2), Status::Pending, "nothing is decided before the confirmation");
+    insta::assert_snapshot!("near_duplicate_confirmation", draw(&mut h, 120, 40));
+    h.send(key('n'));
+    assert_eq!(h.status_of(2), Status::Pending);
+    h.send(key('a')).send(key('y'));
+    assert_eq!(h.status_of(2), Status::Accepted, "confirmed, it is accepted");
+    h.send(key('S'));
+    let screen = draw(&mut h, 120, 40);
+    assert!(screen.contains("critic–human agreement 100% of 2 decisions"), "{screen}");
+    insta::assert_snapshot!("stats_pane", screen);
 }

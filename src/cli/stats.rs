@@ -20,7 +20,8 @@ pub(super) fn run(ws: &Workspace, json: bool) -> anyhow::Result<()> {
     for (i, (recipe, r)) in st.by_recipe.iter().enumerate() {
         let label = if i == 0 { "recipe" } else { "" };
         let rate = if r.samples > 0 { 100.0 * r.kept as f64 / r.samples as f64 } else { 0.0 };
-        println!("{label:<11} {recipe}: {} samples, {} kept ({rate:.0}%), {} rejected", r.samples, r.kept, r.rejected);
+        let edited = if r.kept > 0 { 100.0 * r.edited as f64 / r.kept as f64 } else { 0.0 };
+        println!("{label:<11} {recipe}: {} samples, {} kept ({rate:.0}%, {edited:.0}% of them edited), {} rejected", r.samples, r.kept, r.rejected);
     }
     let median = st.median_seconds_per_decision.map(|s| format!("; median {s:.1} s per decision")).unwrap_or_default();
     println!(
@@ -31,6 +32,9 @@ pub(super) fn run(ws: &Workspace, json: bool) -> anyhow::Result<()> {
     for (i, (hour, n)) in st.decisions_per_hour.iter().rev().enumerate() {
         let label = if i == 0 { "per hour" } else { "" };
         println!("{label:<11} {hour} UTC  {n}");
+    }
+    for line in st.judge.report() {
+        println!("{line}");
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
-//! Judging the queue: for each undecided sample without a verdict, the critic's verdict and the
-//! k answers of a vote, each written as soon as it is made.
+//! Judging the queue: for each undecided sample without a verdict, the critic's verdict, the k
+//! answers of a vote and its nearest seed or accepted sample, each written as soon as it is made;
+//! then, when the workspace asks for it, the automatic accept.
 
 use super::critic::{ballots, critique, mean, Critique};
+use super::embed::{EmbedError, Embedder};
 use super::vote::{tally, Vote};
+use super::AutoAccept;
 use crate::llm::{Generator, LlmError};
-use crate::store::{Candidate, NewJudgement, Store, StoreError, VoteSummary};
+use crate::store::{Candidate, Decision, DecisionKind, NewJudgement, Store, StoreError, VoteSummary};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +18,8 @@ pub enum JudgeError {
     Llm(#[from] LlmError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
 }
 
 /// What a judging run does.
@@ -28,6 +33,20 @@ pub struct JudgeOptions {
     pub rubric: String,
     pub rubric_hash: String,
     pub cancel: Arc<AtomicBool>,
+    /// Judge these samples (again), whatever their state; None: the undecided ones without a verdict.
+    pub only: Option<Vec<i64>>,
+    /// Accept what this rule admits, marked automatic (None: never).
+    pub auto_accept: Option<AutoAccept>,
+}
+
+/// What the judge found about one sample besides the verdict and vote.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extra {
+    pub neighbour: Option<super::dedup::Neighbour>,
+    /// Whether the sample's own output gives the vote's winner (None: no vote, or unknown).
+    pub agrees: Option<bool>,
+    /// The automatic accept, when the rule admitted the sample.
+    pub auto: Option<crate::store::Committed>,
 }
 
 /// How far a run got.
@@ -35,6 +54,9 @@ pub struct JudgeOptions {
 pub struct JudgeProgress {
     pub judged: usize,
     pub unparsed: usize,
+    pub near_duplicates: usize,
+    pub auto_accepted: usize,
+    pub embedded: usize,
     pub tokens: usize,
     pub seconds: f64,
 }
@@ -46,12 +68,30 @@ impl JudgeProgress {
     }
 }
 
-/// What a run reports after each sample: progress, the sample's id, its verdict, its vote.
-pub type OnJudged<'a> = dyn FnMut(&JudgeProgress, i64, &Critique, Option<&Vote>) + 'a;
+/// What a run reports after each sample: progress, the sample's id, its verdict, its vote, the rest.
+pub type OnJudged<'a> = dyn FnMut(&JudgeProgress, i64, &Critique, Option<&Vote>, &Extra) + 'a;
 
-/// Judges up to `o.limit` samples; `on` hears each one.
+/// Embeds every seed and not-rejected sample that has no embedding of its current text.
+pub fn embed_missing(embedder: &Embedder, store: &mut Store, cancel: &AtomicBool) -> Result<usize, JudgeError> {
+    let mut done = 0;
+    loop {
+        let todo = store.unembedded(64)?;
+        if todo.is_empty() || cancel.load(Ordering::Relaxed) {
+            return Ok(done);
+        }
+        let texts: Vec<&str> = todo.iter().map(|t| t.text.as_str()).collect();
+        let vecs = embedder.embed(&texts)?;
+        done += todo.len();
+        let items: Vec<_> = todo.into_iter().zip(vecs).collect();
+        store.record_embeddings(&items, embedder.name())?;
+    }
+}
+
+/// Judges up to `o.limit` samples; `on` hears each one. With an embedder, seeds and samples are
+/// embedded first, so neighbours have a cosine as well as ROUGE-L.
 pub fn judge_pending(
     model: &mut dyn Generator,
+    embedder: Option<&Embedder>,
     store: &mut Store,
     o: &JudgeOptions,
     on: &mut OnJudged,
@@ -59,15 +99,22 @@ pub fn judge_pending(
     let start = Instant::now();
     let mut p = JudgeProgress::default();
     let name = model.name();
-    for id in store.unjudged(o.limit)? {
+    let ids = match &o.only {
+        Some(ids) => ids.clone(),
+        None => store.unjudged(o.limit)?,
+    };
+    for id in ids {
         if o.cancel.load(Ordering::Relaxed) {
             break;
+        }
+        if let Some(e) = embedder {
+            p.embedded += embed_missing(e, store, &o.cancel)?;
         }
         let text = store.sample(id)?.current;
         let c = critique(model, &o.rubric, &text)?;
         let v = &c.verdict;
         let rationale = (!v.rationale.is_empty()).then_some(v.rationale.as_str());
-        store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: &name, rubric_hash: &o.rubric_hash })?;
+        store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: &name, rubric_hash: &o.rubric_hash, confidence: c.confidence })?;
         p.tokens += c.tokens;
         p.unparsed += usize::from(v.score.is_none());
         let vote = if o.votes > 0 {
@@ -87,9 +134,25 @@ pub fn judge_pending(
         } else {
             None
         };
+        let neighbour = store.nearest(id)?;
+        if let Some(n) = &neighbour {
+            store.record_neighbour(id, n)?;
+            p.near_duplicates += usize::from(n.near);
+        }
+        let near = neighbour.as_ref().is_some_and(|n| n.near);
+        let checks_pass = super::verify::automatic(&text.output).iter().all(|c| c.passed != Some(false));
+        let agrees = vote.as_ref().and_then(|v| v.agrees_with(&text.output));
+        let admitted = o.auto_accept.is_some_and(|r| r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass));
+        let auto = if admitted {
+            let d = Decision { sample_ids: vec![id], kind: DecisionKind::Accept, seconds: None, session: format!("auto-judge {name}"), automatic: true };
+            p.auto_accepted += 1;
+            Some(store.decide(&d)?)
+        } else {
+            None
+        };
         p.judged += 1;
         p.seconds = start.elapsed().as_secs_f64();
-        on(&p, id, &c, vote.as_ref());
+        on(&p, id, &c, vote.as_ref(), &Extra { neighbour, agrees, auto });
     }
     p.seconds = start.elapsed().as_secs_f64();
     Ok(p)

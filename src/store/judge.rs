@@ -20,6 +20,8 @@ pub struct NewJudgement<'a> {
     pub raw: &'a str,
     pub judge_model: &'a str,
     pub rubric_hash: &'a str,
+    /// The critic's confidence from its token log-probabilities.
+    pub confidence: Option<f32>,
 }
 
 impl Store {
@@ -33,8 +35,8 @@ impl Store {
         self.require(sample_id)?;
         let tx = self.write()?;
         tx.execute(
-            "INSERT INTO judgements (sample_id, score, rationale, raw, judge_model, rubric_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![sample_id, j.score.map(f64::from), j.rationale, j.raw, j.judge_model, j.rubric_hash, now_ms()],
+            "INSERT INTO judgements (sample_id, score, rationale, raw, judge_model, rubric_hash, confidence, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![sample_id, j.score.map(f64::from), j.rationale, j.raw, j.judge_model, j.rubric_hash, j.confidence.map(f64::from), now_ms()],
         )?;
         Ok(tx.commit()?)
     }
@@ -85,7 +87,7 @@ mod tests {
             .collect();
         s.insert_samples(&rows).unwrap();
         assert_eq!(s.unjudged(10).unwrap(), vec![1, 2, 3]);
-        let j = NewJudgement { score: Some(7.0), rationale: Some("fine"), raw: "{\"score\": 7}", judge_model: "m", rubric_hash: "h" };
+        let j = NewJudgement { score: Some(7.0), rationale: Some("fine"), raw: "{\"score\": 7}", judge_model: "m", rubric_hash: "h", confidence: Some(0.5) };
         s.record_judgement(2, &j).unwrap();
         s.record_judgement(2, &NewJudgement { score: None, rationale: None, raw: "???", ..j }).unwrap();
         let d = s.sample(2).unwrap().judgement.unwrap();

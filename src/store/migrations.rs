@@ -132,6 +132,29 @@ CREATE TABLE votes (
     created_at INTEGER NOT NULL
 );
 "#,
+    // v3: the critic's confidence; embeddings and each sample's nearest neighbour (near-duplicates).
+    r#"
+ALTER TABLE judgements ADD COLUMN confidence REAL;   -- from the verdict's token log-probabilities
+CREATE TABLE embeddings (
+    kind TEXT NOT NULL CHECK (kind IN ('seed', 'sample')),
+    item_id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    text_hash BLOB NOT NULL,                   -- SHA-256 of the text embedded: an edit makes it stale
+    vector BLOB NOT NULL,                      -- little-endian f32, unit length
+    PRIMARY KEY (kind, item_id)
+);
+-- Written by the judge: the nearest seed or accepted sample when it ran (the queue's triage reads
+-- `near`; the detail pane and accept recompute it against the accepted set of the moment).
+CREATE TABLE neighbours (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+    kind TEXT NOT NULL CHECK (kind IN ('seed', 'sample')),
+    other_id INTEGER NOT NULL,
+    rouge REAL NOT NULL,
+    cosine REAL,
+    near INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,14 +1,18 @@
 //! The SQLite store: one file per workspace, the only place in the crate that speaks SQL.
 
 mod decisions;
+mod dedup;
 mod insert;
 mod judge;
+mod judge_stats;
 mod migrations;
 mod samples;
 mod stats;
 
 pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
+pub use dedup::ToEmbed;
 pub use judge::{NewJudgement, VoteSummary};
+pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
 pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
 pub use stats::{Stats, StatusCounts};
@@ -44,6 +48,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// When a neighbour counts as a near-duplicate (the workspace's `[judge] near_duplicate`).
+    pub near_duplicate: crate::judge::dedup::Thresholds,
 }
 
 impl Store {
@@ -69,7 +75,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(64);
         match migrations::migrate(&mut conn).map_err(wrap)? {
-            migrations::MigrateOutcome::Ok => Ok(Store { conn, path }),
+            migrations::MigrateOutcome::Ok => Ok(Store { conn, path, near_duplicate: Default::default() }),
             migrations::MigrateOutcome::TooNew(found) => Err(StoreError::TooNew { path, found }),
         }
     }

@@ -88,6 +88,8 @@ pub struct SampleDetail {
     pub candidates: Vec<Candidate>,
     /// Number of effective edit events.
     pub edits: usize,
+    /// The nearest seed or accepted sample (filled by the workbench, not by [`Store::sample`]).
+    pub neighbour: Option<crate::judge::dedup::Neighbour>,
 }
 
 /// A critic's verdict.
@@ -97,6 +99,7 @@ pub struct Judgement {
     pub rationale: Option<String>,
     pub raw: String,
     pub judge_model: Option<String>,
+    pub confidence: Option<f32>,
 }
 
 /// One sampled answer of a self-consistency vote.
@@ -238,8 +241,9 @@ impl Store {
             "SELECT s.id, st.status, st.flagged, st.edited,
                     substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
                     (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id), v.agreement, v.agrees
+                    EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id), v.agreement, v.agrees, coalesce(nb.near, 0)
              FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id LEFT JOIN votes v ON v.sample_id = s.id
+                  LEFT JOIN neighbours nb ON nb.sample_id = s.id
              WHERE {condition} ORDER BY s.id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![bound, limit as i64, cap as i64], |r| {
@@ -250,12 +254,12 @@ impl Store {
                 r.get::<_, Option<String>>(3)?,
                 SampleText::new(r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
                 r.get::<_, Option<f64>>(7)?,
-                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?),
+                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?, r.get::<_, bool>(11)?),
             ))
         })?;
         let mut out = Vec::with_capacity(limit.min(100_000));
         for row in rows {
-            let (id, status, flagged, edited, text, score, (judged, agreement, agrees)) = row?;
+            let (id, status, flagged, edited, text, score, (judged, agreement, agrees, near)) = row?;
             let text = parse_edited(id, edited)?.unwrap_or(text);
             let (summary, title_len) = crate::sample::summary_line(&text, cap);
             out.push(QueueRow {
@@ -264,7 +268,7 @@ impl Store {
                 flagged: flagged.unwrap_or(false),
                 score: score.map(|s| s as f32),
                 agreement: agreement.map(|a| a as f32),
-                needs: crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees),
+                needs: crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees, near),
                 summary,
                 title_len,
             });
@@ -280,9 +284,12 @@ impl Store {
         let judgement = self
             .conn
             .query_row(
-                "SELECT score, rationale, raw, judge_model FROM judgements WHERE sample_id = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT score, rationale, raw, judge_model, confidence FROM judgements WHERE sample_id = ?1 ORDER BY id DESC LIMIT 1",
                 [id],
-                |r| Ok(Judgement { score: r.get::<_, Option<f64>>(0)?.map(|s| s as f32), rationale: r.get(1)?, raw: r.get(2)?, judge_model: r.get(3)? }),
+                |r| {
+                    let f = |v: Option<f64>| v.map(|s| s as f32);
+                    Ok(Judgement { score: f(r.get(0)?), rationale: r.get(1)?, raw: r.get(2)?, judge_model: r.get(3)?, confidence: f(r.get(4)?) })
+                },
             )
             .optional()?;
         let mut stmt = self.conn.prepare_cached("SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id")?;
@@ -308,6 +315,7 @@ impl Store {
             judgement,
             candidates,
             edits: edits as usize,
+            neighbour: None,
         })
     }
 

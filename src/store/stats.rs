@@ -59,6 +59,8 @@ pub struct Stats {
     pub edit_rate: f64,
     /// Median seconds the curator spent per decision (where measured).
     pub median_seconds_per_decision: Option<f64>,
+    /// The judge's signals against the curator's decisions.
+    pub judge: super::judge_stats::JudgeStats,
 }
 
 /// Counts of one recipe.
@@ -66,6 +68,7 @@ pub struct Stats {
 pub struct RecipeCounts {
     pub samples: u64,
     pub kept: u64,
+    pub edited: u64,
     pub rejected: u64,
 }
 
@@ -101,12 +104,13 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT coalesce(s.recipe, '(none)'), count(*),
                     sum(coalesce(st.status, 'pending') IN ('accepted', 'edited')),
+                    sum(coalesce(st.status, 'pending') = 'edited'),
                     sum(coalesce(st.status, 'pending') = 'rejected')
              FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id GROUP BY 1",
         )?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
-            let (recipe, samples, kept, rejected) = row?;
-            st.by_recipe.insert(recipe, RecipeCounts { samples, kept, rejected });
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))? {
+            let (recipe, samples, kept, edited, rejected) = row?;
+            st.by_recipe.insert(recipe, RecipeCounts { samples, kept, edited, rejected });
         }
         let (n, first, last): (u64, Option<i64>, Option<i64>) = self.conn.query_row(
             &format!("SELECT count(*), min(created_at), max(created_at) FROM decisions d WHERE {EFFECTIVE}"),
@@ -138,6 +142,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         secs.sort_by(f64::total_cmp);
         st.median_seconds_per_decision = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
+        st.judge = self.judge_stats()?;
         Ok(st)
     }
 }

@@ -3,7 +3,7 @@
 use super::effects::{Effect, Event};
 use super::keymap::{Context, Keymap};
 use super::jobs::JobView;
-use super::panes::{ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, PopupOutcome};
+use super::panes::{ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, PopupOutcome, StatsPopup};
 use super::queue::{QueueIndex, Sort, Tab, View};
 use super::theme::Theme;
 use crate::sample::{summary_line, Status};
@@ -24,6 +24,7 @@ pub enum Popup {
     Note(Box<NotePopup>),
     Confirm(ConfirmPopup),
     Generate(GeneratePopup),
+    Stats(StatsPopup),
 }
 
 /// The whole state of the workbench.
@@ -183,6 +184,7 @@ impl App {
                 Err(e) => self.fail(format!("$EDITOR: {e}")),
             },
             Event::Job(ev) => self.on_job(ev, &mut fx),
+            Event::Stats(st) => self.popup = Some(Popup::Stats(StatsPopup { stats: st })),
             Event::NewRows(rows) => self.on_new_rows(rows),
             Event::Failed(msg) => {
                 self.in_flight = self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
@@ -203,6 +205,7 @@ impl App {
                 Popup::Note(p) => p.handle(&self.keymap, key),
                 Popup::Confirm(p) => p.handle(self.keymap.action(Context::Confirm, &key)),
                 Popup::Generate(p) => p.handle(self.keymap.action(Context::Generate, &key)),
+                Popup::Stats(p) => p.handle(self.keymap.action(Context::Help, &key)),
             };
             match outcome {
                 PopupOutcome::Keep => {}
@@ -290,6 +293,17 @@ impl App {
         }
     }
 
+    /// A decision made elsewhere (an automatic accept) joins the index, counts and view.
+    pub(super) fn apply_committed(&mut self, c: &Committed) {
+        self.apply_states(c, true);
+    }
+
+    /// Asks for the detail again (its signals changed).
+    pub(super) fn reload_detail(&mut self) {
+        self.detail = None;
+        self.requested = None;
+    }
+
     /// Puts committed states into the index, counts and view.
     fn apply_states(&mut self, c: &Committed, drop_from_view: bool) {
         let keep = self.current_id();
@@ -368,4 +382,5 @@ impl App {
         let ids: Vec<i64> = self.selected.iter().copied().collect();
         self.popup = Some(Popup::Confirm(ConfirmPopup::new(ids, kind)));
     }
+
 }

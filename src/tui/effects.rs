@@ -25,6 +25,8 @@ pub enum Event {
     Job(super::jobs::JobEvent),
     /// Samples newer than the index's newest (a job wrote them).
     NewRows(Vec<QueueRow>),
+    /// The figures for the stats pane.
+    Stats(Box<crate::store::Stats>),
     /// A store operation failed; the message says which.
     Failed(String),
 }
@@ -41,7 +43,10 @@ pub enum Effect {
     EditExternal { id: i64, text: SampleText },
     /// Start a generation job (run by the job runner, not the store thread).
     StartJob(super::jobs::JobSpec),
+    /// Judge these samples in the background (the job runner's).
+    StartJudge(Vec<i64>),
     CancelJob,
+    LoadStats,
     /// Load the samples newer than `after`.
     LoadNewer { after: i64 },
     Quit,
@@ -89,7 +94,7 @@ impl StoreWorker {
 
     /// Queues a store effect; job effects go to the job runner.
     pub fn send(&self, effect: Effect) {
-        if let Effect::StartJob(_) | Effect::CancelJob = effect {
+        if let Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob = effect {
             let Some(jobs) = &self.jobs else {
                 let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed("generation jobs are not available here".into())));
                 return;
@@ -97,6 +102,7 @@ impl StoreWorker {
             let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
             match effect {
                 Effect::StartJob(spec) => jobs.start(spec, self.events.clone()),
+                Effect::StartJudge(ids) => jobs.start_judge(ids, self.events.clone()),
                 _ => jobs.cancel(),
             }
             return;
@@ -126,7 +132,11 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
                 send(Event::Failed(format!("loading the queue: {e}")));
             }
         }
-        Effect::LoadDetail(id) => match store.sample(id) {
+        Effect::LoadDetail(id) => match store.sample(id).and_then(|mut d| {
+            // The nearest seed or accepted sample as of now (what accepting it would duplicate).
+            d.neighbour = store.nearest(id)?;
+            Ok(d)
+        }) {
             Ok(d) => send(Event::Detail(Box::new(d))),
             Err(e) => send(Event::Failed(format!("loading sample {id}: {e}"))),
         },
@@ -144,11 +154,15 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Ok(u) => send(Event::Undone(u.map(Box::new))),
             Err(e) => send(Event::Failed(format!("undo failed: {e}"))),
         },
+        Effect::LoadStats => match store.stats() {
+            Ok(st) => send(Event::Stats(Box::new(st))),
+            Err(e) => send(Event::Failed(format!("loading the stats: {e}"))),
+        },
         Effect::LoadNewer { after } => match store.queue_newer(after, summary_cap(1_000_000)) {
             Ok(rows) => send(Event::NewRows(rows)),
             Err(e) => send(Event::Failed(format!("loading new samples: {e}"))),
         },
-        Effect::EditExternal { .. } | Effect::Quit | Effect::StartJob(_) | Effect::CancelJob => {}
+        Effect::EditExternal { .. } | Effect::Quit | Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob => {}
     }
 }
 

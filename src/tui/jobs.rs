@@ -27,6 +27,9 @@ pub enum JobEvent {
     Attempt { progress: Progress, kept: Option<i64>, line: String },
     Finished { progress: Progress, cancelled: bool },
     Failed(String),
+    /// The critic is loaded and judges this many samples.
+    Judging { total: usize },
+    Judged(Box<super::judging::Judged>),
 }
 
 /// Starts jobs, one at a time, and cancels them.
@@ -41,19 +44,42 @@ impl JobRunner {
         JobRunner { ws, cancel: None, running: Arc::new(AtomicBool::new(false)) }
     }
 
+    /// Starts a generation job (which judges what it kept when `[judge] auto` is on).
     pub fn start(&mut self, spec: JobSpec, events: UnboundedSender<Event>) {
+        let ws = self.ws.clone();
+        self.spawn(spec.recipe.clone(), events, move |cancel, events| run_job(&ws, &spec, cancel, events));
+    }
+
+    /// Starts judging `ids` (the `J` key).
+    pub fn start_judge(&mut self, ids: Vec<i64>, events: UnboundedSender<Event>) {
+        let ws = self.ws.clone();
+        self.spawn("judge".into(), events, move |cancel, events| {
+            let mut critic = match super::judging::open_critic(&ws, None)? {
+                Some(c) => c,
+                None => open_teacher(&ws, ws.config.teacher.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?,
+            };
+            critic.set_cancel(cancel.clone());
+            let p = super::judging::judge_ids(&ws, critic.as_mut(), ids, cancel, events)?;
+            Ok(Progress { seconds: p.seconds, tokens: p.tokens, ..Progress::default() })
+        });
+    }
+
+    fn spawn<F>(&mut self, what: String, events: UnboundedSender<Event>, job: F)
+    where
+        F: FnOnce(Arc<AtomicBool>, &UnboundedSender<Event>) -> anyhow::Result<Progress> + Send + 'static,
+    {
         if self.running.swap(true, Ordering::SeqCst) {
             let _ = events.send(Event::Job(JobEvent::Failed("a job is already running; cancel it first".into())));
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancel = Some(cancel.clone());
-        let (ws, running) = (self.ws.clone(), self.running.clone());
+        let running = self.running.clone();
         let spawned = std::thread::Builder::new().name("job".into()).spawn(move || {
-            let result = run_job(&ws, &spec, cancel.clone(), &events);
+            let result = job(cancel.clone(), &events);
             let ev = match result {
                 Ok(progress) => JobEvent::Finished { progress, cancelled: cancel.load(Ordering::SeqCst) },
-                Err(e) => JobEvent::Failed(format!("{}: {e:#}", spec.recipe)),
+                Err(e) => JobEvent::Failed(format!("{what}: {e:#}")),
             };
             running.store(false, Ordering::SeqCst);
             let _ = events.send(Event::Job(ev));
@@ -71,8 +97,10 @@ impl JobRunner {
     }
 }
 
+use crate::recipes::dispatch::open_teacher;
+
 fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &UnboundedSender<Event>) -> anyhow::Result<Progress> {
-    use crate::recipes::dispatch::{documents_dir, open_teacher, run_recipe, sources};
+    use crate::recipes::dispatch::{documents_dir, run_recipe, sources};
     let (tmpl, _) = crate::recipes::template(&spec.recipe, Some(&ws.dir)).ok_or_else(|| anyhow::anyhow!("unknown recipe"))?;
     let mut store = ws.store()?;
     let srcs = if spec.recipe == "self-instruct" { Vec::new() } else { sources(&store, &spec.recipe, None, Some(&documents_dir(ws)))? };
@@ -87,16 +115,33 @@ fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &Unb
         shots: 3,
         template_hash: crate::recipes::template_hash(&tmpl),
         template: tmpl,
-        cancel,
+        cancel: cancel.clone(),
     };
+    let mut kept_ids = Vec::new();
     let mut on = |p: &Progress, o: &Outcome| {
         let (kept, line) = match o {
-            Outcome::Kept { id, summary, .. } => (Some(*id), format!("kept #{id}: {summary}")),
+            Outcome::Kept { id, summary, .. } => {
+                kept_ids.push(*id);
+                (Some(*id), format!("kept #{id}: {summary}"))
+            }
             Outcome::Dropped { reason, .. } => (None, format!("dropped: {reason}")),
         };
         let _ = events.send(Event::Job(JobEvent::Attempt { progress: *p, kept, line }));
     };
-    Ok(run_recipe(&spec.recipe, teacher.as_mut(), &mut store, &opts, &srcs, ("a curious learner", "an expert teacher"), 2, &mut on)?)
+    let progress = run_recipe(&spec.recipe, teacher.as_mut(), &mut store, &opts, &srcs, ("a curious learner", "an expert teacher"), 2, &mut on)?;
+    if ws.config.judge.auto && !kept_ids.is_empty() && !cancel.load(Ordering::SeqCst) {
+        // The critic is the teacher already loaded unless `[judge] critic` names another.
+        let mut other = super::judging::open_critic(ws, spec.endpoint.as_deref().or(ws.config.teacher.endpoint.as_deref()))?;
+        if let Some(c) = other.as_mut() {
+            c.set_cancel(cancel.clone());
+        }
+        let critic: &mut dyn crate::llm::Generator = match other.as_mut() {
+            Some(c) => c.as_mut(),
+            None => teacher.as_mut(),
+        };
+        super::judging::judge_ids(ws, critic, kept_ids, cancel, events)?;
+    }
+    Ok(progress)
 }
 
 /// The jobs pane's state.
@@ -107,6 +152,15 @@ pub struct JobView {
     pub progress: Progress,
     pub last: String,
     pub done: bool,
+    /// Samples judged so far, of `to_judge`.
+    pub judged: usize,
+    pub to_judge: usize,
+}
+
+impl JobView {
+    pub fn new(spec: JobSpec, state: &str) -> JobView {
+        JobView { spec, state: state.into(), progress: Progress::default(), last: String::new(), done: false, judged: 0, to_judge: 0 }
+    }
 }
 
 impl super::app::App {
@@ -121,7 +175,7 @@ impl super::app::App {
     }
 
     pub(super) fn start_job(&mut self, spec: JobSpec, fx: &mut Vec<super::effects::Effect>) {
-        self.job = Some(JobView { spec: spec.clone(), state: "loading the teacher…".into(), progress: Progress::default(), last: String::new(), done: false });
+        self.job = Some(JobView::new(spec.clone(), "loading the teacher…"));
         fx.push(super::effects::Effect::StartJob(spec));
     }
 
@@ -150,7 +204,13 @@ impl super::app::App {
                 job.progress = progress;
                 job.done = true;
                 job.state = if cancelled { "cancelled".into() } else { "done".into() };
-                let msg = format!("{}: kept {}, dropped {}", job.spec.recipe, progress.kept, progress.dropped);
+                let msg = if job.spec.recipe == "judge" {
+                    format!("judged {} of {}", job.judged, job.to_judge)
+                } else if job.to_judge > 0 {
+                    format!("{}: kept {}, dropped {}; judged {} of {}", job.spec.recipe, progress.kept, progress.dropped, job.judged, job.to_judge)
+                } else {
+                    format!("{}: kept {}, dropped {}", job.spec.recipe, progress.kept, progress.dropped)
+                };
                 self.say(msg);
             }
             JobEvent::Failed(msg) => {
@@ -158,6 +218,11 @@ impl super::app::App {
                 job.state = "failed".into();
                 self.fail(msg);
             }
+            JobEvent::Judging { total } => {
+                job.to_judge = total;
+                job.state = "judging".into();
+            }
+            JobEvent::Judged(j) => self.on_judged(*j),
         }
     }
 
@@ -185,8 +250,13 @@ pub fn render_job(f: &mut ratatui::Frame, area: ratatui::layout::Rect, app: &sup
     let mut spans = vec![
         Span::styled(format!(" job {} ", j.spec.recipe), t.title),
         Span::styled(format!("│ {} ", j.state), if j.state == "failed" { t.error } else { t.accent }),
-        Span::styled(format!("│ kept {}/{} · dropped {} · {:.0} tok/s · {:.0} s ", p.kept, j.spec.n, p.dropped, rate, p.seconds), t.text),
     ];
+    if j.spec.recipe != "judge" {
+        spans.push(Span::styled(format!("│ kept {}/{} · dropped {} · {:.0} tok/s · {:.0} s ", p.kept, j.spec.n, p.dropped, rate, p.seconds), t.text));
+    }
+    if j.to_judge > 0 {
+        spans.push(Span::styled(format!("│ judged {}/{} ", j.judged, j.to_judge), t.text));
+    }
     if !j.done {
         let keys = app.keymap.keys(super::keymap::Context::Queue, super::action::Action::CancelJob);
         if let Some(k) = keys.first() {

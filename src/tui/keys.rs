@@ -27,6 +27,8 @@ impl App {
                 let kind = if action == Action::Accept { DecisionKind::Accept } else { DecisionKind::Reject };
                 if !self.selected.is_empty() {
                     self.confirm_bulk(kind);
+                } else if let Some((id, why)) = self.current_id().filter(|_| action == Action::Accept).and_then(|id| Some((id, self.near_duplicate_of(id)?))) {
+                    self.popup = Some(super::app::Popup::Confirm(super::panes::ConfirmPopup::because(id, kind, why)));
                 } else if let Some(id) = self.current_id() {
                     fx.push(self.decide(vec![id], kind));
                     self.advance_to_pending();
@@ -40,6 +42,8 @@ impl App {
             Action::Undo => fx.push(Effect::Undo { session: self.session.clone() }),
             Action::Note => self.open_note(),
             Action::Generate => self.open_generate(),
+            Action::Rejudge => self.rejudge(fx),
+            Action::Stats => fx.push(Effect::LoadStats),
             Action::CancelJob => self.cancel_job(fx),
             Action::Flag => {
                 if let Some(id) = self.current_id() {

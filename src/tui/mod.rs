@@ -6,6 +6,7 @@ pub mod effects;
 mod external;
 pub mod filter;
 pub mod jobs;
+pub mod judging;
 mod keys;
 pub mod keymap;
 pub mod panes;

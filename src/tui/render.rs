@@ -29,6 +29,7 @@ impl App {
             Some(Popup::Note(p)) => p.render(f, main, theme),
             Some(Popup::Confirm(p)) => p.render(f, main, keymap, theme),
             Some(Popup::Generate(p)) => p.render(f, main, keymap, theme),
+            Some(Popup::Stats(p)) => p.render(f, main, theme),
             None => {}
         }
     }

@@ -15,11 +15,18 @@ use ratatui::Frame;
 pub struct ConfirmPopup {
     pub ids: Vec<i64>,
     pub kind: DecisionKind,
+    /// Why this single decision asks first (a near-duplicate); None: a bulk decision.
+    pub reason: Option<String>,
 }
 
 impl ConfirmPopup {
     pub fn new(ids: Vec<i64>, kind: DecisionKind) -> Self {
-        ConfirmPopup { ids, kind }
+        ConfirmPopup { ids, kind, reason: None }
+    }
+
+    /// Asks before one decision, saying why.
+    pub fn because(id: i64, kind: DecisionKind, reason: String) -> Self {
+        ConfirmPopup { ids: vec![id], kind, reason: Some(reason) }
     }
 
     pub fn handle(&mut self, action: Option<Action>) -> PopupOutcome {
@@ -34,8 +41,11 @@ impl ConfirmPopup {
         let area = centered(area, 60, 30);
         f.render_widget(Clear, area);
         let keys = |a| keymap.keys(Context::Confirm, a).iter().map(|k| k.display()).collect::<Vec<_>>().join("/");
-        let text = vec![
-            Line::from(format!("{} {} selected samples?", capitalise(self.kind.name()), self.ids.len())),
+        let mut text: Vec<Line> = match &self.reason {
+            Some(r) => r.lines().map(|l| Line::styled(l.to_owned(), theme.warn)).chain([Line::from(""), Line::from(format!("{} it anyway?", capitalise(self.kind.name())))]).collect(),
+            None => vec![Line::from(format!("{} {} selected samples?", capitalise(self.kind.name()), self.ids.len()))],
+        };
+        text.extend([
             Line::from(""),
             Line::from(vec![
                 Span::styled(keys(Action::Confirm), theme.accent),
@@ -43,7 +53,7 @@ impl ConfirmPopup {
                 Span::styled(keys(Action::Cancel), theme.accent),
                 Span::raw(" no   (undo reverts the whole batch)"),
             ]),
-        ];
+        ]);
         let block = Block::bordered().title(" Confirm ").border_style(theme.warn);
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(block), area);
     }

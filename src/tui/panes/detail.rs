@@ -106,7 +106,10 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
     out.push(heading("Critic", "", t));
     match &d.judgement {
         Some(j) => {
-            let by = j.judge_model.as_deref().map(|m| format!(" · {}", crate::text::clean_line(m))).unwrap_or_default();
+            let mut by = j.judge_model.as_deref().map(|m| format!(" · {}", crate::text::clean_line(m))).unwrap_or_default();
+            if let Some(c) = j.confidence {
+                by += &format!(" · confidence {:.0}%", c * 100.0);
+            }
             match j.score {
                 Some(s) => out.push(Line::styled(format!("{s:.1}/10{by}"), if s >= 7.0 { t.score_hi } else if s <= 4.0 { t.score_lo } else { t.accent })),
                 None => out.push(Line::styled(format!("unparsed verdict{by}; its raw text:"), t.warn)),
@@ -128,6 +131,15 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
             };
             out.push(Line::styled(format!("{mark} {}: {}", c.name, crate::text::clean_line(&c.detail)), style));
         }
+    }
+    out.push(heading("Nearest", "(seeds and the accepted set)", t));
+    match &d.neighbour {
+        Some(n) => {
+            let what = if n.near { "near-duplicate of" } else { "nearest:" };
+            out.push(Line::styled(format!("{what} {} #{} · {}", n.kind.name(), n.id, n.why()), if n.near { t.warn } else { t.muted }));
+            out.push(Line::styled(format!("«{}»", crate::text::truncate_width(&crate::text::clean_line(&n.text), 100)), t.muted));
+        }
+        None => out.push(Line::styled("nothing to compare with yet", t.muted)),
     }
     if let Some(n) = &d.note {
         out.push(heading("Note", "", t));

@@ -7,6 +7,7 @@ mod generate;
 mod help;
 mod note;
 mod queue;
+mod stats;
 mod status;
 
 pub use confirm::ConfirmPopup;
@@ -16,6 +17,7 @@ pub use generate::GeneratePopup;
 pub use help::HelpPopup;
 pub use note::NotePopup;
 pub use queue::QueuePane;
+pub use stats::StatsPopup;
 pub use status::StatusBar;
 
 use crate::store::DecisionKind;

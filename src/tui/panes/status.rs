@@ -14,7 +14,7 @@ pub struct StatusBar;
 /// The keymap context that has the keys now.
 pub fn context(app: &App) -> Context {
     match &app.popup {
-        Some(Popup::Help(_)) => Context::Help,
+        Some(Popup::Help(_)) | Some(Popup::Stats(_)) => Context::Help,
         Some(Popup::Editor(_)) => Context::Editor,
         Some(Popup::Note(_)) => Context::Note,
         Some(Popup::Confirm(_)) => Context::Confirm,
