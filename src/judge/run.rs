@@ -134,7 +134,7 @@ pub fn judge_pending(
         } else {
             None
         };
-        let neighbour = store.nearest(id)?;
+        let neighbour = store.nearest_to(id, &text)?;
         if let Some(n) = &neighbour {
             store.record_neighbour(id, n)?;
             p.near_duplicates += usize::from(n.near);

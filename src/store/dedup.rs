@@ -36,15 +36,15 @@ type Stored = HashMap<(Kind, i64), (Vec<u8>, Vec<f32>)>;
 impl Store {
     /// Every seed's and every not-rejected sample's comparison text (current, with edits).
     fn dedup_texts(&self, only_kept: bool) -> Result<Vec<(Kind, i64, String, String)>, StoreError> {
-        let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached("SELECT id, instruction, instances FROM seeds ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-        for row in rows {
-            let (id, instruction, instances) = row?;
-            let first: Option<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&instances).ok().and_then(|v| v.into_iter().next());
-            let input = first.as_ref().and_then(|i| i.get("input")).and_then(|v| v.as_str()).unwrap_or("");
-            out.push((Kind::Seed, id, instruction, input.to_owned()));
-        }
+        // A seed is compared by its instruction and its first example's input.
+        let mut out: Vec<(Kind, i64, String, String)> = self
+            .seeds()?
+            .into_iter()
+            .map(|s| {
+                let input = s.seed.instances.into_iter().next().map(|i| i.input).unwrap_or_default();
+                (Kind::Seed, s.id, s.seed.instruction, input)
+            })
+            .collect();
         let filter = if only_kept { "st.status IN ('accepted', 'edited')" } else { "coalesce(st.status, 'pending') <> 'rejected'" };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, s.instruction, s.input, st.edited FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id WHERE {filter} ORDER BY s.id"
@@ -60,7 +60,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored embeddings that still match their text: (kind, id) → (text hash, vector).
+    /// Every stored embedding; callers compare its text hash with the current text.
     fn embeddings(&self) -> Result<Stored, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT kind, item_id, text_hash, vector FROM embeddings")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Vec<u8>>(3)?)))?;
@@ -111,7 +111,11 @@ impl Store {
 
     /// Sample `id`'s nearest seed or accepted sample now (None when the pool is empty).
     pub fn nearest(&self, id: i64) -> Result<Option<Neighbour>, StoreError> {
-        let cur = self.sample(id)?.current;
+        self.nearest_to(id, &self.sample(id)?.current)
+    }
+
+    /// The same, for a caller that already holds the sample's current text `cur`.
+    pub fn nearest_to(&self, id: i64, cur: &crate::sample::SampleText) -> Result<Option<Neighbour>, StoreError> {
         let text = key_text(&cur.instruction, &cur.input);
         let own: Option<(Vec<u8>, Vec<u8>)> = self
             .conn

@@ -134,7 +134,7 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
         }
         Effect::LoadDetail(id) => match store.sample(id).and_then(|mut d| {
             // The nearest seed or accepted sample as of now (what accepting it would duplicate).
-            d.neighbour = store.nearest(id)?;
+            d.neighbour = store.nearest_to(id, &d.current)?;
             Ok(d)
         }) {
             Ok(d) => send(Event::Detail(Box::new(d))),
