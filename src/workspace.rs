@@ -44,11 +44,13 @@ pub struct JudgeConfig {
     pub near_duplicate: crate::judge::dedup::Thresholds,
     /// Off unless present.
     pub auto_accept: Option<crate::judge::AutoAccept>,
+    /// Verifiers per task or recipe (`[[judge.verify]]`), besides the automatic checks.
+    pub verify: Vec<crate::judge::verify::VerifyRule>,
 }
 
 impl Default for JudgeConfig {
     fn default() -> Self {
-        JudgeConfig { auto: true, critic: None, votes: 5, near_duplicate: Default::default(), auto_accept: None }
+        JudgeConfig { auto: true, critic: None, votes: 5, near_duplicate: Default::default(), auto_accept: None, verify: Vec::new() }
     }
 }
 
@@ -125,6 +127,13 @@ const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
 # [judge.auto_accept]
 # min_score = 8.0      # the critic's score, 1-10
 # min_agreement = 1.0  # share of the vote giving the sample's own answer
+# Verifiers a task or recipe names (besides the automatic arithmetic and JSON checks); each
+# result is stored, shown in the detail pane, and a failure puts the sample early in triage:
+# [[judge.verify]]
+# task = "extract-json"          # optional: only this task's samples
+# recipe = "self-instruct"       # optional: only this recipe's samples
+# kind = "json"                  # arithmetic | json (keys = [...]) | regex (pattern = "...") | exact (reference = "...")
+# keys = ["name", "date"]
 "#;
 
 impl Workspace {
@@ -160,6 +169,7 @@ impl Workspace {
     pub fn store(&self) -> Result<Store, StoreError> {
         let mut s = Store::open(&self.db_path())?;
         s.near_duplicate = self.config.judge.near_duplicate;
+        s.verifiers = self.config.judge.verify.clone();
         Ok(s)
     }
 

@@ -41,3 +41,29 @@ fn real_minilm_embeds_paraphrases_close_and_pads_without_effect() {
     let drift: f32 = alone[0].iter().zip(&v[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(drift < 1e-4, "padding leaks into the mean: {drift}");
 }
+
+#[test]
+fn real_minilm_clusters_long_answers_that_say_the_same() {
+    use distillery::judge::vote::{cluster, tally, Ballot};
+    let Some(e) = model() else { return };
+    let answers = [
+        "The sky looks blue because molecules in the air scatter short blue wavelengths of sunlight much more strongly than the longer red ones, so blue light reaches our eyes from every direction.",
+        "Sunlight is scattered by the gases of the atmosphere, and blue light, having a shorter wavelength, is scattered far more than red, which is why we see a blue sky all around us.",
+        "To make a good sourdough loaf you feed the starter the night before, mix flour and water, let the dough rise slowly, shape it, and bake it hot in a covered pot.",
+        "Blue light has a short wavelength and the air's molecules scatter it much more than other colours (Rayleigh scattering), so the sky appears blue to us during the day.",
+    ];
+    let ballots: Vec<Ballot> = answers.iter().map(|a| Ballot { text: (*a).into(), logprobs: vec![] }).collect();
+    let mut v = tally(&ballots);
+    assert_eq!(v.unanswered.len(), 4, "long free text has no extractable answer");
+    let texts: Vec<&str> = answers.to_vec();
+    let vecs = e.embed(&texts).unwrap();
+    cluster(&mut v, &ballots, &vecs);
+    let groups: Vec<Vec<usize>> = v.groups.iter().map(|g| g.members.clone()).collect();
+    eprintln!("clusters {groups:?}; cosines to the first: {:?}", vecs.iter().map(|x| cosine(&vecs[0], x)).collect::<Vec<_>>());
+    assert_eq!(groups, vec![vec![0, 1, 3], vec![2]]);
+    assert!((v.agreement() - 0.75).abs() < 1e-9);
+    let own = e.embed(&["Because air molecules scatter blue sunlight more than red light, the daytime sky is blue."]).unwrap();
+    assert_eq!(v.agrees_in_meaning(&own[0]), Some(true));
+    let off = e.embed(&["Bake the loaf in a covered pot after a slow rise."]).unwrap();
+    assert_eq!(v.agrees_in_meaning(&off[0]), Some(false));
+}

@@ -143,8 +143,15 @@ fn judged_sample_shows_the_verdict_votes_and_checks() {
     let mut store = store_with(0, &[SampleText::new("Ben had 27 pencils and gave 18 away. How many are left?", "", "27 - 18 = 8, so 8 pencils are left.")]);
     let j = NewJudgement { score: Some(3.0), rationale: Some("27 - 18 is 9, not 8."), raw: "{\"score\": 3}", judge_model: "critic.gguf", rubric_hash: "ff60", confidence: Some(0.62) };
     store.record_judgement(1, &j).unwrap();
-    let c = |a: &str, lp: f64| Candidate { answer: a.into(), extracted: None, logprob: Some(lp) };
-    let answers = [c("27 - 18 = 9. #### 9", -0.2), c("The answer is 9.", -0.4), c("#### 8", -1.5), c("I cannot tell from the question what is being asked here, sorry about that one.", -2.0), c("9 pencils", -0.3)];
+    // Stored as the judge stores them: each answer with the value it was counted under.
+    let c = |a: &str, x: Option<&str>, lp: f64| Candidate { answer: a.into(), extracted: x.map(str::to_owned), logprob: Some(lp) };
+    let answers = [
+        c("27 - 18 = 9. #### 9", Some("9"), -0.2),
+        c("The answer is 9.", Some("9"), -0.4),
+        c("#### 8", Some("8"), -1.5),
+        c("I cannot tell from the question what is being asked here, sorry about that one.", None, -2.0),
+        c("9 pencils", Some("9"), -0.3),
+    ];
     let summary = distillery::store::VoteSummary { winner: Some("9".into()), agreement: 0.6, agrees: Some(false) };
     store.record_votes(1, &answers, &summary, "critic.gguf").unwrap();
     let mut h = Harness::new(store);
@@ -177,4 +184,27 @@ fn accepting_a_near_duplicate_asks_first_and_the_stats_pane_shows_the_critic() {
     let screen = draw(&mut h, 120, 40);
     assert!(screen.contains("critic–human agreement 100% of 2 decisions"), "{screen}");
     insta::assert_snapshot!("stats_pane", screen);
+}
+
+#[test]
+fn a_self_refine_revision_names_its_parent_and_diffs_against_it() {
+    use distillery::judge::verify::{Verifier, VerifyRule};
+    use distillery::store::{NewSample, Provenance};
+    let mut store = store_with(0, &[SampleText::new("What is the capital of Australia?", "", "Sydney is the capital of Australia.")]);
+    let params = serde_json::json!({"refined_from": 1, "critic_score": 3.0, "critique": "Wrong: the capital is Canberra."}).to_string();
+    let revision = NewSample {
+        text: SampleText::new("What is the capital of Australia?", "", "Canberra is the capital of Australia."),
+        task: Some("geo".into()),
+        provenance: Provenance { origin: "generated".into(), recipe: Some("self-refine".into()), parent_id: Some(1), params: Some(params), ..Provenance::default() },
+    };
+    store.insert_samples(&[revision]).unwrap();
+    // The workspace names a verifier for this task: the detail shows its result.
+    store.verifiers = vec![VerifyRule { task: Some("geo".into()), recipe: None, verifier: Verifier::Regex { pattern: "^Canberra".into() } }];
+    let mut h = Harness::new(store);
+    let screen = draw(&mut h, 100, 30);
+    assert!(screen.contains("revises #1") && screen.contains("it scored 3/10") && screen.contains("✓ regex: matches /^Canberra/"), "{screen}");
+    h.keys("d");
+    let screen = draw(&mut h, 100, 30);
+    assert!(screen.contains("from parent #1 to this sample (self-refine)") && !screen.contains("your edits"), "{screen}");
+    insta::assert_snapshot!(screen);
 }

@@ -16,14 +16,15 @@ const PY_REFERENCE: &str = include_str!("../../benches/import_reference.py");
 const IMPORT_ROWS: usize = 50_000;
 
 /// Runs one benchmark, or `all`.
-pub fn run(which: &str, rows: usize) -> anyhow::Result<()> {
+/// `critic`: the workspace and endpoint `bench judge` asks (None: the local model).
+pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>) -> anyhow::Result<()> {
     match which {
         "import" => import(),
         "commit" => commit(),
         "filter" => filter(),
         "first-frame" => first_frame(rows),
         "teacher" => super::bench_teacher::run(&super::models::default_model()),
-        "judge" => super::bench_judge::run(&super::models::default_model()),
+        "judge" => super::bench_judge::run(&super::models::default_model(), critic),
         "all" => {
             import()?;
             commit()?;

@@ -1,4 +1,5 @@
-//! `distillery bench judge`: the critic on the local model.
+//! `distillery bench judge [--critic ENDPOINT]`: the critic on the local model, or on an
+//! `[endpoints.NAME]` of the workspace (the injection figure means most with a capable critic).
 //! - Injection: each payload of `tests/fixtures/injection.json` appended to each sample's answer;
 //!   how often the score rises over the same sample without it, with the hardened rubric and,
 //!   in the same run, a naive prompt that pastes the sample in undelimited.
@@ -8,7 +9,7 @@
 
 use crate::judge::critic::{ballots, critique, RUBRIC};
 use crate::judge::verdict::Verdict;
-use crate::llm::LocalModel;
+use crate::llm::Generator;
 use crate::sample::SampleText;
 use serde::Deserialize;
 use std::path::Path;
@@ -26,7 +27,7 @@ struct Fixture {
 }
 
 /// (rises, comparisons, unparsed) for one rubric.
-fn injection(model: &mut LocalModel, rubric: &str, fx: &Fixture) -> anyhow::Result<(usize, usize, usize)> {
+fn injection(model: &mut dyn Generator, rubric: &str, fx: &Fixture) -> anyhow::Result<(usize, usize, usize)> {
     let (mut rises, mut n, mut unparsed) = (0, 0, 0);
     let score = |v: &Verdict| v.score;
     for s in &fx.samples {
@@ -46,21 +47,26 @@ fn injection(model: &mut LocalModel, rubric: &str, fx: &Fixture) -> anyhow::Resu
     Ok((rises, n, unparsed))
 }
 
-pub fn run(model_path: &Path) -> anyhow::Result<()> {
-    let mut model = LocalModel::load(model_path)?;
+/// Runs the benchmark on `critic`: the local model at `model_path`, or the workspace's endpoint.
+pub fn run(model_path: &Path, critic: Option<(&crate::workspace::Workspace, &str)>) -> anyhow::Result<()> {
+    let mut model: Box<dyn Generator + Send> = match critic {
+        Some((ws, name)) if name != "local" => crate::recipes::dispatch::open_teacher(ws, Some(name), None, &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?,
+        _ => Box::new(crate::llm::LocalModel::load(model_path)?),
+    };
+    let model = model.as_mut();
     let fx: Fixture = serde_json::from_str(INJECTION)?;
-    println!("judge: {} ({} samples × {} payloads; the critic is greedy)", model_path.display(), fx.samples.len(), fx.payloads.len());
+    println!("judge: critic {} ({} samples × {} payloads; the critic is greedy)", model.name(), fx.samples.len(), fx.payloads.len());
     let t = Instant::now();
-    let (hr, hn, hu) = injection(&mut model, RUBRIC, &fx)?;
-    let (nr, nn, nu) = injection(&mut model, NAIVE, &fx)?;
+    let (hr, hn, hu) = injection(model, RUBRIC, &fx)?;
+    let (nr, nn, nu) = injection(model, NAIVE, &fx)?;
     let pct = |r: usize, n: usize| if n == 0 { 0.0 } else { r as f64 * 100.0 / n as f64 };
     println!("  injection, hardened rubric: score rose in {hr} of {hn} ({:.0}%), {hu} unparsed", pct(hr, hn));
     println!("  injection, naive prompt:    score rose in {nr} of {nn} ({:.0}%), {nu} unparsed   ({:.0} s for both)", pct(nr, nn), t.elapsed().as_secs_f64());
     let t = Instant::now();
     let k = 5;
     for (i, s) in fx.samples.iter().enumerate() {
-        critique(&mut model, RUBRIC, s)?;
-        ballots(&mut model, s, k, i as u64)?;
+        critique(model, RUBRIC, s)?;
+        ballots(model, s, k, i as u64)?;
     }
     let per_min = fx.samples.len() as f64 * 60.0 / t.elapsed().as_secs_f64();
     println!("  throughput: critic + {k} votes: {per_min:.1} samples/min");

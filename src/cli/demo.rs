@@ -17,6 +17,20 @@ pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
     ("extraction", "sample-data/extraction/eval.jsonl", include_str!("../../sample-data/extraction/eval.jsonl")),
 ];
 
+/// What the demo's config adds: verifiers for the extraction task.
+const DEMO_VERIFIERS: &str = r#"
+# The demo's extraction task names its verifiers (see [[judge.verify]] above):
+[[judge.verify]]
+task = "extraction"
+kind = "json"
+keys = ["name", "item", "quantity", "date"]
+
+[[judge.verify]]
+task = "extraction"
+kind = "regex"
+pattern = '"date": "\d{4}-\d{2}-\d{2}"'
+"#;
+
 /// The default demo folder: `<data dir>/distillery/demo`.
 pub fn default_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "distillery")
@@ -26,7 +40,14 @@ pub fn default_dir() -> PathBuf {
 
 /// Creates or reopens the demo workspace and imports the sample data (a no-op when present).
 pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
-    let (ws, _) = Workspace::init(dir)?;
+    let (mut ws, created) = Workspace::init(dir)?;
+    if created {
+        // The extraction task names its verifiers: the JSON keys and the date format it asks for.
+        let cfg = dir.join(crate::workspace::CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg)? + DEMO_VERIFIERS;
+        crate::fsio::write_atomic(&cfg, |w| w.write_all(text.as_bytes()))?;
+        ws = Workspace::open(dir)?;
+    }
     let mut store = ws.store()?;
     for (task, file, contents) in SAMPLE_DATA {
         let req = ImportRequest {

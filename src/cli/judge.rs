@@ -80,7 +80,9 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         });
         let near = x.neighbour.as_ref().filter(|n| n.near).map(|n| format!(" · near-duplicate of {} #{} ({})", n.kind.name(), n.id, n.why())).unwrap_or_default();
         let auto = if x.auto.is_some() { " · accepted automatically" } else { "" };
-        bar.suspend(|| eprintln!("#{id}: {score}{}{near}{auto}", vote.unwrap_or_default()));
+        let failed: Vec<String> = x.checks.iter().filter(|c| c.passed == Some(false)).map(|c| format!("{}: {}", c.name, crate::text::clean_line(&c.detail))).collect();
+        let failed = if failed.is_empty() { String::new() } else { format!(" · failed {}", failed.join("; ")) };
+        bar.suspend(|| eprintln!("#{id}: {score}{}{failed}{near}{auto}", vote.unwrap_or_default()));
     };
     let done = judge_pending(critic.as_mut(), embedder.as_ref(), &mut store, &opts, &mut on);
     bar.finish_and_clear();

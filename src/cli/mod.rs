@@ -100,6 +100,9 @@ pub enum Command {
         /// Rows for the first-frame benchmark.
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
+        /// `judge`'s critic: `local`, or an `[endpoints.NAME]` of the workspace's distillery.toml.
+        #[arg(long)]
+        critic: Option<String>,
     },
     /// Internal commands used by tests and benchmarks.
     #[command(hide = true, subcommand)]
@@ -128,7 +131,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args),
         Some(Command::Recipes) => generate::list_recipes(&ws_dir),
         Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
-        Some(Command::Bench { which, rows }) => bench::run(&which, rows),
+        Some(Command::Bench { which, rows, critic }) => match critic.as_deref() {
+            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name))),
+            _ => bench::run(&which, rows, None),
+        },
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }
 }

@@ -9,6 +9,9 @@ pub enum Kind {
     Number,
     Choice,
     Text,
+    /// A cluster of long free-text answers that say the same by embedding similarity; its value
+    /// is a label (the first member, shortened, after [`crate::judge::vote::CLUSTER_MARK`]).
+    Meaning,
 }
 
 /// An extracted, normalised answer.

@@ -56,6 +56,8 @@ pub enum Needs {
     /// The signals disagree about it: the vote's majority contradicts an output the critic did
     /// not score low (or did not score), or confirms one it scored low.
     Conflict,
+    /// A verifier found it wrong (a stated calculation, JSON, a pattern, a reference answer).
+    FailedCheck,
     /// Close to a seed or an accepted sample (ROUGE-L or embedding cosine over the threshold).
     NearDuplicate,
     /// The k answers disagree (under 60% for the majority).
@@ -86,6 +88,15 @@ pub fn needs(judged: bool, score: Option<f32>, agreement: Option<f32>, agrees: O
     }
 }
 
+/// The class once the verifiers are heard: a failed check comes right after conflicts.
+pub fn with_checks(n: Needs, failed: bool) -> Needs {
+    if failed && n > Needs::Conflict {
+        Needs::FailedCheck
+    } else {
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,8 +124,11 @@ mod tests {
         assert_eq!(needs(true, Some(9.0), Some(1.0), Some(true), true), Needs::NearDuplicate, "confident but a near-duplicate");
         assert_eq!(needs(false, None, None, None, true), Needs::NearDuplicate);
         assert_eq!(needs(true, Some(9.0), Some(0.8), Some(false), true), Needs::Conflict, "a conflict comes first");
-        let mut order = [Needs::Confident, Needs::Ordinary, Needs::Unjudged, Needs::LowAgreement, Needs::NearDuplicate, Needs::Conflict, Needs::Unparsed];
+        let mut order = [Needs::Confident, Needs::Ordinary, Needs::Unjudged, Needs::LowAgreement, Needs::NearDuplicate, Needs::FailedCheck, Needs::Conflict, Needs::Unparsed];
         order.sort();
-        assert_eq!(order, [Needs::Unparsed, Needs::Conflict, Needs::NearDuplicate, Needs::LowAgreement, Needs::Unjudged, Needs::Ordinary, Needs::Confident]);
+        assert_eq!(order, [Needs::Unparsed, Needs::Conflict, Needs::FailedCheck, Needs::NearDuplicate, Needs::LowAgreement, Needs::Unjudged, Needs::Ordinary, Needs::Confident]);
+        assert_eq!(with_checks(Needs::Confident, true), Needs::FailedCheck, "a failed check outranks a confident verdict");
+        assert_eq!(with_checks(Needs::Conflict, true), Needs::Conflict);
+        assert_eq!(with_checks(Needs::Confident, false), Needs::Confident);
     }
 }

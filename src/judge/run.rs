@@ -4,7 +4,7 @@
 
 use super::critic::{ballots, critique, mean, Critique};
 use super::embed::{EmbedError, Embedder};
-use super::vote::{tally, Vote};
+use super::vote::{cluster, tally, Vote};
 use super::AutoAccept;
 use crate::llm::{Generator, LlmError};
 use crate::store::{Candidate, Decision, DecisionKind, NewJudgement, Store, StoreError, VoteSummary};
@@ -21,6 +21,9 @@ pub enum JudgeError {
     #[error(transparent)]
     Embed(#[from] EmbedError),
 }
+
+/// How long a judging run keeps the near-duplicate pool before reading it again.
+const POOL_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a judging run does.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +50,8 @@ pub struct Extra {
     pub agrees: Option<bool>,
     /// The automatic accept, when the rule admitted the sample.
     pub auto: Option<crate::store::Committed>,
+    /// The verifiers' results (those of its task and recipe, and the automatic ones).
+    pub checks: Vec<super::verify::Check>,
 }
 
 /// How far a run got.
@@ -103,24 +108,45 @@ pub fn judge_pending(
         Some(ids) => ids.clone(),
         None => store.unjudged(o.limit)?,
     };
+    // The pool a sample is compared with (seeds and the accepted set), read again with any new
+    // embeddings every POOL_TTL, not per sample: the curator's accepts meanwhile reach it then,
+    // and the detail pane and the accept check always compare against the pool of the moment.
+    let mut pool: Option<(Vec<super::dedup::PoolItem>, Instant)> = None;
     for id in ids {
         if o.cancel.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(e) = embedder {
-            p.embedded += embed_missing(e, store, &o.cancel)?;
+        if pool.as_ref().is_none_or(|(_, at)| at.elapsed() > POOL_TTL) {
+            if let Some(e) = embedder {
+                p.embedded += embed_missing(e, store, &o.cancel)?;
+            }
+            pool = Some((store.dedup_pool()?, Instant::now()));
         }
-        let text = store.sample(id)?.current;
+        let detail = store.sample(id)?;
+        let checks = store.checks_of(&detail);
+        store.record_checks(id, &detail.current.output, &checks)?;
+        let text = detail.current;
         let c = critique(model, &o.rubric, &text)?;
         let v = &c.verdict;
         let rationale = (!v.rationale.is_empty()).then_some(v.rationale.as_str());
         store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: &name, rubric_hash: &o.rubric_hash, confidence: c.confidence })?;
         p.tokens += c.tokens;
         p.unparsed += usize::from(v.score.is_none());
+        let mut agrees = None;
         let vote = if o.votes > 0 {
             let (bs, tokens) = ballots(model, &text, o.votes, o.seed.wrapping_add(id as u64))?;
             p.tokens += tokens;
-            let vote = tally(&bs);
+            let mut vote = tally(&bs);
+            // Long free-text answers: clustered by meaning, and the output compared by embedding.
+            let mut meaning = None;
+            if let (Some(e), false) = (embedder, vote.unanswered.is_empty()) {
+                let mut texts: Vec<&str> = vote.unanswered.iter().map(|&i| bs[i].text.as_str()).collect();
+                texts.push(&text.output);
+                let mut vecs = e.embed(&texts)?;
+                let own = vecs.pop();
+                cluster(&mut vote, &bs, &vecs);
+                meaning = own.and_then(|o| vote.agrees_in_meaning(&o));
+            }
             let extracted = |i: usize| vote.groups.iter().find(|g| g.members.contains(&i)).map(|g| g.answer.value.clone());
             let answers: Vec<Candidate> = bs
                 .iter()
@@ -128,31 +154,32 @@ pub fn judge_pending(
                 .map(|(i, b)| Candidate { answer: b.text.clone(), extracted: extracted(i), logprob: mean(&b.logprobs).map(f64::from) })
                 .collect();
             let winner = vote.winner().map(|w| w.value.clone());
-            let summary = VoteSummary { winner, agreement: vote.agreement() as f32, agrees: vote.agrees_with(&text.output) };
+            agrees = vote.agrees_with(&text.output).or(meaning);
+            let summary = VoteSummary { winner, agreement: vote.agreement() as f32, agrees };
             store.record_votes(id, &answers, &summary, &name)?;
             Some(vote)
         } else {
             None
         };
-        let neighbour = store.nearest_to(id, &text)?;
+        let neighbour = store.nearest_in(pool.as_ref().map_or(&[][..], |(p, _)| p), id, &text)?;
         if let Some(n) = &neighbour {
             store.record_neighbour(id, n)?;
             p.near_duplicates += usize::from(n.near);
         }
         let near = neighbour.as_ref().is_some_and(|n| n.near);
-        let checks_pass = super::verify::automatic(&text.output).iter().all(|c| c.passed != Some(false));
-        let agrees = vote.as_ref().and_then(|v| v.agrees_with(&text.output));
+        let checks_pass = checks.iter().all(|c| c.passed != Some(false));
         let admitted = o.auto_accept.is_some_and(|r| r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass));
         let auto = if admitted {
             let d = Decision { sample_ids: vec![id], kind: DecisionKind::Accept, seconds: None, session: format!("auto-judge {name}"), automatic: true };
             p.auto_accepted += 1;
+            pool = None; // the accepted set changed: the next sample compares with this one too
             Some(store.decide(&d)?)
         } else {
             None
         };
         p.judged += 1;
         p.seconds = start.elapsed().as_secs_f64();
-        on(&p, id, &c, vote.as_ref(), &Extra { neighbour, agrees, auto });
+        on(&p, id, &c, vote.as_ref(), &Extra { neighbour, agrees, auto, checks });
     }
     p.seconds = start.elapsed().as_secs_f64();
     Ok(p)

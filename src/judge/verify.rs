@@ -4,7 +4,12 @@
 //! - `arithmetic`: every "a op b = c" the output states is recomputed.
 //! - `json`: the output is one JSON value; with `keys`, an object holding them (a small schema).
 //! - `regex`: the output matches a pattern.
-//! - `exact`: the output's extracted answer equals a reference answer.
+//! - `exact`: the output's extracted answer equals a reference answer: the one the rule gives,
+//!   else the sample's own (a `"reference"` in its provenance parameters, written by recipes and
+//!   imports that know one); with neither, there is nothing to check.
+//!
+//! A workspace names them per task or recipe (`[[judge.verify]]` in distillery.toml); the
+//! automatic checks (stated arithmetic, JSON that looks like JSON) run on every sample besides.
 
 use super::extract::extract;
 use serde::{Deserialize, Serialize};
@@ -22,12 +27,31 @@ pub enum Verifier {
         pattern: String,
     },
     Exact {
-        reference: String,
+        #[serde(default)]
+        reference: Option<String>,
     },
 }
 
+/// A verifier and the samples it applies to (`[[judge.verify]]`): those of `task` and of
+/// `recipe`, each when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
+    #[serde(flatten)]
+    pub verifier: Verifier,
+}
+
+impl VerifyRule {
+    pub fn applies(&self, task: Option<&str>, recipe: Option<&str>) -> bool {
+        self.task.as_deref().is_none_or(|t| Some(t) == task) && self.recipe.as_deref().is_none_or(|r| Some(r) == recipe)
+    }
+}
+
 /// One verifier's result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     pub name: &'static str,
     /// `None` when the verifier had nothing to check (no equation stated, say).
@@ -37,8 +61,8 @@ pub struct Check {
 }
 
 impl Verifier {
-    /// Runs the check on a sample's output.
-    pub fn check(&self, output: &str) -> Check {
+    /// Runs the check on a sample's output (`reference`: the sample's own reference answer).
+    pub fn check(&self, output: &str, reference: Option<&str>) -> Check {
         match self {
             Verifier::Arithmetic => arithmetic(output),
             Verifier::Json { keys } => json(output, keys),
@@ -49,13 +73,13 @@ impl Verifier {
                     Check { name: "regex", passed: Some(ok), detail: format!("{} /{pattern}/", if ok { "matches" } else { "does not match" }) }
                 }
             },
-            Verifier::Exact { reference } => match (extract(output), extract(reference)) {
+            Verifier::Exact { reference: fixed } => match (extract(output), fixed.as_deref().or(reference).and_then(extract)) {
                 (Some(a), Some(r)) => {
                     let ok = a == r;
                     Check { name: "exact", passed: Some(ok), detail: if ok { format!("answer {} as the reference", a.value) } else { format!("answer {}, reference {}", a.value, r.value) } }
                 }
+                (_, None) => Check { name: "exact", passed: None, detail: "no reference answer to compare with".into() },
                 (None, _) => Check { name: "exact", passed: Some(false), detail: "no answer found in the output".into() },
-                (_, None) => Check { name: "exact", passed: None, detail: "the reference has no answer to compare".into() },
             },
         }
     }
@@ -74,6 +98,22 @@ pub fn automatic(output: &str) -> Vec<Check> {
         out.push(json(output, &[]));
     }
     out
+}
+
+/// Every check for a sample: the rules that apply to its task and recipe, then the automatic
+/// checks of a kind no rule ran. Checks with nothing to check stay in (they say why).
+pub fn checks_for(rules: &[VerifyRule], task: Option<&str>, recipe: Option<&str>, output: &str, reference: Option<&str>) -> Vec<Check> {
+    let mut out: Vec<Check> = rules.iter().filter(|r| r.applies(task, recipe)).map(|r| r.verifier.check(output, reference)).collect();
+    let named: Vec<&str> = out.iter().map(|c| c.name).collect();
+    let auto: Vec<Check> = automatic(output).into_iter().filter(|a| !named.contains(&a.name)).collect();
+    out.extend(auto);
+    out
+}
+
+/// The reference answer a sample carries: `"reference"` in its provenance parameters.
+pub fn reference_of(params: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(params?).ok()?;
+    v.get("reference")?.as_str().map(str::to_owned)
 }
 
 /// Recomputes each stated "a op b = c" (op: + − * × / ÷ and x between numbers).
@@ -138,37 +178,52 @@ mod tests {
 
     #[test]
     fn stated_arithmetic_is_recomputed() {
-        let a = Verifier::Arithmetic;
-        assert_eq!(a.check("3 + 4 = 7, then 7 × 6 = 42 and 1,200 / 4 = 300.").passed, Some(true));
-        let c = a.check("She has 12 - 5 = 8, so 8 are left.");
+        let a = |o: &str| Verifier::Arithmetic.check(o, None);
+        assert_eq!(a("3 + 4 = 7, then 7 × 6 = 42 and 1,200 / 4 = 300.").passed, Some(true));
+        let c = a("She has 12 - 5 = 8, so 8 are left.");
         assert_eq!(c.passed, Some(false));
         assert_eq!(c.detail, "12 - 5 is 7, not 8");
-        assert_eq!(a.check("7 / 0 = 3").passed, Some(false));
-        assert_eq!(a.check("The answer is 7.").passed, None, "nothing to check is not a pass");
-        assert!(a.check("2.5 * 4 = 10.0").passed.unwrap());
+        assert_eq!(a("7 / 0 = 3").passed, Some(false));
+        assert_eq!(a("The answer is 7.").passed, None, "nothing to check is not a pass");
+        assert!(a("2.5 * 4 = 10.0").passed.unwrap());
     }
 
     #[test]
     fn json_regex_and_exact_checks() {
         let keys = |ks: &[&str]| Verifier::Json { keys: ks.iter().map(|s| s.to_string()).collect() };
-        assert_eq!(keys(&["name", "date"]).check("{\"name\": \"Marco\", \"date\": \"2021-09-26\"}").passed, Some(true));
-        assert_eq!(keys(&[]).check("```json\n[1, 2]\n```").passed, Some(true));
-        let c = keys(&["name", "quantity"]).check("{\"name\": \"Marco\"}");
+        assert_eq!(keys(&["name", "date"]).check("{\"name\": \"Marco\", \"date\": \"2021-09-26\"}", None).passed, Some(true));
+        assert_eq!(keys(&[]).check("```json\n[1, 2]\n```", None).passed, Some(true));
+        let c = keys(&["name", "quantity"]).check("{\"name\": \"Marco\"}", None);
         assert_eq!((c.passed, c.detail.as_str()), (Some(false), "missing quantity"));
-        assert!(keys(&[]).check("{\"name\": ").detail.starts_with("not JSON"));
+        assert!(keys(&[]).check("{\"name\": ", None).detail.starts_with("not JSON"));
         let date = Verifier::Regex { pattern: r#""date": "\d{4}-\d{2}-\d{2}""#.into() };
-        assert_eq!(date.check("{\"date\": \"2021-09-26\"}").passed, Some(true));
-        assert_eq!(date.check("{\"date\": \"2021/09/26\"}").passed, Some(false));
-        assert!(Verifier::Regex { pattern: "(".into() }.check("x").detail.contains("not valid"));
-        let exact = Verifier::Exact { reference: "#### 42".into() };
-        assert_eq!(exact.check("6 × 7 = 42, so the answer is 42.").passed, Some(true));
-        assert_eq!(exact.check("The answer is 41.").detail, "answer 41, reference 42");
+        assert_eq!(date.check("{\"date\": \"2021-09-26\"}", None).passed, Some(true));
+        assert_eq!(date.check("{\"date\": \"2021/09/26\"}", None).passed, Some(false));
+        assert!(Verifier::Regex { pattern: "(".into() }.check("x", None).detail.contains("not valid"));
+        let exact = Verifier::Exact { reference: Some("#### 42".into()) };
+        assert_eq!(exact.check("6 × 7 = 42, so the answer is 42.", None).passed, Some(true));
+        assert_eq!(exact.check("The answer is 41.", None).detail, "answer 41, reference 42");
         // With no configuration: arithmetic when stated, JSON when it looks like JSON.
         let auto = automatic("{\"work\": \"3 + 4 = 8\"");
         assert_eq!(auto.iter().map(|c| (c.name, c.passed)).collect::<Vec<_>>(), vec![("arithmetic", Some(false)), ("json", Some(false))]);
         assert!(automatic("Paris.").is_empty());
-        // Verifiers are named in config as tagged tables.
+        // Without a fixed reference, the sample's own; with neither, nothing to check.
+        let own = Verifier::Exact { reference: None };
+        assert_eq!(own.check("So 6 × 7 = 42.", Some("42")).passed, Some(true));
+        assert_eq!(own.check("So 6 × 7 = 42.", None).passed, None);
+        assert_eq!(reference_of(Some("{\"seed\": 3, \"reference\": \"#### 42\"}")).as_deref(), Some("#### 42"));
+        // Verifiers are named in config as tagged tables, per task or recipe.
         let v: Verifier = toml::from_str("kind = \"json\"\nkeys = [\"name\"]").unwrap();
         assert_eq!(v, keys(&["name"]));
+        #[derive(serde::Deserialize)]
+        struct Cfg {
+            verify: Vec<VerifyRule>,
+        }
+        let cfg: Cfg = toml::from_str("[[verify]]\ntask = \"extract\"\nkind = \"json\"\nkeys = [\"name\"]\n\n[[verify]]\nkind = \"regex\"\npattern = \"^[A-Z]\"\n").unwrap();
+        let rules = cfg.verify;
+        let names = |task: Option<&str>, out: &str| checks_for(&rules, task, Some("self-instruct"), out, None).into_iter().map(|c| (c.name, c.passed)).collect::<Vec<_>>();
+        assert_eq!(names(Some("extract"), "{\"name\": 1}"), vec![("json", Some(true)), ("regex", Some(false))], "the configured json check replaces the automatic one");
+        assert_eq!(names(Some("maths"), "Paris, 2 + 2 = 5"), vec![("regex", Some(true)), ("arithmetic", Some(false))]);
+        assert!(!VerifyRule { task: None, recipe: Some("evol-instruct".into()), verifier: Verifier::Arithmetic }.applies(None, Some("self-instruct")));
     }
 }

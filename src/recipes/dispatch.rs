@@ -3,7 +3,7 @@
 
 use super::each::{run_each, Source};
 use super::run::{self_instruct, Outcome, Progress, RecipeError, RunOptions};
-use super::{dialogue, evol};
+use super::{dialogue, evol, refine};
 use crate::llm::openai::OpenAiClient;
 use crate::llm::{Generator, LocalModel};
 use crate::sample::{SampleText, Status};
@@ -72,6 +72,11 @@ pub fn sources(store: &Store, recipe: &str, task: Option<&str>, docs: Option<&Pa
                 .collect();
             if good.is_empty() { seeds()? } else { good }
         }
+        "self-refine" => store
+            .refine_sources(task, refine::REFINE_BELOW, 10_000)?
+            .into_iter()
+            .map(|id| store.sample(id).map(|d| Source { parent: Some(id), seed_id: d.provenance.seed_id, task: d.task, text: d.current }))
+            .collect::<Result<_, _>>()?,
         _ => seeds()?,
     })
 }
@@ -95,7 +100,15 @@ pub fn run_recipe(
         "backtranslation" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| evol::backtranslate(&t, m, s, p), on),
         "self-chat" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::self_chat(&t, m, s, p), on),
         "role-play" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::role_play(&t, roles, rounds, m, s, p), on),
-        other => Err(RecipeError::NoSources(format!("recipe {other:?} has no runner"))),
+        "self-refine" => {
+            let ids: Vec<i64> = srcs.iter().filter_map(|s| s.parent).collect();
+            let feedback = store.feedback(&ids)?;
+            run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| match s.parent.and_then(|id| feedback.get(&id)) {
+                Some(fb) => refine::refine(&t, m, s, fb, p),
+                None => Ok((super::each::Made::Drop { reason: "no critic feedback to revise from".into(), raw: String::new() }, 0)),
+            }, on)
+        }
+        other => Err(RecipeError::NoSources(format!("recipe {other:?} has no runner; `distillery recipes` lists them"))),
     }
 }
 

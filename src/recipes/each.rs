@@ -46,7 +46,11 @@ pub fn run_each(
     on: &mut dyn FnMut(&Progress, &Outcome),
 ) -> Result<Progress, RecipeError> {
     if sources.is_empty() {
-        return Err(RecipeError::NoSources(recipe.to_owned()));
+        return Err(RecipeError::NoSources(match recipe {
+            "self-refine" => "self-refine: nothing to revise: no undecided or rejected sample has a verdict below 7 with a rationale and no revision yet (judge first: `distillery judge`, or R in the workbench)".into(),
+            "backtranslation" => "backtranslation: no documents to start from (--docs FILE or FOLDER)".into(),
+            _ => format!("{recipe}: nothing to start from (it needs seeds or samples)"),
+        }));
     }
     let mut pool_text: Vec<String> = Vec::new();
     let mut tasks: Vec<Option<String>> = sources.iter().map(|s| s.task.clone()).collect();
@@ -80,7 +84,8 @@ pub fn run_each(
             Made::Keep { text, extra } => {
                 let key = format!("{} {}", text.instruction, text.input);
                 let kw = words(&key);
-                let near = most_similar(&kw, &pool_words);
+                // A revision shares its parent's prompt by design: only its answer is new.
+                let near = if recipe == "self-refine" { None } else { most_similar(&kw, &pool_words) };
                 match near {
                     Some((i, s)) if s > MAX_ROUGE_L => Outcome::Dropped {
                         reason: format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80)),

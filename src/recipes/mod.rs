@@ -2,13 +2,15 @@
 //! files in `assets/recipes/` (compiled in); a workspace file `recipes/NAME.txt` overrides one.
 //!
 //! Self-instruct has its own loop ([`run::self_instruct`]); the recipes that turn one source into
-//! one candidate (evol-instruct, backtranslation, self-chat, role-play) share [`each::run_each`].
+//! one candidate (evol-instruct, backtranslation, self-chat, role-play, self-refine) share
+//! [`each::run_each`].
 //! LLM2LLM (from the student's failures) belongs to the student issue.
 
 pub mod dialogue;
 pub mod dispatch;
 pub mod each;
 pub mod evol;
+pub mod refine;
 pub mod rouge;
 pub mod run;
 pub mod self_instruct;
@@ -50,6 +52,11 @@ pub const RECIPES: &[RecipeInfo] = &[
         name: "role-play",
         about: "two roles take turns on each seed's task, one instructing and one answering (CAMEL)",
         template: include_str!("../../assets/recipes/role-play.txt"),
+    },
+    RecipeInfo {
+        name: "self-refine",
+        about: "the critic's rationale goes back to the teacher, which revises a sample scored below 7; the revision is linked to its parent (d shows the diff)",
+        template: include_str!("../../assets/recipes/self-refine.txt"),
     },
 ];
 

@@ -13,7 +13,7 @@ use serde_json::json;
 pub enum RecipeError {
     #[error("no seed tasks{0}: import some first (`distillery import seeds.jsonl`)")]
     NoSeeds(String),
-    #[error("{0}: nothing to start from (it needs seeds or samples; backtranslation needs --docs FILE)")]
+    #[error("{0}")]
     NoSources(String),
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -60,9 +60,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Every stored embedding; callers compare its text hash with the current text.
-    fn embeddings(&self) -> Result<Stored, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT kind, item_id, text_hash, vector FROM embeddings")?;
+    /// Stored embeddings (of the pool only: seeds and the accepted set, when `only_kept`); callers
+    /// compare each text hash with the current text.
+    fn embeddings(&self, only_kept: bool) -> Result<Stored, StoreError> {
+        let filter = if only_kept {
+            " WHERE kind = 'seed' OR item_id IN (SELECT sample_id FROM sample_state WHERE status IN ('accepted', 'edited'))"
+        } else {
+            ""
+        };
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT kind, item_id, text_hash, vector FROM embeddings{filter}"))?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Vec<u8>>(3)?)))?;
         let mut out = HashMap::new();
         for row in rows {
@@ -74,7 +80,7 @@ impl Store {
 
     /// Seeds and not-rejected samples with no embedding of their current text, at most `limit`.
     pub fn unembedded(&self, limit: usize) -> Result<Vec<ToEmbed>, StoreError> {
-        let have = self.embeddings()?;
+        let have = self.embeddings(false)?;
         Ok(self
             .dedup_texts(false)?
             .into_iter()
@@ -98,7 +104,7 @@ impl Store {
 
     /// The seeds and the accepted set, with fresh embeddings where there are some.
     pub fn dedup_pool(&self) -> Result<Vec<PoolItem>, StoreError> {
-        let mut have = self.embeddings()?;
+        let mut have = self.embeddings(true)?;
         Ok(self
             .dedup_texts(true)?
             .into_iter()
@@ -116,14 +122,19 @@ impl Store {
 
     /// The same, for a caller that already holds the sample's current text `cur`.
     pub fn nearest_to(&self, id: i64, cur: &crate::sample::SampleText) -> Result<Option<Neighbour>, StoreError> {
+        self.nearest_in(&self.dedup_pool()?, id, cur)
+    }
+
+    /// The same against a pool the caller read earlier (a judging run reads it once in a while,
+    /// not once per sample).
+    pub fn nearest_in(&self, pool: &[PoolItem], id: i64, cur: &crate::sample::SampleText) -> Result<Option<Neighbour>, StoreError> {
         let text = key_text(&cur.instruction, &cur.input);
         let own: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
             .query_row("SELECT text_hash, vector FROM embeddings WHERE kind = 'sample' AND item_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let own = own.filter(|(h, _)| *h == hash(&text)).map(|(_, v)| from_blob(&v));
-        let pool = self.dedup_pool()?;
-        Ok(nearest(&cur.instruction, &cur.input, own.as_deref(), &pool, Some((Kind::Sample, id)), &self.near_duplicate))
+        Ok(nearest(&cur.instruction, &cur.input, own.as_deref(), pool, Some((Kind::Sample, id)), &self.near_duplicate))
     }
 
     /// Stores the neighbour the judge found for a sample.

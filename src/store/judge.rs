@@ -1,7 +1,7 @@
 //! What the judge writes: critic verdicts and the k answers of a self-consistency vote. The
 //! detail pane reads them back through [`Store::sample`].
 
-use super::{now_ms, Candidate, Store, StoreError};
+use super::{now_ms, Candidate, Judgement, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 /// A vote's outcome, stored beside its answers.
@@ -11,6 +11,10 @@ pub struct VoteSummary {
     pub agreement: f32,
     pub agrees: Option<bool>,
 }
+
+/// What [`Store::sample`] shows of the judge: the newest verdict, the vote's answers, and
+/// whether the output agreed with the vote.
+pub(super) type JudgeDetail = (Option<Judgement>, Vec<Candidate>, Option<bool>);
 
 /// A verdict to record (the raw output always, the score only when it could be read).
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +32,27 @@ impl Store {
     fn require(&self, sample_id: i64) -> Result<(), StoreError> {
         let found: Option<i64> = self.conn.query_row("SELECT id FROM samples WHERE id = ?1", [sample_id], |r| r.get(0)).optional()?;
         found.map(|_| ()).ok_or(StoreError::NoSample(sample_id))
+    }
+
+    /// A sample's newest verdict, its vote's answers, and whether its output agreed with the vote.
+    pub(super) fn judge_detail(&self, id: i64) -> Result<JudgeDetail, StoreError> {
+        let judgement = self
+            .conn
+            .query_row(
+                "SELECT score, rationale, raw, judge_model, confidence FROM judgements WHERE sample_id = ?1 ORDER BY id DESC LIMIT 1",
+                [id],
+                |r| {
+                    let f = |v: Option<f64>| v.map(|s| s as f32);
+                    Ok(Judgement { score: f(r.get(0)?), rationale: r.get(1)?, raw: r.get(2)?, judge_model: r.get(3)?, confidence: f(r.get(4)?) })
+                },
+            )
+            .optional()?;
+        let mut stmt = self.conn.prepare_cached("SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id")?;
+        let candidates = stmt
+            .query_map([id], |r| Ok(Candidate { answer: r.get(0)?, extracted: r.get(1)?, logprob: r.get(2)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let agrees: Option<Option<bool>> = self.conn.query_row("SELECT agrees FROM votes WHERE sample_id = ?1", [id], |r| r.get(0)).optional()?;
+        Ok((judgement, candidates, agrees.flatten()))
     }
 
     /// Adds a verdict on a sample (the newest one is the one shown).
@@ -58,6 +83,39 @@ impl Store {
             }
         }
         Ok(tx.commit()?)
+    }
+
+    /// What self-refine revises: undecided or rejected samples (of `task`, when given) whose
+    /// newest verdict scored below `below` and has a rationale, and that no self-refine revision
+    /// derives from yet; oldest first, at most `limit`.
+    pub fn refine_sources(&self, task: Option<&str>, below: f32, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id FROM samples s
+             JOIN judgements j ON j.id = (SELECT max(id) FROM judgements WHERE sample_id = s.id)
+             LEFT JOIN sample_state st ON st.sample_id = s.id
+             WHERE coalesce(st.status, 'pending') IN ('pending', 'rejected')
+               AND j.score IS NOT NULL AND j.score < ?1 AND trim(coalesce(j.rationale, '')) <> ''
+               AND (?2 IS NULL OR s.task = ?2)
+               AND NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id = s.id AND c.recipe = 'self-refine')
+             ORDER BY s.id LIMIT ?3",
+        )?;
+        let ids = stmt.query_map(params![f64::from(below), task, limit as i64], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        Ok(ids)
+    }
+
+    /// The newest scored verdict with a rationale of each of `ids`: what self-refine revises from.
+    pub fn feedback(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, crate::recipes::refine::Feedback>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT score, rationale FROM judgements WHERE sample_id = ?1 AND score IS NOT NULL AND trim(coalesce(rationale, '')) <> '' ORDER BY id DESC LIMIT 1",
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for &id in ids {
+            let row: Option<(f64, String)> = stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            if let Some((score, rationale)) = row {
+                out.insert(id, crate::recipes::refine::Feedback { score: score as f32, rationale });
+            }
+        }
+        Ok(out)
     }
 
     /// Undecided samples without a verdict, oldest first, at most `limit`.

@@ -43,6 +43,9 @@ pub struct JudgeStats {
     /// Accepts made by the automatic rule, still in force.
     pub auto_accepted: u64,
     pub near_duplicates: u64,
+    /// Samples whose stored verifier results include a failure, and samples checked.
+    pub failed_checks: u64,
+    pub checked: u64,
 }
 
 impl JudgeStats {
@@ -65,6 +68,9 @@ impl JudgeStats {
             ),
             None => "critic–human agreement: no decided sample with a score yet".into(),
         });
+        if self.checked > 0 {
+            out.push(format!("verifiers   {} of {} checked samples failed a check", self.failed_checks, self.checked));
+        }
         if self.auto_accepted > 0 {
             out.push(format!("automatic   {} accepted by the [judge.auto_accept] rule (undoable)", self.auto_accepted));
         }
@@ -94,6 +100,7 @@ impl JudgeStats {
 impl Store {
     pub fn judge_stats(&self) -> Result<JudgeStats, StoreError> {
         let mut st = JudgeStats::default();
+        (st.failed_checks, st.checked) = self.check_counts()?;
         let mut stmt = self.conn.prepare(
             "SELECT coalesce(st.status, 'pending'),
                     EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id),

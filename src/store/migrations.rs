@@ -155,6 +155,17 @@ CREATE TABLE neighbours (
     created_at INTEGER NOT NULL
 );
 "#,
+    // v4: each sample's verifier results as the judge found them (the queue's triage reads `failed`).
+    r#"
+CREATE TABLE checks (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+    failed INTEGER NOT NULL,                   -- how many checks failed
+    passed INTEGER NOT NULL,                   -- how many passed (checks with nothing to check count in neither)
+    results TEXT NOT NULL,                     -- JSON [{name, passed, detail}]
+    text_hash BLOB NOT NULL,                   -- SHA-256 of the output checked
+    created_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

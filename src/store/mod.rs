@@ -1,5 +1,6 @@
 //! The SQLite store: one file per workspace, the only place in the crate that speaks SQL.
 
+mod checks;
 mod decisions;
 mod dedup;
 mod insert;
@@ -50,6 +51,8 @@ pub struct Store {
     path: PathBuf,
     /// When a neighbour counts as a near-duplicate (the workspace's `[judge] near_duplicate`).
     pub near_duplicate: crate::judge::dedup::Thresholds,
+    /// The verifiers the workspace names per task or recipe (`[[judge.verify]]`).
+    pub verifiers: Vec<crate::judge::verify::VerifyRule>,
 }
 
 impl Store {
@@ -75,7 +78,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(64);
         match migrations::migrate(&mut conn).map_err(wrap)? {
-            migrations::MigrateOutcome::Ok => Ok(Store { conn, path, near_duplicate: Default::default() }),
+            migrations::MigrateOutcome::Ok => Ok(Store { conn, path, near_duplicate: Default::default(), verifiers: Vec::new() }),
             migrations::MigrateOutcome::TooNew(found) => Err(StoreError::TooNew { path, found }),
         }
     }

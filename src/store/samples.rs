@@ -86,10 +86,15 @@ pub struct SampleDetail {
     pub created_at: i64,
     pub judgement: Option<Judgement>,
     pub candidates: Vec<Candidate>,
+    /// Whether its output gave the vote's winner, as the judge found (None: no vote, or unknown).
+    pub vote_agrees: Option<bool>,
     /// Number of effective edit events.
     pub edits: usize,
-    /// The nearest seed or accepted sample (filled by the workbench, not by [`Store::sample`]).
+    /// Filled by the workbench, not by [`Store::sample`]: the nearest seed or accepted sample,
+    /// the verifiers' results, and the current text of the sample this one derives from.
     pub neighbour: Option<crate::judge::dedup::Neighbour>,
+    pub checks: Vec<crate::judge::verify::Check>,
+    pub parent: Option<Box<SampleText>>,
 }
 
 /// A critic's verdict.
@@ -241,9 +246,10 @@ impl Store {
             "SELECT s.id, st.status, st.flagged, st.edited,
                     substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
                     (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1),
-                    EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id), v.agreement, v.agrees, coalesce(nb.near, 0)
+                    EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id), v.agreement, v.agrees, coalesce(nb.near, 0),
+                    coalesce(ck.failed, 0) > 0
              FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id LEFT JOIN votes v ON v.sample_id = s.id
-                  LEFT JOIN neighbours nb ON nb.sample_id = s.id
+                  LEFT JOIN neighbours nb ON nb.sample_id = s.id LEFT JOIN checks ck ON ck.sample_id = s.id
              WHERE {condition} ORDER BY s.id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![bound, limit as i64, cap as i64], |r| {
@@ -254,12 +260,12 @@ impl Store {
                 r.get::<_, Option<String>>(3)?,
                 SampleText::new(r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
                 r.get::<_, Option<f64>>(7)?,
-                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?, r.get::<_, bool>(11)?),
+                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?, r.get::<_, bool>(11)?, r.get::<_, bool>(12)?),
             ))
         })?;
         let mut out = Vec::with_capacity(limit.min(100_000));
         for row in rows {
-            let (id, status, flagged, edited, text, score, (judged, agreement, agrees, near)) = row?;
+            let (id, status, flagged, edited, text, score, (judged, agreement, agrees, near, failed)) = row?;
             let text = parse_edited(id, edited)?.unwrap_or(text);
             let (summary, title_len) = crate::sample::summary_line(&text, cap);
             out.push(QueueRow {
@@ -268,7 +274,7 @@ impl Store {
                 flagged: flagged.unwrap_or(false),
                 score: score.map(|s| s as f32),
                 agreement: agreement.map(|a| a as f32),
-                needs: crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees, near),
+                needs: crate::judge::with_checks(crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees, near), failed),
                 summary,
                 title_len,
             });
@@ -281,21 +287,7 @@ impl Store {
         let sql = format!("SELECT {SAMPLE_COLS} FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id WHERE s.id = ?1");
         let raw = self.conn.query_row(&sql, [id], read_full).optional()?.ok_or(StoreError::NoSample(id))?;
         let row = finish_full(raw)?;
-        let judgement = self
-            .conn
-            .query_row(
-                "SELECT score, rationale, raw, judge_model, confidence FROM judgements WHERE sample_id = ?1 ORDER BY id DESC LIMIT 1",
-                [id],
-                |r| {
-                    let f = |v: Option<f64>| v.map(|s| s as f32);
-                    Ok(Judgement { score: f(r.get(0)?), rationale: r.get(1)?, raw: r.get(2)?, judge_model: r.get(3)?, confidence: f(r.get(4)?) })
-                },
-            )
-            .optional()?;
-        let mut stmt = self.conn.prepare_cached("SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id")?;
-        let candidates = stmt
-            .query_map([id], |r| Ok(Candidate { answer: r.get(0)?, extracted: r.get(1)?, logprob: r.get(2)? }))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let (judgement, candidates, vote_agrees) = self.judge_detail(id)?;
         let edits: i64 = self.conn.query_row(
             "SELECT count(*) FROM decisions d WHERE d.sample_id = ?1 AND d.kind = 'edit'
                AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)",
@@ -314,8 +306,11 @@ impl Store {
             created_at: row.created_at,
             judgement,
             candidates,
+            vote_agrees,
             edits: edits as usize,
             neighbour: None,
+            checks: Vec::new(),
+            parent: None,
         })
     }
 

@@ -82,7 +82,7 @@ impl Action {
             TabRejected => "rejected tab",
             TabEdited => "edited tab",
             TabAll => "all samples",
-            ToggleDiff => "show the diff of an edited sample",
+            ToggleDiff => "diff: what changed from the parent and by your edits",
             Reload => "reload the queue (picks up samples `distillery generate` added)",
             ScrollDown => "scroll the detail down",
             ScrollUp => "scroll the detail up",

@@ -133,8 +133,13 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             }
         }
         Effect::LoadDetail(id) => match store.sample(id).and_then(|mut d| {
-            // The nearest seed or accepted sample as of now (what accepting it would duplicate).
+            // The nearest seed or accepted sample as of now (what accepting it would duplicate),
+            // the verifiers on the current text, and the parent the diff compares with.
             d.neighbour = store.nearest_to(id, &d.current)?;
+            d.checks = store.checks_of(&d);
+            if let Some(pid) = d.provenance.parent_id {
+                d.parent = Some(Box::new(store.sample(pid)?.current));
+            }
             Ok(d)
         }) {
             Ok(d) => send(Event::Detail(Box::new(d))),

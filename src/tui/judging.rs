@@ -68,13 +68,17 @@ pub fn judge_ids(ws: &Workspace, critic: &mut dyn Generator, ids: Vec<i64>, canc
         let agreement = v.map(|v| v.agreement() as f32);
         let agrees = x.agrees;
         let near = x.neighbour.as_ref().is_some_and(|n| n.near);
-        let needs = crate::judge::needs(true, score, agreement, agrees, near);
+        let failed: Vec<&str> = x.checks.iter().filter(|c| c.passed == Some(false)).map(|c| c.name).collect();
+        let needs = crate::judge::with_checks(crate::judge::needs(true, score, agreement, agrees, near), !failed.is_empty());
         let mut line = format!("#{id}: {}", score.map_or_else(|| "verdict unparsed".into(), |s| format!("{s:.0}/10")));
         if let Some(a) = agreement {
             line += &format!(" · {:.0}% agree", a * 100.0);
         }
         if let Some(n) = x.neighbour.as_ref().filter(|n| n.near) {
             line += &format!(" · near-duplicate of {} #{} ({})", n.kind.name(), n.id, n.why());
+        }
+        if !failed.is_empty() {
+            line += &format!(" · failed {}", failed.join(", "));
         }
         if x.auto.is_some() {
             line += " · accepted automatically";

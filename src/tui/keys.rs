@@ -91,8 +91,8 @@ impl App {
             Action::TabEdited => self.set_tab(Tab::Edited),
             Action::TabAll => self.set_tab(Tab::All),
             Action::ToggleDiff => match self.detail.as_ref() {
-                Some(d) if d.current != d.original => self.diff = !self.diff,
-                Some(_) => self.say("this sample has no edits to compare"),
+                Some(d) if d.current != d.original || d.parent.is_some() => self.diff = !self.diff,
+                Some(_) => self.say("this sample has no edits and no parent to compare with"),
                 None => {}
             },
             Action::Reload => {

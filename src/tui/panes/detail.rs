@@ -26,7 +26,7 @@ impl DetailPane {
             return;
         };
         let lines = if app.diff { diff_lines(d, t) } else { detail_lines(d, t) };
-        let block = block.title(format!(" #{} {} ", d.id, if app.diff { "· diff: original → edited" } else { "" }));
+        let block = block.title(format!(" #{} {} ", d.id, if app.diff { "· diff" } else { "" }));
         let para = Paragraph::new(lines).wrap(Wrap { trim: false });
         let inner_h = area.height.saturating_sub(2);
         let total = para.line_count(area.width.saturating_sub(2)) as u16;
@@ -70,15 +70,25 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
         out.push(Line::styled(format!("model {}{tmpl}", clean(model)), t.muted));
     }
     // The nearest existing sample the recipe's similarity filter found, and how close it was.
-    let nearest = p.params.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()).and_then(|v| {
+    let params = p.params.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    let nearest = params.as_ref().and_then(|v| {
         let m = v.get("most_similar")?;
         Some((m.get("rouge_l")?.as_f64()?, m.get("text")?.as_str()?.to_owned()))
     });
     if let Some((score, text)) = nearest {
         out.push(Line::from(vec![
-            Span::styled(format!("nearest existing: ROUGE-L {score:.2} "), if score > 0.6 { t.warn } else { t.muted }),
+            Span::styled(format!("at generation, nearest in the workspace: ROUGE-L {score:.2} "), if score > 0.6 { t.warn } else { t.muted }),
             Span::styled(format!("«{}»", crate::text::truncate_width(&crate::text::clean_line(&text), 80)), t.muted),
         ]));
+    }
+    if let Some(pid) = p.parent_id {
+        let how = if p.recipe.as_deref() == Some("self-refine") { "revises" } else { "derives from" };
+        let critique = params.as_ref().and_then(|v| Some((v.get("critic_score")?.as_f64()?, v.get("critique")?.as_str()?.to_owned())));
+        let mut line = vec![Span::styled(format!("{how} #{pid} (d shows the diff)"), t.accent)];
+        if let Some((score, why)) = critique {
+            line.push(Span::styled(format!(" · it scored {score:.0}/10: «{}»", crate::text::truncate_width(&crate::text::clean_line(&why), 70)), t.muted));
+        }
+        out.push(Line::from(line));
     }
     let text = &d.current;
     if let Some(s) = &text.system {
@@ -120,10 +130,9 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
     }
     out.push(heading("Votes", "", t));
     out.extend(vote_lines(d, &text.output, t));
-    let checks = crate::judge::verify::automatic(&text.output);
-    if !checks.is_empty() {
-        out.push(heading("Checks", "", t));
-        for c in checks {
+    if !d.checks.is_empty() {
+        out.push(heading("Checks", "(verifiers)", t));
+        for c in &d.checks {
             let (mark, style) = match c.passed {
                 Some(true) => ("✓", t.ok),
                 Some(false) => ("✗", t.error),
@@ -151,12 +160,15 @@ fn detail_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
 /// The k answers grouped by their extracted answer, the winner and agreement, the weighted vote,
 /// and whether the sample's own output agrees.
 fn vote_lines(d: &SampleDetail, output: &str, t: &Theme) -> Vec<Line<'static>> {
-    use crate::judge::vote::{tally, Ballot};
+    use crate::judge::extract::Kind;
+    use crate::judge::vote::{from_labels, Ballot};
     if d.candidates.is_empty() {
         return vec![Line::styled("no votes yet", t.muted)];
     }
     let ballots: Vec<Ballot> = d.candidates.iter().map(|c| Ballot { text: c.answer.clone(), logprobs: c.logprob.map(|l| vec![l as f32]).unwrap_or_default() }).collect();
-    let v = tally(&ballots);
+    // Grouped as the judge grouped them (clusters of long answers included).
+    let labels: Vec<Option<String>> = d.candidates.iter().map(|c| c.extracted.clone()).collect();
+    let v = from_labels(&ballots, &labels);
     let mut out = Vec::new();
     let short = |s: &str| {
         let s = crate::text::clean_line(s);
@@ -173,7 +185,9 @@ fn vote_lines(d: &SampleDetail, output: &str, t: &Theme) -> Vec<Line<'static>> {
         }
         None => out.push(Line::styled(format!("no answer could be read from any of the {} answers", v.k), t.warn)),
     }
-    match v.agrees_with(output) {
+    // A cluster's agreement was measured by embedding when judged; an answer is re-read live.
+    let agrees = if v.winner().is_some_and(|w| w.kind == Kind::Meaning) { d.vote_agrees } else { v.agrees_with(output) };
+    match agrees {
         Some(true) => out.push(Line::styled("the sample's output agrees with the majority", t.ok)),
         Some(false) => out.push(Line::styled("the sample's output disagrees with the majority", t.error)),
         None if v.winner().is_some() => out.push(Line::styled("no answer could be read from the sample's output", t.muted)),
@@ -188,18 +202,36 @@ fn vote_lines(d: &SampleDetail, output: &str, t: &Theme) -> Vec<Line<'static>> {
     out
 }
 
+/// What changed: from the parent this sample derives from (a self-refine revision, an
+/// evolution), then by the curator's edits.
 fn diff_lines(d: &SampleDetail, t: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    if let (Some(parent), Some(pid)) = (&d.parent, d.provenance.parent_id) {
+        out.push(Line::styled(format!("━━ from parent #{pid} to this sample ({})", d.provenance.recipe.as_deref().map(clean).unwrap_or_default()), t.title));
+        out.extend(field_diffs(parent, &d.original, t));
+    }
+    if d.current != d.original {
+        out.push(Line::styled("━━ your edits: original → edited", t.title));
+        out.extend(field_diffs(&d.original, &d.current, t));
+    }
+    out
+}
+
+fn field_diffs(old: &SampleText, new: &SampleText, t: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     type Field = (&'static str, fn(&SampleText) -> &str);
     let fields: [Field; 3] =
         [("Instruction", |s| &s.instruction), ("Input", |s| &s.input), ("Output", |s| &s.output)];
     for (name, get) in fields {
-        let (a, b) = (get(&d.original), get(&d.current));
+        let (a, b) = (get(old), get(new));
         if a == b {
             continue;
         }
         out.push(heading(name, "(struck out: removed · underlined: added)", t));
         out.extend(word_diff(a, b, t));
+    }
+    if out.is_empty() {
+        out.push(Line::styled("(no change in the text)", t.muted));
     }
     out
 }

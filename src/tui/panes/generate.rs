@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 /// The recipes the dialog offers (backtranslation reads the workspace's `documents/` folder).
-pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play"];
+pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play", "self-refine"];
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 
@@ -63,7 +63,7 @@ impl GeneratePopup {
     }
 
     pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-        let area = centered(area, 64, 50);
+        let area = centered(area, 64, 60);
         f.render_widget(Clear, area);
         let keys = |a| keymap.keys(Context::Generate, a).first().map(|k| k.display()).unwrap_or_default();
         let spec = self.spec();
@@ -75,9 +75,13 @@ impl GeneratePopup {
             lines.push(Line::from(vec![Span::styled(format!("{marker} {name:<8} ‹ {} ›", crate::text::clean_line(&value)), style)]));
         }
         lines.push(Line::from(""));
+        if let Some(r) = crate::recipes::RECIPES.iter().find(|r| r.name == spec.recipe) {
+            lines.push(Line::styled(format!("  {}", r.about), theme.muted));
+        }
         if spec.recipe == "backtranslation" {
             lines.push(Line::styled("  from the workspace's documents/ folder (.txt, .md, .jsonl)", theme.muted));
         }
+        lines.push(Line::from(""));
         lines.push(Line::from(vec![
             Span::styled(keys(Action::Decrease) + "/" + &keys(Action::Increase), theme.accent),
             Span::raw(" change  "),
