@@ -13,5 +13,6 @@ pub mod fsio;
 pub mod sample;
 pub mod store;
 pub mod text;
+pub mod train;
 pub mod tui;
 pub mod workspace;

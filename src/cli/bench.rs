@@ -25,13 +25,14 @@ pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>) -> anyh
         "first-frame" => first_frame(rows),
         "teacher" => super::bench_teacher::run(&super::models::default_model()),
         "judge" => super::bench_judge::run(&super::models::default_model(), critic),
+        "train" => super::bench_train::run(&super::models::default_model()),
         "all" => {
             import()?;
             commit()?;
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, judge or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, judge, train or all"),
     }
 }
 

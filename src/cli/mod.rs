@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_judge;
+mod bench_train;
 mod bench_teacher;
 mod debug;
 mod demo;
@@ -11,6 +12,7 @@ mod judge;
 mod import;
 pub mod models;
 mod stats;
+mod train;
 
 pub use import::{import_bytes, ImportRequest};
 
@@ -87,6 +89,10 @@ pub enum Command {
     Recipes,
     /// The critic's verdict and a self-consistency vote on undecided samples without a verdict.
     Judge(judge::JudgeArgs),
+    /// LoRA-fine-tune the student on the accepted set (checkpointed; `--resume ID` continues a run).
+    Train(train::TrainArgs),
+    /// Write a training run's adapter as a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors).
+    ExportAdapter(train::ExportAdapterArgs),
     /// Fetch, list or try the models (the local teacher: SmolLM2-135M-Instruct GGUF with candle).
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -131,6 +137,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args),
         Some(Command::Recipes) => generate::list_recipes(&ws_dir),
         Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
+        Some(Command::Train(args)) => train::run(&open(&ws_dir)?, args),
+        Some(Command::ExportAdapter(args)) => train::export_adapter(&open(&ws_dir)?, args),
         Some(Command::Bench { which, rows, critic }) => match critic.as_deref() {
             Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name))),
             _ => bench::run(&which, rows, None),

@@ -59,6 +59,15 @@ fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
     content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned()
 }
 
+/// The file's chat template (ChatML when it has none), with its BOS and EOS token texts.
+pub fn chat_template(content: &gguf_file::Content, tokenizer: &Tokenizer) -> ChatTemplate {
+    let token_text = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default();
+    match meta_str(content, "tokenizer.chat_template") {
+        Some(source) => ChatTemplate::Jinja { source, bos: token_text("tokenizer.ggml.bos_token_id"), eos: token_text("tokenizer.ggml.eos_token_id") },
+        None => ChatTemplate::ChatMl,
+    }
+}
+
 impl LocalModel {
     /// Loads a llama-family GGUF for the kernel this CPU runs best ([`Kernel::detect`]). Our
     /// packed kernel reads Q4_1 as it is; for candle's matmuls, Q4_1 tensors are re-quantized to
@@ -82,13 +91,7 @@ impl LocalModel {
             return Err(LlmError::model(path, format!("architecture `{arch}`: the local engine runs llama-family models")));
         }
         let tokenizer = tokenizer::from_gguf(&content.metadata, path)?;
-        let token_text = |key: &str| {
-            content.metadata.get(key).and_then(|v| v.to_u32().ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default()
-        };
-        let template = match meta_str(&content, "tokenizer.chat_template") {
-            Some(source) => ChatTemplate::Jinja { source, bos: token_text("tokenizer.ggml.bos_token_id"), eos: token_text("tokenizer.ggml.eos_token_id") },
-            None => ChatTemplate::ChatMl,
-        };
+        let template = chat_template(&content, &tokenizer);
         let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
         if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
             stop_ids.push(eos);

@@ -24,13 +24,21 @@ pub enum ChatTemplate {
 impl ChatTemplate {
     /// Renders the conversation, ending with the assistant's turn opened.
     pub fn render(&self, messages: &[Message]) -> Result<String, String> {
+        self.render_with(messages, true)
+    }
+
+    /// Renders the conversation; `open`: end with the assistant's turn opened (a prompt), or not
+    /// (a whole conversation, as training sees it).
+    pub fn render_with(&self, messages: &[Message], open: bool) -> Result<String, String> {
         match self {
             ChatTemplate::ChatMl => {
                 let mut s = String::new();
                 for m in messages {
                     s.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", role(m.role), m.content));
                 }
-                s.push_str("<|im_start|>assistant\n");
+                if open {
+                    s.push_str("<|im_start|>assistant\n");
+                }
                 Ok(s)
             }
             ChatTemplate::Jinja { source, bos, eos } => {
@@ -43,7 +51,7 @@ impl ChatTemplate {
                 env.add_template("chat", source).map_err(|e| format!("the chat template does not parse: {e}"))?;
                 let msgs: Vec<_> = messages.iter().map(|m| context! { role => role(m.role), content => m.content }).collect();
                 env.get_template("chat")
-                    .and_then(|t| t.render(context! { messages => msgs, add_generation_prompt => true, bos_token => bos, eos_token => eos }))
+                    .and_then(|t| t.render(context! { messages => msgs, add_generation_prompt => open, bos_token => bos, eos_token => eos }))
                     .map_err(|e| format!("the chat template failed: {e}"))
             }
         }

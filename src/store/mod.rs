@@ -7,6 +7,7 @@ mod insert;
 mod judge;
 mod judge_stats;
 mod migrations;
+mod runs;
 mod samples;
 mod stats;
 
@@ -15,6 +16,7 @@ pub use dedup::ToEmbed;
 pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
+pub use runs::TrainingRun;
 pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
 pub use stats::{Stats, StatusCounts};
 

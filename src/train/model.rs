@@ -1,0 +1,299 @@
+//! A llama-family model for training: the base weights dequantized and frozen, LoRA adapters
+//! (`A` `[r, in]`, `B` `[out, r]`, scaled by `alpha / r`) as the only trainable tensors, and a
+//! forward built only from ops that have a backward in candle: `rms_norm_slow`, the generic
+//! `softmax`, `rope_i_slow`, plain matmuls. GGUF stores q and k permuted for the interleaved
+//! rope, so the interleaved rope is the right one for these weights (as in inference).
+
+use crate::llm::sampling::Rng;
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+use std::path::Path;
+
+/// A projection LoRA can adapt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl Target {
+    pub const ALL: [Target; 7] = [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
+
+    /// The tensor's name in a GGUF block (`blk.N.<name>.weight`).
+    pub fn gguf(self) -> &'static str {
+        match self {
+            Target::Q => "attn_q",
+            Target::K => "attn_k",
+            Target::V => "attn_v",
+            Target::O => "attn_output",
+            Target::Gate => "ffn_gate",
+            Target::Up => "ffn_up",
+            Target::Down => "ffn_down",
+        }
+    }
+
+    /// The module's name in a Hugging Face llama (`model.layers.N.<name>`), as PEFT names it.
+    pub fn hf(self) -> &'static str {
+        match self {
+            Target::Q => "self_attn.q_proj",
+            Target::K => "self_attn.k_proj",
+            Target::V => "self_attn.v_proj",
+            Target::O => "self_attn.o_proj",
+            Target::Gate => "mlp.gate_proj",
+            Target::Up => "mlp.up_proj",
+            Target::Down => "mlp.down_proj",
+        }
+    }
+
+    /// `q`, `k`, … `down`, as the config and the command line name them.
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.hf().ends_with(&format!("{}_proj", s.trim())) || format!("{t:?}").eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// The adapters to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    /// On the adapter's input only, as PEFT does.
+    pub dropout: f32,
+    pub targets: Vec<Target>,
+    /// Seeds `A`'s initialisation (and nothing else).
+    pub seed: u64,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig { rank: 8, alpha: 16.0, dropout: 0.05, targets: vec![Target::Q, Target::V], seed: 1 }
+    }
+}
+
+/// A LoRA adapter on one projection.
+pub struct Lora {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+}
+
+/// A frozen projection `[out, in]`, with its adapter when it has one.
+pub struct Linear {
+    pub w: Tensor,
+    pub lora: Option<Lora>,
+}
+
+impl Linear {
+    /// `x` `[b, s, in]` → `[b, s, out]`. `mask`: the dropout mask for the adapter's input.
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let y = super::frozen::frozen_matmul(x, &self.w)?;
+        let Some(l) = &self.lora else { return Ok(y) };
+        let xin = match mask {
+            Some(m) => x.broadcast_mul(m)?,
+            None => x.clone(),
+        };
+        let delta = xin.broadcast_matmul(&l.a.as_tensor().t()?)?.broadcast_matmul(&l.b.as_tensor().t()?)?;
+        y + (delta * l.scale)?
+    }
+}
+
+struct Block {
+    attn_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ffn_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The shape of the model, from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub hidden: usize,
+    pub ffn: usize,
+    pub vocab: usize,
+    pub eps: f32,
+    pub rope_base: f32,
+}
+
+/// The model being trained.
+pub struct TrainModel {
+    pub shape: Shape,
+    pub lora: LoraConfig,
+    pub dtype: DType,
+    embed: Tensor,
+    /// The output matrix (the embedding table when tied, as in SmolLM2).
+    output: Tensor,
+    norm: Tensor,
+    blocks: Vec<Block>,
+    /// Dropout is drawn from this, so a run (and a resumed run) is reproducible.
+    pub rng: Rng,
+    /// Dropout on (training) or off (evaluation).
+    pub train: bool,
+}
+
+impl TrainModel {
+    /// Loads a llama-family GGUF, dequantized to `dtype`, with fresh adapters on `lora.targets`.
+    pub fn from_gguf(path: &Path, lora: &LoraConfig, dtype: DType) -> Result<TrainModel> {
+        let mut f = std::fs::File::open(path).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        let ct = gguf_file::Content::read(&mut f).map_err(|e| candle_core::Error::Msg(format!("{}: not a GGUF file: {e}", path.display())))?;
+        let dev = Device::Cpu;
+        let md = |key: &str| ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("{}: no `{key}` in the metadata", path.display())));
+        let arch = md("general.architecture")?.to_string()?.clone();
+        if arch != "llama" {
+            candle_core::bail!("{}: architecture {arch:?}; training needs a llama-family model", path.display());
+        }
+        let u = |key: &str| -> Result<usize> { Ok(md(key)?.to_u32()? as usize) };
+        let (n_head, hidden, n_layer) = (u("llama.attention.head_count")?, u("llama.embedding_length")?, u("llama.block_count")?);
+        let n_kv_head = ct.metadata.get("llama.attention.head_count_kv").map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
+        let eps = md("llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
+        let rope_base = ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
+        let mut tensor = |name: &str| -> Result<Tensor> {
+            ct.tensor(&mut f, name, &dev).and_then(|q| q.dequantize(&dev)).and_then(|t| t.to_dtype(dtype)).map_err(|e| candle_core::Error::Msg(format!("{}: tensor `{name}`: {e}", path.display())))
+        };
+        let embed = tensor("token_embd.weight")?;
+        let vocab = embed.dim(0)?;
+        let output = if ct.tensor_infos.contains_key("output.weight") { tensor("output.weight")? } else { embed.clone() };
+        let norm = tensor("output_norm.weight")?;
+        let mut rng = Rng::new(lora.seed);
+        let mut blocks = Vec::with_capacity(n_layer);
+        let mut ffn = 0;
+        for i in 0..n_layer {
+            let mut lin = |t: Target| -> Result<Linear> {
+                let w = tensor(&format!("blk.{i}.{}.weight", t.gguf()))?;
+                let (out, inp) = w.dims2()?;
+                let lora = if lora.targets.contains(&t) {
+                    // PEFT's default: A from kaiming-uniform (a = √5, bound 1/√in), B zero.
+                    let bound = 1.0 / (inp as f64).sqrt();
+                    let a: Vec<f64> = (0..lora.rank * inp).map(|_| (rng.next_f64() * 2.0 - 1.0) * bound).collect();
+                    let a = Tensor::from_vec(a, (lora.rank, inp), &dev)?.to_dtype(dtype)?;
+                    let b = Tensor::zeros((out, lora.rank), dtype, &dev)?;
+                    Some(Lora { a: Var::from_tensor(&a)?, b: Var::from_tensor(&b)?, scale: lora.alpha / lora.rank as f64 })
+                } else {
+                    None
+                };
+                Ok(Linear { w, lora })
+            };
+            let (q, k, v, o) = (lin(Target::Q)?, lin(Target::K)?, lin(Target::V)?, lin(Target::O)?);
+            let (gate, up, down) = (lin(Target::Gate)?, lin(Target::Up)?, lin(Target::Down)?);
+            ffn = gate.w.dim(0)?;
+            let attn_norm = tensor(&format!("blk.{i}.attn_norm.weight"))?;
+            let ffn_norm = tensor(&format!("blk.{i}.ffn_norm.weight"))?;
+            blocks.push(Block { attn_norm, q, k, v, o, ffn_norm, gate, up, down });
+        }
+        if n_head == 0 || n_kv_head == 0 || hidden % n_head != 0 || n_head % n_kv_head != 0 {
+            candle_core::bail!("{}: inconsistent head counts: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}", path.display());
+        }
+        let shape = Shape { n_layer, n_head, n_kv_head, head_dim: hidden / n_head, hidden, ffn, vocab, eps, rope_base };
+        Ok(TrainModel { shape, lora: lora.clone(), dtype, embed, output, norm, blocks, rng: Rng::new(lora.seed ^ 0x9e37_79b9_7f4a_7c15), train: true })
+    }
+
+    /// The trainable tensors, named as PEFT names them
+    /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`), in a fixed order.
+    pub fn trainable(&self) -> Vec<(String, &Var)> {
+        let mut out = Vec::new();
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (t, lin) in [(Target::Q, &b.q), (Target::K, &b.k), (Target::V, &b.v), (Target::O, &b.o), (Target::Gate, &b.gate), (Target::Up, &b.up), (Target::Down, &b.down)] {
+                if let Some(l) = &lin.lora {
+                    let base = format!("base_model.model.model.layers.{i}.{}", t.hf());
+                    out.push((format!("{base}.lora_A.weight"), &l.a));
+                    out.push((format!("{base}.lora_B.weight"), &l.b));
+                }
+            }
+        }
+        out
+    }
+
+    fn dropout_mask(&mut self, shape: (usize, usize, usize)) -> Result<Option<Tensor>> {
+        let p = self.lora.dropout as f64;
+        if !self.train || p <= 0.0 {
+            return Ok(None);
+        }
+        let n = shape.0 * shape.1 * shape.2;
+        let keep = 1.0 / (1.0 - p);
+        let m: Vec<f32> = (0..n).map(|_| if self.rng.next_f64() < p { 0.0 } else { keep as f32 }).collect();
+        Ok(Some(Tensor::from_vec(m, shape, &Device::Cpu)?.to_dtype(self.dtype)?))
+    }
+
+    /// The logits `[b, s, vocab]` for token ids `[b, s]` (each row from position 0, causal).
+    pub fn forward(&mut self, ids: &Tensor) -> Result<Tensor> {
+        let h = self.hidden(ids)?;
+        super::frozen::frozen_matmul(&h, &self.output)
+    }
+
+    /// The mean cross-entropy of predicting `targets` `[b, s]` where `mask` `[b, s]` is 1, with
+    /// the logits computed only at those positions (the output matrix is the largest one).
+    /// Returns the loss and the number of positions counted.
+    pub fn loss(&mut self, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<(Tensor, usize)> {
+        let (b, s) = ids.dims2()?;
+        let keep: Vec<u32> = mask.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?.iter().enumerate().filter(|(_, m)| **m > 0.5).map(|(i, _)| i as u32).collect();
+        if keep.is_empty() {
+            candle_core::bail!("no response token to learn from");
+        }
+        let idx = Tensor::new(keep.as_slice(), &Device::Cpu)?;
+        let h = self.hidden(ids)?.reshape((b * s, self.shape.hidden))?.index_select(&idx, 0)?;
+        let logits = super::frozen::frozen_matmul(&h, &self.output)?;
+        let t = targets.flatten_all()?.index_select(&idx, 0)?;
+        let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let picked = lp.gather(&t.unsqueeze(1)?, 1)?;
+        Ok(((picked.sum_all()?.neg()? / keep.len() as f64)?, keep.len()))
+    }
+
+    /// The final hidden states `[b, s, hidden]` (after the last norm).
+    fn hidden(&mut self, ids: &Tensor) -> Result<Tensor> {
+        let (b, s) = ids.dims2()?;
+        let sh = self.shape.clone();
+        let dev = Device::Cpu;
+        let g = sh.n_head / sh.n_kv_head;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, sh.hidden))?;
+        let theta: Vec<f32> = (0..sh.head_dim).step_by(2).map(|i| 1.0 / sh.rope_base.powf(i as f32 / sh.head_dim as f32)).collect();
+        let theta = Tensor::new(theta.as_slice(), &dev)?.reshape((1, sh.head_dim / 2))?;
+        let pos = Tensor::arange(0u32, s as u32, &dev)?.to_dtype(DType::F32)?.reshape((s, 1))?;
+        let angles = pos.matmul(&theta)?;
+        let (cos, sin) = (angles.cos()?.to_dtype(self.dtype)?, angles.sin()?.to_dtype(self.dtype)?);
+        let mask: Vec<f32> = (0..s).flat_map(|r| (0..s).map(move |j| if j > r { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let mask = Tensor::from_vec(mask, (1, 1, s, s), &dev)?.to_dtype(self.dtype)?;
+        let scale = 1.0 / (sh.head_dim as f64).sqrt();
+        for i in 0..self.blocks.len() {
+            let m_attn = self.dropout_mask((b, s, sh.hidden))?;
+            let m_ffn = self.dropout_mask((b, s, sh.hidden))?;
+            let m_down = self.dropout_mask((b, s, sh.ffn))?;
+            let m_o = self.dropout_mask((b, s, sh.hidden))?;
+            let l = &self.blocks[i];
+            let h = candle_nn::ops::rms_norm_slow(&x, &l.attn_norm, sh.eps)?;
+            let q = l.q.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
+            let k = l.k.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_kv_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
+            let v = l.v.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_kv_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
+            let q = candle_nn::rotary_emb::rope_i_slow(&q, &cos, &sin)?;
+            let k = candle_nn::rotary_emb::rope_i_slow(&k, &cos, &sin)?;
+            // Each KV head serves `g` consecutive query heads.
+            let (k, v) = if g == 1 { (k, v) } else { (repeat_kv(&k, g)?, repeat_kv(&v, g)?) };
+            let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, s, sh.hidden))?;
+            x = (x + l.o.forward(&y, m_o.as_ref())?)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &l.ffn_norm, sh.eps)?;
+            let act = (l.gate.forward(&h, m_ffn.as_ref())?.silu()? * l.up.forward(&h, m_ffn.as_ref())?)?;
+            x = (x + l.down.forward(&act, m_down.as_ref())?)?;
+        }
+        candle_nn::ops::rms_norm_slow(&x, &self.norm, sh.eps)
+    }
+}
+
+/// `[b, kv, s, d]` → `[b, kv·g, s, d]`, each KV head repeated for its `g` query heads.
+fn repeat_kv(x: &Tensor, g: usize) -> Result<Tensor> {
+    let (b, kv, s, d) = x.dims4()?;
+    x.unsqueeze(2)?.broadcast_as((b, kv, g, s, d))?.reshape((b, kv * g, s, d))
+}
