@@ -75,13 +75,13 @@ pub(super) struct Settings {
 
 pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
     let mut store = ws.store()?;
-    let (run, settings, base) = match a.resume {
+    // The settings: a resumed run's own, or the command line's (no run is recorded yet).
+    let (resumed, settings, base) = match a.resume {
         Some(id) => {
             let run = store.run(id)?.ok_or_else(|| anyhow::anyhow!("no training run {id} (see the runs in `distillery stats`)"))?;
             let s: Settings = serde_json::from_str(&run.params).map_err(|e| anyhow::anyhow!("run {id}: unreadable settings: {e}"))?;
-            store.resume_run(id, std::process::id())?;
             let base = PathBuf::from(&run.base_model);
-            (run, s, base)
+            (Some(run), s, base)
         }
         None => {
             let targets = a
@@ -95,16 +95,20 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
             if !base.exists() {
                 anyhow::bail!("{}: no such base model; run `distillery models fetch` or pass --base FILE.gguf", base.display());
             }
-            // Check the data before a run is recorded.
-            let data = round_data(&store, s.task.as_deref(), s.seed_share)?;
-            examples(&Formatter::from_gguf(&base)?, &data, s.max_len).map_err(anyhow::Error::msg)?;
-            let run = store.start_run(&base.display().to_string(), &serde_json::to_string(&s)?, std::process::id())?;
-            (run, s, base)
+            (None, s, base)
         }
     };
+    // The data and the memory are checked before a run is recorded (or marked running again).
     let data = round_data(&store, settings.task.as_deref(), settings.seed_share)?;
     let ex = examples(&Formatter::from_gguf(&base)?, &data, settings.max_len).map_err(anyhow::Error::msg)?;
     fits(&base)?;
+    let run = match resumed {
+        Some(run) => {
+            store.resume_run(run.id, std::process::id())?;
+            run
+        }
+        None => store.start_run(&base.display().to_string(), &serde_json::to_string(&settings)?, std::process::id())?,
+    };
     let lora = LoraConfig { rank: settings.rank, alpha: settings.alpha, dropout: settings.dropout, targets: settings.targets.clone(), seed: settings.options.seed };
     let mut model = TrainModel::from_gguf(&base, &lora, candle_core::DType::F32)?;
     let dir = ws.dir.join("runs").join(run.id.to_string());

@@ -1,18 +1,30 @@
 //! The training loss: mean cross-entropy over the response tokens only.
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 
-/// Mean cross-entropy of `logits` `[b, s, vocab]` predicting `targets` `[b, s]` (u32: the next
-/// token at each position), counting only positions where `mask` `[b, s]` is 1 (the response
-/// tokens). Returns the scalar loss and the number of tokens counted.
-pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<(Tensor, usize)> {
-    let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let picked = lp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
-    let mask = mask.to_dtype(logits.dtype())?;
-    let n = mask.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-    if n < 0.5 {
+/// The flat indices (into `[b·s]`) where `mask` `[b, s]` is 1: the response positions.
+pub fn response_positions(mask: &Tensor) -> Result<Tensor> {
+    let keep: Vec<u32> = mask.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?.iter().enumerate().filter(|(_, m)| **m > 0.5).map(|(i, _)| i as u32).collect();
+    if keep.is_empty() {
         candle_core::bail!("no response token to learn from");
     }
-    let loss = ((picked * &mask)?.sum_all()?.neg()? / n)?;
-    Ok((loss, n.round() as usize))
+    Tensor::new(keep.as_slice(), &Device::Cpu)
+}
+
+/// Mean cross-entropy of `logits` `[n, vocab]` predicting `targets` `[n]` (u32).
+pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let n = targets.dim(0)?;
+    let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    lp.gather(&targets.unsqueeze(1)?, 1)?.sum_all()?.neg()? / n as f64
+}
+
+/// Mean cross-entropy of `logits` `[b, s, vocab]` predicting `targets` `[b, s]` (the next token
+/// at each position), counting only positions where `mask` `[b, s]` is 1. Returns the loss and
+/// the number of tokens counted. (The trainer computes logits at those positions only:
+/// [`crate::train::model::TrainModel::loss`].)
+pub fn masked_cross_entropy(logits: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<(Tensor, usize)> {
+    let idx = response_positions(mask)?;
+    let vocab = logits.dim(D::Minus1)?;
+    let rows = logits.reshape(((), vocab))?.index_select(&idx, 0)?;
+    Ok((cross_entropy_rows(&rows, &targets.flatten_all()?.index_select(&idx, 0)?)?, idx.dim(0)?))
 }

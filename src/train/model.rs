@@ -238,17 +238,11 @@ impl TrainModel {
     /// Returns the loss and the number of positions counted.
     pub fn loss(&mut self, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<(Tensor, usize)> {
         let (b, s) = ids.dims2()?;
-        let keep: Vec<u32> = mask.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?.iter().enumerate().filter(|(_, m)| **m > 0.5).map(|(i, _)| i as u32).collect();
-        if keep.is_empty() {
-            candle_core::bail!("no response token to learn from");
-        }
-        let idx = Tensor::new(keep.as_slice(), &Device::Cpu)?;
+        let idx = super::loss::response_positions(mask)?;
         let h = self.hidden(ids)?.reshape((b * s, self.shape.hidden))?.index_select(&idx, 0)?;
         let logits = super::frozen::frozen_matmul(&h, &self.output)?;
-        let t = targets.flatten_all()?.index_select(&idx, 0)?;
-        let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let picked = lp.gather(&t.unsqueeze(1)?, 1)?;
-        Ok(((picked.sum_all()?.neg()? / keep.len() as f64)?, keep.len()))
+        let loss = super::loss::cross_entropy_rows(&logits, &targets.flatten_all()?.index_select(&idx, 0)?)?;
+        Ok((loss, idx.dim(0)?))
     }
 
     /// The final hidden states `[b, s, hidden]` (after the last norm).
