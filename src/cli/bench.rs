@@ -17,7 +17,7 @@ const IMPORT_ROWS: usize = 50_000;
 
 /// Runs one benchmark, or `all`.
 /// `critic`: the workspace and endpoint `bench judge` asks (None: the local model).
-pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>) -> anyhow::Result<()> {
+pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_model: bool) -> anyhow::Result<()> {
     match which {
         "import" => import(),
         "commit" => commit(),
@@ -25,7 +25,7 @@ pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>) -> anyh
         "first-frame" => first_frame(rows),
         "teacher" => super::bench_teacher::run(&super::models::default_model()),
         "judge" => super::bench_judge::run(&super::models::default_model(), critic),
-        "train" => super::bench_train::run(&super::models::default_model()),
+        "train" => super::bench_train::run(&super::models::default_model(), random_model),
         "all" => {
             import()?;
             commit()?;

@@ -1,6 +1,10 @@
 //! `distillery bench train`: seconds per optimizer step and peak RSS for LoRA r=8 on q and v at
 //! batch 4 × 128 tokens on the default model (SmolLM2-135M, dequantized to f32), the loss over
-//! the last 64 tokens of each row. The PyTorch + PEFT reference is not wired yet: the line says so.
+//! the last 64 tokens of each row; then the same step in PyTorch + PEFT
+//! (`benches/train_torch.py`, on a llama of the same shape, same thread count) when `python3`
+//! has torch, peft and transformers, and the ratio. Without them the line says why it was
+//! skipped. `--random-model` trains a random model of SmolLM2-135M's shape instead of the file
+//! (the step time does not depend on the weights), for machines without the model.
 //!
 //! Ends with `bench train: ...`.
 
@@ -11,8 +15,18 @@ use crate::train::run::{train, TrainOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-pub fn run(model_path: &Path) -> anyhow::Result<()> {
+pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
     let threads = rayon::current_num_threads();
+    let tmp = tempfile::tempdir()?;
+    let random_path = tmp.path().join("random-smollm2-shape.gguf");
+    let model_path = if random_model {
+        let st = std::process::Command::new(std::env::current_exe()?).arg("debug").arg("random-model").arg(&random_path).status()?;
+        anyhow::ensure!(st.success(), "writing the random model failed");
+        println!("train: a random model of SmolLM2-135M's shape ({:?})", crate::llm::testing::Dims::SMOLLM2_135M);
+        random_path.as_path()
+    } else {
+        model_path
+    };
     let t = std::time::Instant::now();
     let lora = LoraConfig { rank: 8, alpha: 16.0, dropout: 0.0, targets: vec![Target::Q, Target::V], seed: 1 };
     let mut model = TrainModel::from_gguf(model_path, &lora, candle_core::DType::F32)?;
@@ -35,7 +49,38 @@ pub fn run(model_path: &Path) -> anyhow::Result<()> {
     let per = steady.iter().sum::<f64>() / steady.len() as f64;
     let rss = super::bench_teacher::peak_rss_mb().unwrap_or(f64::NAN);
     println!("  steady state: {per:.2} s per step of 4 × 128 tokens ({:.0} tokens/s), peak RSS {rss:.0} MB", 512.0 / per);
-    println!("  PyTorch + PEFT reference: not measured (the reference script is not written yet)");
-    println!("bench train: seconds_per_step={per:.3} tokens_per_s={:.0} peak_rss_mb={rss:.0} threads={threads} last_loss={last_loss:.3} torch_ratio=none", 512.0 / per);
+    let sh = model.shape.clone();
+    drop(model);
+    let torch = torch_reference(&sh, threads);
+    let ratio = match &torch {
+        Ok((t, trss)) => {
+            println!("  PyTorch + PEFT: {t:.2} s per step, peak RSS {trss:.0} MB; Distillery runs at {:.2}× PyTorch's speed", t / per);
+            format!("{:.3}", t / per)
+        }
+        Err(why) => {
+            println!("  PyTorch + PEFT reference SKIPPED: {why}");
+            "none".into()
+        }
+    };
+    println!("bench train: seconds_per_step={per:.3} tokens_per_s={:.0} peak_rss_mb={rss:.0} threads={threads} last_loss={last_loss:.3} torch_ratio={ratio}", 512.0 / per);
     Ok(())
+}
+
+/// Runs `benches/train_torch.py` (compiled in) on a llama of shape `sh`; its seconds per step
+/// and peak RSS, or why not.
+fn torch_reference(sh: &crate::train::model::Shape, threads: usize) -> Result<(f64, f64), String> {
+    let probe = std::process::Command::new("python3").args(["-c", "import torch, peft, transformers"]).output().map_err(|e| format!("no python3 ({e})"))?;
+    if !probe.status.success() {
+        return Err(format!("python3 lacks torch, peft or transformers ({})", String::from_utf8_lossy(&probe.stderr).lines().last().unwrap_or("")));
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let script = dir.path().join("train_torch.py");
+    std::fs::write(&script, include_str!("../../benches/train_torch.py")).map_err(|e| e.to_string())?;
+    let args = [sh.hidden, sh.n_head, sh.n_kv_head, sh.ffn, sh.n_layer, sh.vocab, threads, 6, 1].map(|v| v.to_string());
+    println!("  PyTorch + PEFT: the same step on a llama of this shape, {threads} threads …");
+    let out = std::process::Command::new("python3").arg(&script).args(&args).output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("torch: ")).ok_or_else(|| format!("the script failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))?;
+    let get = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse::<f64>().ok());
+    Ok((get("seconds_per_step=").ok_or("no seconds_per_step")?, get("peak_rss_mb=").unwrap_or(f64::NAN)))
 }

@@ -31,12 +31,20 @@ pub enum DebugCommand {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Write a random llama GGUF of SmolLM2-135M's shape (f32, tied embeddings) for
+    /// `distillery bench train --random-model`, in a process of its own so its memory does not
+    /// count in the benchmark's peak RSS.
+    RandomModel { path: PathBuf },
 }
 
 pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
     let (db, session, samples, max, seed) = match cmd {
         DebugCommand::CrashWriter { db, session, samples, max, seed } => (db, session, samples, max, seed),
         DebugCommand::FirstFrame { db } => return super::bench::measure_first_frame(&db),
+        DebugCommand::RandomModel { path } => {
+            let opts = crate::llm::testing::TinyOptions { tied: true, dims: Some(crate::llm::testing::Dims::SMOLLM2_135M), ..Default::default() };
+            return Ok(crate::llm::testing::write_tiny_llama(&path, &opts)?);
+        }
     };
     let mut store = Store::open(&db)?;
     if store.sample_count()? == 0 {

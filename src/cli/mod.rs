@@ -6,6 +6,7 @@ mod bench_train;
 mod bench_teacher;
 mod debug;
 mod demo;
+mod eval;
 mod export;
 mod generate;
 mod judge;
@@ -14,6 +15,7 @@ pub mod models;
 mod stats;
 mod train;
 
+pub use eval::{all_warnings as eval_warnings, METRICS as EVAL_METRICS};
 pub use import::{import_bytes, ImportRequest};
 
 use crate::formats::{ExportFormat, Format, ImportAs};
@@ -93,14 +95,20 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Write a training run's adapter as a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors).
     ExportAdapter(train::ExportAdapterArgs),
+    /// The base model and each round's student on the held-out items, side by side, with the
+    /// collapse guard; stores the student's wrong answers on its training items for llm2llm.
+    Eval(eval::EvalArgs),
+    /// Merge a training run's adapter into its base and write a GGUF (llama.cpp, Ollama, or
+    /// Distillery's own teacher load it).
+    ExportModel(eval::ExportModelArgs),
     /// Fetch, list or try the models (the local teacher: SmolLM2-135M-Instruct GGUF with candle).
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
         /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp), judge
-        /// (critic injection and throughput), or all (the
-        /// workbench ones).
+        /// (critic injection and throughput), train (a LoRA step against PyTorch + PEFT), or all
+        /// (the workbench ones).
         #[arg(default_value = "all")]
         which: String,
         /// Rows for the first-frame benchmark.
@@ -109,6 +117,9 @@ pub enum Command {
         /// `judge`'s critic: `local`, or an `[endpoints.NAME]` of the workspace's distillery.toml.
         #[arg(long)]
         critic: Option<String>,
+        /// `train` on a random model of SmolLM2-135M's shape instead of the file.
+        #[arg(long)]
+        random_model: bool,
     },
     /// Internal commands used by tests and benchmarks.
     #[command(hide = true, subcommand)]
@@ -139,9 +150,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
         Some(Command::Train(args)) => train::run(&open(&ws_dir)?, args),
         Some(Command::ExportAdapter(args)) => train::export_adapter(&open(&ws_dir)?, args),
-        Some(Command::Bench { which, rows, critic }) => match critic.as_deref() {
-            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name))),
-            _ => bench::run(&which, rows, None),
+        Some(Command::Eval(args)) => eval::run(&open(&ws_dir)?, args),
+        Some(Command::ExportModel(args)) => eval::export_model(&open(&ws_dir)?, args),
+        Some(Command::Bench { which, rows, critic, random_model }) => match critic.as_deref() {
+            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model),
+            _ => bench::run(&which, rows, None, random_model),
         },
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

@@ -15,7 +15,8 @@ use std::sync::atomic::AtomicBool;
 /// Options of `train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The base model: a llama-family GGUF [default: `[teacher] model`, else SmolLM2-135M-Instruct].
+    /// The base model: a llama-family GGUF, or a Hugging Face llama folder (config.json,
+    /// *.safetensors, tokenizer.json) [default: `[teacher] model`, else SmolLM2-135M-Instruct].
     #[arg(long)]
     base: Option<PathBuf>,
     /// Only this task's samples.
@@ -47,7 +48,7 @@ pub struct TrainArgs {
     max_len: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     checkpoint_every: usize,
     /// Share of real seed examples mixed into the data (0.2: one in five), against forgetting.
     #[arg(long, default_value_t = 0.0)]
@@ -63,14 +64,14 @@ pub struct TrainArgs {
 /// A run's settings, stored with it (what `--resume` and `export-adapter` read back).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Settings {
-    task: Option<String>,
-    rank: usize,
-    alpha: f64,
-    dropout: f32,
-    targets: Vec<Target>,
-    max_len: usize,
-    seed_share: f64,
-    options: TrainOptions,
+    pub(super) task: Option<String>,
+    pub(super) rank: usize,
+    pub(super) alpha: f64,
+    pub(super) dropout: f32,
+    pub(super) targets: Vec<Target>,
+    pub(super) max_len: usize,
+    pub(super) seed_share: f64,
+    pub(super) options: TrainOptions,
 }
 
 pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
@@ -100,8 +101,9 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
     };
     // The data and the memory are checked before a run is recorded (or marked running again).
     let data = round_data(&store, settings.task.as_deref(), settings.seed_share)?;
-    let ex = examples(&Formatter::from_gguf(&base)?, &data, settings.max_len).map_err(anyhow::Error::msg)?;
+    let ex = examples(&Formatter::from_path(&base)?, &data, settings.max_len).map_err(anyhow::Error::msg)?;
     fits(&base)?;
+    let is_new = resumed.is_none();
     let run = match resumed {
         Some(run) => {
             store.resume_run(run.id, std::process::id())?;
@@ -109,9 +111,22 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
         }
         None => store.start_run(&base.display().to_string(), &serde_json::to_string(&settings)?, std::process::id())?,
     };
+    let dir = crate::train::run_dir(&ws.dir, run.id);
+    std::fs::create_dir_all(&dir)?;
+    let cancel_file = dir.join(crate::train::CANCEL);
+    let _ = std::fs::remove_file(&cancel_file);
+    if is_new {
+        // The collapse guard's figures on this round's data.
+        let texts: Vec<&crate::sample::SampleText> = data.texts.iter().map(|(_, t)| t).collect();
+        let embedder = crate::judge::embed::Embedder::from_cache(&mut |m| eprintln!("train: {m}"));
+        let g = crate::train::guard::measure(&texts, data.synthetic, embedder.as_ref(), ws.config.judge.near_duplicate.cosine);
+        let n = texts.len() as i64;
+        let m: Vec<(String, f64, i64)> = g.metrics().into_iter().map(|(k, v)| (k.to_owned(), v, n)).collect();
+        store.record_metrics(Some(run.id), None, &m)?;
+        eprintln!("train: {}", m.iter().map(|(k, v, _)| format!("{} {v:.3}", k.trim_start_matches("guard."))).collect::<Vec<_>>().join(" · "));
+    }
     let lora = LoraConfig { rank: settings.rank, alpha: settings.alpha, dropout: settings.dropout, targets: settings.targets.clone(), seed: settings.options.seed };
-    let mut model = TrainModel::from_gguf(&base, &lora, candle_core::DType::F32)?;
-    let dir = ws.dir.join("runs").join(run.id.to_string());
+    let mut model = TrainModel::from_path(&base, &lora, candle_core::DType::F32)?;
     eprintln!(
         "train: run {} (round {}), {} examples ({} accepted, {} real seed examples), LoRA r={} on {:?}, {} threads",
         run.id,
@@ -124,14 +139,23 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
         rayon::current_num_threads()
     );
     let json = a.json;
+    let mut progress = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(crate::train::PROGRESS))?;
+    let cancel = AtomicBool::new(false);
     let mut on = |r: &StepReport| {
+        use std::io::Write;
+        let line = serde_json::to_string(r).expect("a report serialises");
+        let _ = writeln!(progress, "{line}");
+        if cancel_file.exists() {
+            eprintln!("train: cancel asked for; stopping after step {}", r.step);
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if json {
-            println!("{}", serde_json::to_string(r).expect("a report serialises"));
+            println!("{line}");
         } else {
             eprintln!("step {}/{} · loss {:.4} · lr {:.2e} · {:.0} tokens/s · ETA {:.0} s", r.step, r.total, r.loss, r.lr, r.tokens_per_s, r.eta_s);
         }
     };
-    let result = train(&mut model, &ex, &settings.options, &dir.join("checkpoints"), a.resume.is_some(), &AtomicBool::new(false), &mut on);
+    let result = train(&mut model, &ex, &settings.options, &dir.join("checkpoints"), a.resume.is_some(), &cancel, &mut on);
     match result {
         Ok(done) => {
             for s in &done.skipped {
@@ -153,9 +177,15 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
 
 /// Whether the base model, dequantized to f32 for training, fits in the memory there is.
 fn fits(base: &std::path::Path) -> anyhow::Result<()> {
-    let mut f = std::fs::File::open(base)?;
-    let ct = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| anyhow::anyhow!("{}: not a GGUF file: {e}", base.display()))?;
-    let params: usize = ct.tensor_infos.values().map(|t| t.shape.elem_count()).sum();
+    let params: usize = if base.is_dir() {
+        let files = crate::train::hf::hf_weight_files(base)?;
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }.map_err(|e| anyhow::anyhow!("{}: {e}", base.display()))?;
+        st.tensors().iter().map(|(_, v)| v.shape().iter().product::<usize>()).sum()
+    } else {
+        let mut f = std::fs::File::open(base)?;
+        let ct = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| anyhow::anyhow!("{}: not a GGUF file: {e}", base.display()))?;
+        ct.tensor_infos.values().map(|t| t.shape.elem_count()).sum()
+    };
     // f32 weights, plus about as much again for activations, gradients and the optimizer.
     let need = params as f64 * 4.0 * 2.5;
     let avail = std::fs::read_to_string("/proc/meminfo")
@@ -196,12 +226,16 @@ pub(super) fn export_adapter(ws: &Workspace, a: ExportAdapterArgs) -> anyhow::Re
         eprintln!("export-adapter: {line}");
     }
     let found = found.ok_or_else(|| anyhow::anyhow!("run {}: no complete checkpoint in {}", run.id, ck.display()))?;
-    let mut f = std::fs::File::open(&run.base_model).map_err(|e| anyhow::anyhow!("{}: {e}", run.base_model))?;
-    let ct = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| anyhow::anyhow!("{}: {e}", run.base_model))?;
-    let u = |k: &str| ct.metadata.get(k).and_then(|v| v.to_u32().ok()).map(|v| v as usize);
-    let n_head = u("llama.attention.head_count").ok_or_else(|| anyhow::anyhow!("{}: no head count", run.base_model))?;
-    let n_kv_head = u("llama.attention.head_count_kv").unwrap_or(n_head);
-    let repo = ct.metadata.get("general.source.huggingface.repository").and_then(|v| v.to_string().ok()).cloned();
+    let (n_head, n_kv_head, repo) = if Path::new(&run.base_model).is_dir() {
+        let c = crate::train::hf::HfConfig::read(Path::new(&run.base_model))?;
+        (c.num_attention_heads, c.kv_heads(), c.name_or_path.clone().filter(|n| !n.is_empty()))
+    } else {
+        let mut f = std::fs::File::open(&run.base_model).map_err(|e| anyhow::anyhow!("{}: {e}", run.base_model))?;
+        let ct = candle_core::quantized::gguf_file::Content::read(&mut f).map_err(|e| anyhow::anyhow!("{}: {e}", run.base_model))?;
+        let u = |k: &str| ct.metadata.get(k).and_then(|v| v.to_u32().ok()).map(|v| v as usize);
+        let n_head = u("llama.attention.head_count").ok_or_else(|| anyhow::anyhow!("{}: no head count", run.base_model))?;
+        (n_head, u("llama.attention.head_count_kv").unwrap_or(n_head), ct.metadata.get("general.source.huggingface.repository").and_then(|v| v.to_string().ok()).cloned())
+    };
     let modules: Vec<&str> = s.targets.iter().map(|t| t.hf().rsplit('.').next().unwrap_or_default()).collect();
     let info = crate::train::export::AdapterInfo {
         rank: s.rank,

@@ -21,20 +21,34 @@ pub struct TinyOptions {
     /// No `output.weight`: the output matrix is the embedding table, as in SmolLM2 (the
     /// vocabulary then gets unused tokens up to a multiple of 16, so it tiles).
     pub tied: bool,
+    /// Another shape than the tiny one (the vocabulary is padded with unused tokens up to
+    /// `vocab`): benchmarks build a random model of a real model's shape with it.
+    pub dims: Option<Dims>,
+}
+
+/// A llama's shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dims {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub ffn: usize,
+    pub blocks: usize,
+    pub vocab: usize,
+}
+
+impl Dims {
+    /// SmolLM2-135M-Instruct's shape.
+    pub const SMOLLM2_135M: Dims = Dims { hidden: 576, heads: 9, kv_heads: 3, ffn: 1536, blocks: 30, vocab: 49152 };
 }
 
 impl Default for TinyOptions {
     fn default() -> Self {
-        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false, q8_0: false, tied: false }
+        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false, q8_0: false, tied: false, dims: None }
     }
 }
 
-const HIDDEN: usize = 32;
-const HEADS: usize = 4;
-const KV_HEADS: usize = 2;
-const HEAD_DIM: usize = HIDDEN / HEADS;
-const FFN: usize = 64;
-const BLOCKS: usize = 2;
+const TINY: Dims = Dims { hidden: 32, heads: 4, kv_heads: 2, ffn: 64, blocks: 2, vocab: 0 };
 /// The control tokens, ids 0..3 as in SmolLM2.
 pub const SPECIAL: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
@@ -62,19 +76,21 @@ fn ones(n: usize) -> candle_core::Result<QTensor> {
 /// Writes a tiny llama GGUF to `path`.
 pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<()> {
     let (mut tokens, merges) = vocab();
-    if opts.tied {
-        let n = tokens.len();
-        tokens.extend((n..n.next_multiple_of(16)).map(|i| format!("<|unused_{i}|>")));
-    }
+    let d = opts.dims.unwrap_or(TINY);
+    let (hidden, heads, kv_heads, ffn) = (d.hidden, d.heads, d.kv_heads, d.ffn);
+    let head_dim = hidden / heads;
+    let n = tokens.len();
+    let want = if opts.tied { n.next_multiple_of(16) } else { n }.max(d.vocab);
+    tokens.extend((n..want).map(|i| format!("<|unused_{i}|>")));
     let vocab_size = tokens.len();
     let mut md: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(opts.architecture.clone())),
-        ("llama.attention.head_count".into(), Value::U32(HEADS as u32)),
-        ("llama.attention.head_count_kv".into(), Value::U32(KV_HEADS as u32)),
-        ("llama.block_count".into(), Value::U32(BLOCKS as u32)),
-        ("llama.embedding_length".into(), Value::U32(HIDDEN as u32)),
-        ("llama.feed_forward_length".into(), Value::U32(FFN as u32)),
-        ("llama.rope.dimension_count".into(), Value::U32(HEAD_DIM as u32)),
+        ("llama.attention.head_count".into(), Value::U32(heads as u32)),
+        ("llama.attention.head_count_kv".into(), Value::U32(kv_heads as u32)),
+        ("llama.block_count".into(), Value::U32(d.blocks as u32)),
+        ("llama.embedding_length".into(), Value::U32(hidden as u32)),
+        ("llama.feed_forward_length".into(), Value::U32(ffn as u32)),
+        ("llama.rope.dimension_count".into(), Value::U32(head_dim as u32)),
         ("llama.rope.freq_base".into(), Value::F32(10000.0)),
         ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(1e-5)),
     ];
@@ -96,23 +112,23 @@ pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<
         _ => GgmlDType::F32,
     };
     let mut ts: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?),
-        ("output_norm.weight".into(), ones(HIDDEN)?),
+        ("token_embd.weight".into(), random(&[vocab_size, hidden], &mut rng, 1.0, dt)?),
+        ("output_norm.weight".into(), ones(hidden)?),
     ];
     if !opts.tied {
-        ts.push(("output.weight".into(), random(&[vocab_size, HIDDEN], &mut rng, 1.0, dt)?));
+        ts.push(("output.weight".into(), random(&[vocab_size, hidden], &mut rng, 1.0, dt)?));
     }
-    for b in 0..BLOCKS {
+    for b in 0..d.blocks {
         let p = |n: &str| format!("blk.{b}.{n}.weight");
-        ts.push((p("attn_norm"), ones(HIDDEN)?));
-        ts.push((p("ffn_norm"), ones(HIDDEN)?));
-        ts.push((p("attn_q"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("attn_k"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("attn_v"), random(&[KV_HEADS * HEAD_DIM, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("attn_output"), random(&[HIDDEN, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("ffn_gate"), random(&[FFN, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("ffn_up"), random(&[FFN, HIDDEN], &mut rng, 0.5, dt)?));
-        ts.push((p("ffn_down"), random(&[HIDDEN, FFN], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_norm"), ones(hidden)?));
+        ts.push((p("ffn_norm"), ones(hidden)?));
+        ts.push((p("attn_q"), random(&[hidden, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_k"), random(&[kv_heads * head_dim, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_v"), random(&[kv_heads * head_dim, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("attn_output"), random(&[hidden, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_gate"), random(&[ffn, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_up"), random(&[ffn, hidden], &mut rng, 0.5, dt)?));
+        ts.push((p("ffn_down"), random(&[hidden, ffn], &mut rng, 0.5, dt)?));
     }
     let mut f = std::fs::File::create(path)?;
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();

@@ -77,6 +77,13 @@ pub fn sources(store: &Store, recipe: &str, task: Option<&str>, docs: Option<&Pa
             .into_iter()
             .map(|id| store.sample(id).map(|d| Source { parent: Some(id), seed_id: d.provenance.seed_id, task: d.task, text: d.current }))
             .collect::<Result<_, _>>()?,
+        "llm2llm" => {
+            let f: Vec<_> = store.failures(None)?.into_iter().filter(|f| of_task(&f.task)).collect();
+            if f.is_empty() {
+                anyhow::bail!("llm2llm: no wrong answers of a student to start from: train a student (`distillery train`), then `distillery eval` stores its failures");
+            }
+            super::llm2llm::sources(&f)
+        }
         _ => seeds()?,
     })
 }
@@ -106,6 +113,14 @@ pub fn run_recipe(
             run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| match s.parent.and_then(|id| feedback.get(&id)) {
                 Some(fb) => refine::refine(&t, m, s, fb, p),
                 None => Ok((super::each::Made::Drop { reason: "no critic feedback to revise from".into(), raw: String::new() }, 0)),
+            }, on)
+        }
+        "llm2llm" => {
+            let failures = store.failures(None)?;
+            let find = |s: &Source| failures.iter().find(|f| (f.kind == "sample" && s.parent == Some(f.item_id)) || (f.kind == "seed" && s.seed_id == Some(f.item_id))).cloned();
+            run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| match find(s) {
+                Some(f) => super::llm2llm::attempt(&t, m, &f, p),
+                None => Ok((super::each::Made::Drop { reason: "its failure is gone".into(), raw: String::new() }, 0)),
             }, on)
         }
         other => Err(RecipeError::NoSources(format!("recipe {other:?} has no runner; `distillery recipes` lists them"))),

@@ -84,8 +84,10 @@ pub fn run_each(
             Made::Keep { text, extra } => {
                 let key = format!("{} {}", text.instruction, text.input);
                 let kw = words(&key);
-                // A revision shares its parent's prompt by design: only its answer is new.
-                let near = if recipe == "self-refine" { None } else { most_similar(&kw, &pool_words) };
+                // A revision shares its parent's prompt by design, and an llm2llm example is meant
+                // to be close to the failure it practises: the accept-time near-duplicate check
+                // still names what each one matches.
+                let near = if matches!(recipe, "self-refine" | "llm2llm") { None } else { most_similar(&kw, &pool_words) };
                 match near {
                     Some((i, s)) if s > MAX_ROUGE_L => Outcome::Dropped {
                         reason: format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80)),

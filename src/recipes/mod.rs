@@ -4,12 +4,13 @@
 //! Self-instruct has its own loop ([`run::self_instruct`]); the recipes that turn one source into
 //! one candidate (evol-instruct, backtranslation, self-chat, role-play, self-refine) share
 //! [`each::run_each`].
-//! LLM2LLM (from the student's failures) belongs to the student issue.
+//! LLM2LLM starts from the student's wrong answers that `distillery eval` stores.
 
 pub mod dialogue;
 pub mod dispatch;
 pub mod each;
 pub mod evol;
+pub mod llm2llm;
 pub mod refine;
 pub mod rouge;
 pub mod run;
@@ -58,6 +59,11 @@ pub const RECIPES: &[RecipeInfo] = &[
         about: "the critic's rationale goes back to the teacher, which revises a sample scored below 7; the revision is linked to its parent (d shows the diff)",
         template: include_str!("../../assets/recipes/self-refine.txt"),
     },
+    RecipeInfo {
+        name: "llm2llm",
+        about: "the student's wrong answers on its training items (stored by `distillery eval`) become new examples of the same skill (LLM2LLM)",
+        template: include_str!("../../assets/recipes/llm2llm.txt"),
+    },
 ];
 
 /// The template in force: the workspace's `recipes/NAME.txt` when present, else the built-in.
@@ -71,6 +77,20 @@ pub fn template(name: &str, workspace: Option<&Path>) -> Option<(String, String)
         }
     }
     Some((info.template.to_owned(), format!("built-in (assets/recipes/{name}.txt)")))
+}
+
+/// `template` with each `(placeholder, value)` filled in one pass: text inside a value is never
+/// filled again (a sample that quotes `{output}` stays as written).
+pub fn fill_once(template: &str, fill: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 512);
+    let mut rest = template;
+    while let Some((i, key, value)) = fill.iter().filter_map(|(k, v)| rest.find(k).map(|i| (i, *k, *v))).min_by_key(|(i, _, _)| *i) {
+        out.push_str(&rest[..i]);
+        out.push_str(value);
+        rest = &rest[i + key.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A short hash identifying a template's exact text (stored with every candidate).

@@ -34,15 +34,7 @@ pub fn refine_prompt(template: &str, text: &SampleText, fb: &Feedback) -> String
     let score = format!("{:.0}", fb.score);
     let instruction = text.prompt();
     let fill = [("{instruction}", instruction.trim()), ("{output}", text.output.trim()), ("{score}", score.as_str()), ("{feedback}", fb.rationale.trim())];
-    let mut out = String::with_capacity(template.len() + 512);
-    let mut rest = template;
-    while let Some((i, key, value)) = fill.iter().filter_map(|(k, v)| rest.find(k).map(|i| (i, *k, *v))).min_by_key(|(i, _, _)| *i) {
-        out.push_str(&rest[..i]);
-        out.push_str(value);
-        rest = &rest[i + key.len()..];
-    }
-    out.push_str(rest);
-    out
+    super::fill_once(template, &fill)
 }
 
 /// Cleans a revision and says why it failed, if it did.

@@ -166,6 +166,23 @@ CREATE TABLE checks (
     created_at INTEGER NOT NULL
 );
 "#,
+    // v5: the student's wrong answers on its training items (what the llm2llm recipe starts from).
+    r#"
+CREATE TABLE student_failures (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES training_runs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('seed', 'sample')),
+    item_id INTEGER NOT NULL,
+    task TEXT,
+    instruction TEXT NOT NULL,
+    input TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    answer TEXT NOT NULL,                      -- the student's, raw
+    created_at INTEGER NOT NULL,
+    UNIQUE (run_id, kind, item_id)
+);
+CREATE INDEX evaluations_run ON evaluations(run_id);
+"#,
 ];
 
 /// The schema version this build writes.

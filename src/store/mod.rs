@@ -10,6 +10,7 @@ mod migrations;
 mod runs;
 mod samples;
 mod stats;
+mod student;
 
 pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
 pub use dedup::ToEmbed;
@@ -19,6 +20,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use runs::TrainingRun;
 pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
 pub use stats::{Stats, StatusCounts};
+pub use student::{Failure, Metric};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};

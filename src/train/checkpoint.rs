@@ -138,6 +138,11 @@ pub fn latest(dir: &Path) -> Result<(Option<Loaded>, Vec<String>), String> {
 }
 
 impl Loaded {
+    /// The adapters by their PEFT names (GGUF row order, as trained).
+    pub fn adapters(&self) -> &HashMap<String, Tensor> {
+        &self.adapters
+    }
+
     /// Puts the adapters and the optimizer's moments back.
     pub fn restore(&self, model: &mut TrainModel, opt: &mut AdamW) -> Result<(), String> {
         for (name, var) in model.trainable() {

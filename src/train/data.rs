@@ -40,6 +40,30 @@ impl Formatter {
         Ok(Formatter { tokenizer, template })
     }
 
+    /// Reads both from a Hugging Face folder: `tokenizer.json`, and the chat template with its
+    /// BOS and EOS tokens from `tokenizer_config.json` (ChatML when it has none).
+    pub fn from_hf_dir(dir: &Path) -> Result<Formatter, LlmError> {
+        let tp = dir.join("tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&tp).map_err(|e| LlmError::model(&tp, format!("cannot read the tokenizer: {e}")))?;
+        let cp = dir.join("tokenizer_config.json");
+        let cfg: serde_json::Value = match std::fs::read_to_string(&cp) {
+            Ok(t) => serde_json::from_str(&t).map_err(|e| LlmError::model(&cp, format!("not JSON: {e}")))?,
+            Err(_) => serde_json::Value::Null,
+        };
+        // A special token is a string or an object with its `content`.
+        let token = |k: &str| cfg.get(k).and_then(|v| v.as_str().or_else(|| v.get("content")?.as_str())).unwrap_or_default().to_owned();
+        let template = match cfg.get("chat_template").and_then(|v| v.as_str()) {
+            Some(source) => ChatTemplate::Jinja { source: source.to_owned(), bos: token("bos_token"), eos: token("eos_token") },
+            None => ChatTemplate::ChatMl,
+        };
+        Ok(Formatter { tokenizer, template })
+    }
+
+    /// From a GGUF file or a Hugging Face folder.
+    pub fn from_path(path: &Path) -> Result<Formatter, LlmError> {
+        if path.is_dir() { Self::from_hf_dir(path) } else { Self::from_gguf(path) }
+    }
+
     fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         Ok(self.tokenizer.encode(text, false).map_err(|e| format!("tokenizing: {e}"))?.get_ids().to_vec())
     }

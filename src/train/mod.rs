@@ -1,16 +1,39 @@
-//! The student: LoRA fine-tuning on the accepted set.
+//! The student: LoRA fine-tuning on the accepted set, and what surrounds it.
 //!
-//! In so far: [`model`], a differentiable llama forward of our own (candle's fast ops drop
-//! gradients silently, see `../shared/MODEL-NOTES.md`) with LoRA adapters on any of the seven
-//! projections, and [`loss`], cross-entropy on the response tokens only. Both are checked on a
-//! tiny model: against the inference engine's logits, against finite differences, and for a
-//! gradient reaching every trainable tensor.
+//! [`model`] is a differentiable llama forward of our own (candle's fast ops drop gradients
+//! silently, see `../shared/MODEL-NOTES.md`) with LoRA adapters on any of the seven projections;
+//! [`loss`] is cross-entropy on the response tokens only; [`run`] the loop (AdamW, warmup and
+//! cosine decay, accumulation) with atomic [`checkpoint`]s and exact resume; [`data`] a round's
+//! examples in the chat template; [`export`] the PEFT adapter; [`merge`] the merged GGUF;
+//! [`guard`] the collapse guard's figures. The forward and its gradients are checked on a tiny
+//! model: against the inference engine's logits, against finite differences, and for a gradient
+//! reaching every trainable tensor.
 
 pub mod checkpoint;
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod frozen;
+pub mod guard;
+pub mod hf;
 pub mod loss;
+pub mod merge;
 pub mod model;
 pub mod optim;
 pub mod run;
+
+use std::path::{Path, PathBuf};
+
+/// A run's folder in a workspace: `runs/<id>/` with `checkpoints/`, the progress file and the
+/// cancel request.
+pub fn run_dir(workspace: &Path, id: i64) -> PathBuf {
+    workspace.join("runs").join(id.to_string())
+}
+
+/// One JSON step report per line, appended by the trainer (what the workbench reads, even after
+/// it was closed and reopened).
+pub const PROGRESS: &str = "progress.jsonl";
+/// Created by the workbench to ask the trainer to stop after its step (with a checkpoint).
+pub const CANCEL: &str = "cancel";
+/// The trainer's own output (the workbench starts it with stdout and stderr here).
+pub const LOG: &str = "train.log";

@@ -160,12 +160,24 @@ impl TrainModel {
         let n_kv_head = ct.metadata.get("llama.attention.head_count_kv").map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
         let eps = md("llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
         let rope_base = ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
-        let mut tensor = |name: &str| -> Result<Tensor> {
-            ct.tensor(&mut f, name, &dev).and_then(|q| q.dequantize(&dev)).and_then(|t| t.to_dtype(dtype)).map_err(|e| candle_core::Error::Msg(format!("{}: tensor `{name}`: {e}", path.display())))
-        };
+        let head = Head { n_layer, n_head, n_kv_head, hidden, eps, rope_base, tied: !ct.tensor_infos.contains_key("output.weight") };
+        Self::build(path, &head, lora, dtype, &mut |name: &str| ct.tensor(&mut f, name, &dev).and_then(|q| q.dequantize(&dev)))
+    }
+
+    /// Loads `path`: a GGUF file, or a Hugging Face directory.
+    pub fn from_path(path: &Path, lora: &LoraConfig, dtype: DType) -> Result<TrainModel> {
+        if path.is_dir() { Self::from_hf_dir(path, lora, dtype) } else { Self::from_gguf(path, lora, dtype) }
+    }
+
+    /// Builds the model from tensors named as in GGUF (`blk.N.attn_q.weight`), already in GGUF
+    /// row order, given as f32 by `get`.
+    pub(super) fn build(path: &Path, h: &Head, lora: &LoraConfig, dtype: DType, get: &mut dyn FnMut(&str) -> Result<Tensor>) -> Result<TrainModel> {
+        let dev = Device::Cpu;
+        let (n_head, n_kv_head, hidden, n_layer) = (h.n_head, h.n_kv_head, h.hidden, h.n_layer);
+        let mut tensor = |name: &str| -> Result<Tensor> { get(name).and_then(|t| t.to_dtype(dtype)).map_err(|e| candle_core::Error::Msg(format!("{}: tensor `{name}`: {e}", path.display()))) };
         let embed = tensor("token_embd.weight")?;
         let vocab = embed.dim(0)?;
-        let output = if ct.tensor_infos.contains_key("output.weight") { tensor("output.weight")? } else { embed.clone() };
+        let output = if h.tied { embed.clone() } else { tensor("output.weight")? };
         let norm = tensor("output_norm.weight")?;
         let mut rng = Rng::new(lora.seed);
         let mut blocks = Vec::with_capacity(n_layer);
@@ -196,7 +208,7 @@ impl TrainModel {
         if n_head == 0 || n_kv_head == 0 || hidden % n_head != 0 || n_head % n_kv_head != 0 {
             candle_core::bail!("{}: inconsistent head counts: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}", path.display());
         }
-        let shape = Shape { n_layer, n_head, n_kv_head, head_dim: hidden / n_head, hidden, ffn, vocab, eps, rope_base };
+        let shape = Shape { n_layer, n_head, n_kv_head, head_dim: hidden / n_head, hidden, ffn, vocab, eps: h.eps, rope_base: h.rope_base };
         Ok(TrainModel { shape, lora: lora.clone(), dtype, embed, output, norm, blocks, rng: Rng::new(lora.seed ^ 0x9e37_79b9_7f4a_7c15), train: true })
     }
 
@@ -284,6 +296,17 @@ impl TrainModel {
         }
         candle_nn::ops::rms_norm_slow(&x, &self.norm, sh.eps)
     }
+}
+
+/// What the loaders read from the model's config.
+pub(super) struct Head {
+    pub(super) n_layer: usize,
+    pub(super) n_head: usize,
+    pub(super) n_kv_head: usize,
+    pub(super) hidden: usize,
+    pub(super) eps: f32,
+    pub(super) rope_base: f32,
+    pub(super) tied: bool,
 }
 
 /// `[b, kv, s, d]` → `[b, kv·g, s, d]`, each KV head repeated for its `g` query heads.

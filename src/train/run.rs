@@ -76,7 +76,7 @@ pub fn schedule(n: usize, o: &TrainOptions) -> Vec<Vec<usize>> {
 
 /// A padded batch: ids `[b, s-1]`, next-token targets `[b, s-1]`, the response mask, and the
 /// real tokens in it.
-fn batch(examples: &[Example], which: &[usize]) -> candle_core::Result<(Tensor, Tensor, Tensor, usize)> {
+pub(crate) fn batch(examples: &[Example], which: &[usize]) -> candle_core::Result<(Tensor, Tensor, Tensor, usize)> {
     let s = which.iter().map(|&i| examples[i].ids.len()).max().unwrap_or(1).max(2) - 1;
     let (mut ids, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
     let mut tokens = 0;
@@ -151,6 +151,11 @@ pub fn train(
     let first = state.step;
     for step in state.step..total {
         if cancel.load(Ordering::Relaxed) {
+            // What was learned since the last checkpoint is kept: a cancelled run can be resumed
+            // or exported.
+            if step > first && !(o.checkpoint_every > 0 && step.is_multiple_of(o.checkpoint_every)) {
+                checkpoint::save(dir, model, &opt, &state)?;
+            }
             return Ok(Finished { steps: step, cancelled: true, resumed_from, skipped, losses: state.losses });
         }
         let t0 = Instant::now();

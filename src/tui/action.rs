@@ -49,6 +49,10 @@ pub enum Action {
     Close,
     Increase,
     Decrease,
+    Student,
+    Train,
+    CancelTraining,
+    Evaluate,
 }
 
 impl Action {
@@ -99,6 +103,10 @@ impl Action {
             Close => "close",
             Increase => "next value",
             Decrease => "previous value",
+            Student => "student: train on the accepted set, watch the loss, base vs rounds",
+            Train => "train a student (dialog: rank, epochs, learning rate, data mix)",
+            CancelTraining => "stop the running training after its step (its checkpoint is kept)",
+            Evaluate => "evaluate the base model and each round on the held-out items (background)",
         }
     }
 
@@ -127,6 +135,10 @@ impl Action {
             NextField => "field",
             Close => "close",
             Clear => "clear",
+            Student => "student",
+            Train => "train",
+            CancelTraining => "cancel run",
+            Evaluate => "evaluate",
             _ => "",
         }
     }

@@ -25,6 +25,9 @@ pub enum Popup {
     Confirm(ConfirmPopup),
     Generate(GeneratePopup),
     Stats(StatsPopup),
+    /// The student pane (drawn from `App::student`).
+    Student,
+    Train(super::panes::TrainPopup),
 }
 
 /// The whole state of the workbench.
@@ -73,6 +76,8 @@ pub struct App {
     pub default_endpoint: Option<String>,
     /// A job to start with the workbench (the demo's).
     pub initial_job: Option<super::jobs::JobSpec>,
+    /// What the student watcher last saw.
+    pub student: Option<Box<super::student::StudentView>>,
 }
 
 impl App {
@@ -112,6 +117,7 @@ impl App {
             endpoints: Vec::new(),
             default_endpoint: None,
             initial_job: None,
+            student: None,
         }
     }
 
@@ -184,6 +190,7 @@ impl App {
                 Err(e) => self.fail(format!("$EDITOR: {e}")),
             },
             Event::Job(ev) => self.on_job(ev, &mut fx),
+            Event::Student(v) => self.on_student(v),
             Event::Stats(st) => self.popup = Some(Popup::Stats(StatsPopup { stats: st })),
             Event::NewRows(rows) => self.on_new_rows(rows),
             Event::Failed(msg) => {
@@ -198,6 +205,9 @@ impl App {
     }
 
     fn on_key(&mut self, key: crossterm::event::KeyEvent, fx: &mut Vec<Effect>) {
+        if self.on_student_key(&key, fx) {
+            return;
+        }
         if let Some(popup) = self.popup.as_mut() {
             let outcome = match popup {
                 Popup::Help(p) => p.handle(self.keymap.action(Context::Help, &key)),
@@ -206,6 +216,7 @@ impl App {
                 Popup::Confirm(p) => p.handle(self.keymap.action(Context::Confirm, &key)),
                 Popup::Generate(p) => p.handle(self.keymap.action(Context::Generate, &key)),
                 Popup::Stats(p) => p.handle(self.keymap.action(Context::Help, &key)),
+                Popup::Student | Popup::Train(_) => PopupOutcome::Keep,
             };
             match outcome {
                 PopupOutcome::Keep => {}

@@ -25,6 +25,8 @@ pub enum Event {
     Job(super::jobs::JobEvent),
     /// Samples newer than the index's newest (a job wrote them).
     NewRows(Vec<QueueRow>),
+    /// What the student watcher sees (runs, progress, evaluations).
+    Student(Box<super::student::StudentView>),
     /// The figures for the stats pane.
     Stats(Box<crate::store::Stats>),
     /// A store operation failed; the message says which.
@@ -46,6 +48,8 @@ pub enum Effect {
     /// Judge these samples in the background (the job runner's).
     StartJudge(Vec<i64>),
     CancelJob,
+    /// A command for the student watcher (train, cancel, evaluate).
+    Student(super::student::StudentCmd),
     LoadStats,
     /// Load the samples newer than `after`.
     LoadNewer { after: i64 },
@@ -70,6 +74,8 @@ pub struct StoreWorker {
     events: UnboundedSender<Event>,
     /// Generation jobs (None: this workbench cannot start them, as in tests).
     jobs: Option<std::sync::Mutex<super::jobs::JobRunner>>,
+    /// The student watcher (None: not here, as in tests).
+    student: Option<std::sync::mpsc::Sender<super::student::StudentCmd>>,
 }
 
 impl StoreWorker {
@@ -84,7 +90,7 @@ impl StoreWorker {
                 }
             })
             .ok();
-        StoreWorker { tx: Some(tx), handle, events: job_events, jobs: None }
+        StoreWorker { tx: Some(tx), handle, events: job_events, jobs: None, student: None }
     }
 
     /// Lets this workbench run generation jobs in `ws`.
@@ -92,8 +98,24 @@ impl StoreWorker {
         self.jobs = Some(std::sync::Mutex::new(super::jobs::JobRunner::new(ws)));
     }
 
+    /// Lets this workbench train and evaluate students in `ws` (starts the watcher).
+    pub fn enable_student(&mut self, ws: crate::workspace::Workspace) {
+        self.student = Some(super::student::spawn(ws, self.events.clone()));
+    }
+
     /// Queues a store effect; job effects go to the job runner.
     pub fn send(&self, effect: Effect) {
+        if let Effect::Student(cmd) = effect {
+            match &self.student {
+                Some(tx) => {
+                    let _ = tx.send(cmd);
+                }
+                None => {
+                    let _ = self.events.send(Event::Failed("training is not available here".into()));
+                }
+            }
+            return;
+        }
         if let Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob = effect {
             let Some(jobs) = &self.jobs else {
                 let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed("generation jobs are not available here".into())));
@@ -167,7 +189,7 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Ok(rows) => send(Event::NewRows(rows)),
             Err(e) => send(Event::Failed(format!("loading new samples: {e}"))),
         },
-        Effect::EditExternal { .. } | Effect::Quit | Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob => {}
+        Effect::EditExternal { .. } | Effect::Quit | Effect::Student(_) | Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob => {}
     }
 }
 

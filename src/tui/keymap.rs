@@ -18,10 +18,11 @@ pub enum Context {
     Confirm,
     Help,
     Generate,
+    Student,
 }
 
 impl Context {
-    pub const ALL: [Context; 7] = [Context::Queue, Context::Filter, Context::Editor, Context::Note, Context::Confirm, Context::Help, Context::Generate];
+    pub const ALL: [Context; 8] = [Context::Queue, Context::Filter, Context::Editor, Context::Note, Context::Confirm, Context::Help, Context::Generate, Context::Student];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +33,7 @@ impl Context {
             Context::Confirm => "confirm",
             Context::Help => "help",
             Context::Generate => "generate",
+            Context::Student => "student",
         }
     }
 }

@@ -44,6 +44,7 @@ impl App {
             Action::Generate => self.open_generate(),
             Action::Rejudge => self.rejudge(fx),
             Action::Stats => fx.push(Effect::LoadStats),
+            Action::Student => self.popup = Some(super::app::Popup::Student),
             Action::CancelJob => self.cancel_job(fx),
             Action::Flag => {
                 if let Some(id) = self.current_id() {
@@ -110,7 +111,7 @@ impl App {
                 self.quit = true;
                 fx.push(Effect::Quit);
             }
-            Action::Confirm | Action::Cancel | Action::Save | Action::NextField | Action::Close | Action::Increase | Action::Decrease => {}
+            Action::Confirm | Action::Cancel | Action::Save | Action::NextField | Action::Close | Action::Increase | Action::Decrease | Action::Train | Action::CancelTraining | Action::Evaluate => {}
         }
     }
 

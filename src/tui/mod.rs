@@ -11,6 +11,7 @@ mod keys;
 pub mod keymap;
 pub mod panes;
 pub mod queue;
+pub mod student;
 mod render;
 pub mod theme;
 
@@ -47,6 +48,7 @@ pub fn run_workspace(ws: &Workspace, job: Option<jobs::JobSpec>) -> anyhow::Resu
         let (tx, rx) = unbounded_channel();
         let mut worker = StoreWorker::spawn(store, tx);
         worker.enable_jobs(ws.clone());
+        worker.enable_student(ws.clone());
         let mut terminal = ratatui::init();
         let shutdown = shutdown_signal();
         let res = run(&mut terminal, app, crossterm::event::EventStream::new, &worker, rx, shutdown, &mut |term, id, text| {

@@ -3,7 +3,7 @@
 use super::{centered, PopupOutcome};
 use crate::tui::action::Action;
 use crate::tui::jobs::JobSpec;
-use crate::tui::keymap::{Context, Keymap};
+use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 /// The recipes the dialog offers (backtranslation reads the workspace's `documents/` folder).
-pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play", "self-refine"];
+pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play", "self-refine", "llm2llm"];
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 
@@ -65,7 +65,6 @@ impl GeneratePopup {
     pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 64, 60);
         f.render_widget(Clear, area);
-        let keys = |a| keymap.keys(Context::Generate, a).first().map(|k| k.display()).unwrap_or_default();
         let spec = self.spec();
         let values = [spec.recipe.clone(), spec.n.to_string(), self.teachers[self.teacher].clone()];
         let mut lines = vec![Line::from("Generate candidates in the background; they join the queue as they finish."), Line::from("")];
@@ -82,14 +81,7 @@ impl GeneratePopup {
             lines.push(Line::styled("  from the workspace's documents/ folder (.txt, .md, .jsonl)", theme.muted));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from(vec![
-            Span::styled(keys(Action::Decrease) + "/" + &keys(Action::Increase), theme.accent),
-            Span::raw(" change  "),
-            Span::styled(keys(Action::Confirm), theme.accent),
-            Span::raw(" start  "),
-            Span::styled(keys(Action::Cancel), theme.accent),
-            Span::raw(" close"),
-        ]));
+        lines.push(super::dialog_keys(keymap, theme, "close"));
         let block = Block::bordered().title(" Generate ").border_style(theme.accent);
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
     }

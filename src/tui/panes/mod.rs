@@ -9,6 +9,7 @@ mod note;
 mod queue;
 mod stats;
 mod status;
+mod student;
 
 pub use confirm::ConfirmPopup;
 pub use detail::DetailPane;
@@ -19,6 +20,7 @@ pub use note::NotePopup;
 pub use queue::QueuePane;
 pub use stats::StatsPopup;
 pub use status::StatusBar;
+pub use student::{render_student, TrainOutcome, TrainPopup};
 
 use crate::store::DecisionKind;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -34,6 +36,21 @@ pub enum PopupOutcome {
     Decide(Vec<i64>, DecisionKind),
     /// Close and start this generation job.
     Start(crate::tui::jobs::JobSpec),
+}
+
+/// The key line of a dialog (the generate keys): change, start, and `esc` doing `close`.
+pub fn dialog_keys(keymap: &crate::tui::keymap::Keymap, theme: &crate::tui::theme::Theme, close: &str) -> ratatui::text::Line<'static> {
+    use crate::tui::action::Action;
+    use ratatui::text::{Line, Span};
+    let keys = |a| keymap.keys(crate::tui::keymap::Context::Generate, a).first().map(|k| k.display()).unwrap_or_default();
+    Line::from(vec![
+        Span::styled(keys(Action::Decrease) + "/" + &keys(Action::Increase), theme.accent),
+        Span::raw(" change  "),
+        Span::styled(keys(Action::Confirm), theme.accent),
+        Span::raw(" start  "),
+        Span::styled(keys(Action::Cancel), theme.accent),
+        Span::raw(format!(" {close}")),
+    ])
 }
 
 /// A rectangle of `w`×`h` percent centred in `area`.

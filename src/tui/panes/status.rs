@@ -18,7 +18,8 @@ pub fn context(app: &App) -> Context {
         Some(Popup::Editor(_)) => Context::Editor,
         Some(Popup::Note(_)) => Context::Note,
         Some(Popup::Confirm(_)) => Context::Confirm,
-        Some(Popup::Generate(_)) => Context::Generate,
+        Some(Popup::Generate(_)) | Some(Popup::Train(_)) => Context::Generate,
+        Some(Popup::Student) => Context::Student,
         None if app.filtering => Context::Filter,
         None => Context::Queue,
     }
@@ -37,6 +38,10 @@ impl StatusBar {
         // The notice comes first so a narrow terminal still shows it.
         if let Some(n) = &app.notice {
             spans.push(Span::styled(format!("│ {} ", crate::text::clean_line(&n.text)), if n.error { t.error } else { t.ok }));
+        }
+        if let Some(p) = app.student.as_ref().and_then(|s| s.current.as_ref()).filter(|p| p.alive) {
+            let step = p.steps.last().map(|r| format!(" {}/{} · loss {:.3}", r.step, r.total, r.loss)).unwrap_or_default();
+            spans.push(Span::styled(format!("│ training r{}{step} ", p.run.round), t.ok));
         }
         spans.extend([
             Span::styled(
@@ -73,6 +78,7 @@ impl StatusBar {
             Context::Confirm => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
             Context::Help => app.keymap.hints(ctx, &[Action::Close]),
             Context::Generate => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
+            Context::Student => app.keymap.hints(ctx, &[Action::Train, Action::CancelTraining, Action::Evaluate, Action::Close]),
         };
         let mut spans = Vec::new();
         let mut used = 0;
