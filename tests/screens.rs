@@ -218,11 +218,15 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
     let mut h = Harness::new(store_with(6, &[]));
     h.send(key('T'));
     insta::assert_snapshot!("student_pane_before_any_run", draw(&mut h, 100, 30));
-    // The dialog: rank up one, epochs down one, then start.
+    // The watcher offers two bases: the default first.
+    let offer = StudentView { bases: vec!["/models/SmolLM2-135M-Instruct.Q4_1.gguf".into(), "/models/other-llama.gguf".into()], ..StudentView::default() };
+    h.send(Event::Student(Box::new(offer)));
+    // The dialog: rank up one, epochs down one, the other base, then start.
     h.send(key('t')).send(code(KeyCode::Right)).send(code(KeyCode::Down)).send(code(KeyCode::Left));
+    h.send(code(KeyCode::Up)).send(code(KeyCode::Up)).send(code(KeyCode::Right));
     insta::assert_snapshot!("training_dialog", draw(&mut h, 100, 30));
     h.send(code(KeyCode::Enter));
-    let want = TrainSpec { rank: 16, epochs: 1, lr: 2e-4, seed_share: 0.2 };
+    let want = TrainSpec { base: Some("/models/other-llama.gguf".into()), rank: 16, epochs: 1, lr: 2e-4, seed_share: 0.2 };
     assert!(h.effects.contains(&Effect::Student(StudentCmd::Train(want))), "{:?}", h.effects);
     h.keys("ce");
     assert!(h.effects.contains(&Effect::Student(StudentCmd::Cancel)) && h.effects.contains(&Effect::Student(StudentCmd::Evaluate)));
@@ -232,7 +236,7 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
     let m = |run_id, metric: &str, value| Metric { run_id, task: None, metric: metric.into(), value, n: 60 };
     let metrics = vec![m(None, "exact_match", 0.10), m(None, "loss", 2.91), m(Some(1), "exact_match", 0.18), m(Some(1), "loss", 2.42), m(Some(1), "guard.diversity", 0.61)];
     let view = StudentView {
-        base: "SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+        bases: vec!["/models/SmolLM2-135M-Instruct.Q4_1.gguf".into()],
         runs: vec![run(1, 1), run(2, 2)],
         current: Some(RunProgress { run: run(2, 2), alive: true, steps }),
         metrics,

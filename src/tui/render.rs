@@ -31,7 +31,7 @@ impl App {
             Some(Popup::Generate(p)) => p.render(f, main, keymap, theme),
             Some(Popup::Stats(p)) => p.render(f, main, theme),
             Some(Popup::Student) => super::panes::render_student(f, main, self.student.as_deref(), keymap, theme),
-            Some(Popup::Train(p)) => p.render(f, main, self.student.as_ref().map_or("", |s| s.base.as_str()), keymap, theme),
+            Some(Popup::Train(p)) => p.render(f, main, keymap, theme),
             None => {}
         }
     }

@@ -18,6 +18,8 @@ use tokio::sync::mpsc::UnboundedSender;
 /// What the training dialog asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSpec {
+    /// The base model (None: the trainer's default, `[teacher] model` or SmolLM2).
+    pub base: Option<PathBuf>,
     pub rank: usize,
     pub epochs: usize,
     pub lr: f64,
@@ -28,6 +30,10 @@ pub struct TrainSpec {
 impl TrainSpec {
     pub fn args(&self) -> Vec<String> {
         let mut a = vec!["train".into(), "--json".into()];
+        if let Some(b) = &self.base {
+            a.push("--base".into());
+            a.push(b.display().to_string());
+        }
         for (k, v) in [("--rank", self.rank.to_string()), ("--epochs", self.epochs.to_string()), ("--lr", format!("{:e}", self.lr)), ("--seed-share", self.seed_share.to_string())] {
             a.push(k.into());
             a.push(v);
@@ -58,8 +64,9 @@ pub struct RunProgress {
 /// What the student pane shows.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StudentView {
-    /// The base model training would start from (file name).
-    pub base: String,
+    /// The base models the dialog offers: the trainer's default first, then SmolLM2 and the
+    /// bases of earlier runs, where they differ and exist.
+    pub bases: Vec<PathBuf>,
     pub runs: Vec<TrainingRun>,
     pub current: Option<RunProgress>,
     pub metrics: Vec<Metric>,
@@ -263,9 +270,14 @@ impl Watcher {
         });
         let metrics = self.store.metrics().unwrap_or_default();
         let warnings = crate::cli::eval_warnings(&metrics, &runs);
-        let base = self.ws.config.teacher.model.clone().unwrap_or_else(crate::llm::fetch::default_model);
+        let mut bases = vec![self.ws.config.teacher.model.clone().unwrap_or_else(crate::llm::fetch::default_model)];
+        for b in std::iter::once(crate::llm::fetch::default_model()).chain(runs.iter().map(|r| PathBuf::from(&r.base_model))) {
+            if !bases.contains(&b) && b.exists() {
+                bases.push(b);
+            }
+        }
         StudentView {
-            base: base.file_name().map_or_else(|| base.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            bases,
             runs,
             current,
             metrics,
@@ -295,7 +307,10 @@ impl super::app::App {
         use super::keymap::Context;
         match self.popup.as_mut() {
             Some(Popup::Student) => match self.keymap.action(Context::Student, key) {
-                Some(Action::Train) => self.popup = Some(Popup::Train(super::panes::TrainPopup::default())),
+                Some(Action::Train) => {
+                    let bases = self.student.as_ref().map(|s| s.bases.clone()).unwrap_or_default();
+                    self.popup = Some(Popup::Train(super::panes::TrainPopup::new(bases)));
+                }
                 Some(Action::CancelTraining) => fx.push(super::effects::Effect::Student(StudentCmd::Cancel)),
                 Some(Action::Evaluate) => fx.push(super::effects::Effect::Student(StudentCmd::Evaluate)),
                 Some(Action::Close) => self.popup = None,
@@ -331,6 +346,8 @@ mod tests {
         assert_eq!(steps, vec![(1, 3.0), (2, 2.9), (3, 2.6), (4, 2.5)]);
         assert!(read_progress(&dir.path().join("missing")).is_empty());
         assert!(!alive(i64::from(i32::MAX)), "no such process");
-        assert_eq!(TrainSpec { rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.2 }.args().join(" "), "train --json --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2");
+        assert_eq!(TrainSpec { base: None, rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.2 }.args().join(" "), "train --json --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2");
+        let b = TrainSpec { base: Some("/m/other.gguf".into()), rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.0 };
+        assert!(b.args().join(" ").starts_with("train --json --base /m/other.gguf --rank 8"));
     }
 }

@@ -13,6 +13,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Block, Chart, Clear, Dataset, GraphType, Paragraph, Wrap};
 use ratatui::Frame;
+use std::path::PathBuf;
 
 const RANKS: &[usize] = &[4, 8, 16, 32];
 const EPOCHS: &[usize] = &[1, 2, 3, 5, 10];
@@ -22,15 +23,11 @@ const SHARES: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.5];
 /// The training dialog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainPopup {
+    /// What it offers as the base (the first is the trainer's default).
+    pub bases: Vec<PathBuf>,
     pub field: usize,
-    /// Index into each choice list: rank, epochs, learning rate, seed share.
-    pub pick: [usize; 4],
-}
-
-impl Default for TrainPopup {
-    fn default() -> Self {
-        TrainPopup { field: 0, pick: [1, 1, 2, 2] }
-    }
+    /// Index into each choice list: base, rank, epochs, learning rate, seed share.
+    pub pick: [usize; 5],
 }
 
 /// What a key in the dialog leads to.
@@ -42,15 +39,21 @@ pub enum TrainOutcome {
 }
 
 impl TrainPopup {
+    pub fn new(bases: Vec<PathBuf>) -> Self {
+        TrainPopup { bases, field: 1, pick: [0, 1, 1, 2, 2] }
+    }
+
     pub fn spec(&self) -> TrainSpec {
-        TrainSpec { rank: RANKS[self.pick[0]], epochs: EPOCHS[self.pick[1]], lr: LRS[self.pick[2]], seed_share: SHARES[self.pick[3]] }
+        // The default base goes unnamed, so the trainer decides it as on the command line.
+        let base = (self.pick[0] > 0).then(|| self.bases.get(self.pick[0]).cloned()).flatten();
+        TrainSpec { base, rank: RANKS[self.pick[1]], epochs: EPOCHS[self.pick[2]], lr: LRS[self.pick[3]], seed_share: SHARES[self.pick[4]] }
     }
 
     pub fn handle(&mut self, action: Option<Action>) -> TrainOutcome {
-        let lens = [RANKS.len(), EPOCHS.len(), LRS.len(), SHARES.len()];
+        let lens = [self.bases.len().max(1), RANKS.len(), EPOCHS.len(), LRS.len(), SHARES.len()];
         match action {
-            Some(Action::MoveDown | Action::NextField) => self.field = (self.field + 1) % 4,
-            Some(Action::MoveUp) => self.field = (self.field + 3) % 4,
+            Some(Action::MoveDown | Action::NextField) => self.field = (self.field + 1) % 5,
+            Some(Action::MoveUp) => self.field = (self.field + 4) % 5,
             Some(Action::Increase) => self.pick[self.field] = (self.pick[self.field] + 1).min(lens[self.field] - 1),
             Some(Action::Decrease) => self.pick[self.field] = self.pick[self.field].saturating_sub(1),
             Some(Action::Confirm) => return TrainOutcome::Start(self.spec()),
@@ -60,17 +63,21 @@ impl TrainPopup {
         TrainOutcome::Keep
     }
 
-    pub fn render(&self, f: &mut Frame, area: Rect, base: &str, keymap: &Keymap, theme: &Theme) {
+    pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 64, 60);
         f.render_widget(Clear, area);
         let s = self.spec();
-        let values = [s.rank.to_string(), s.epochs.to_string(), format!("{:e}", s.lr), format!("{:.0}% real seed examples", s.seed_share * 100.0)];
+        let base = match self.bases.get(self.pick[0]) {
+            Some(b) => b.file_name().map_or_else(|| b.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            None => "the workspace's teacher model".into(),
+        };
+        let values = [crate::text::clean_line(&base), s.rank.to_string(), s.epochs.to_string(), format!("{:e}", s.lr), format!("{:.0}% real seed examples", s.seed_share * 100.0)];
         let mut lines = vec![
             Line::from("Fine-tune a student (LoRA on q, v) on the accepted set, in the background."),
-            Line::styled(format!("base: {} (every round retrains from the base)", if base.is_empty() { "the workspace's teacher model".into() } else { crate::text::clean_line(base) }), theme.muted),
+            Line::styled("Every round retrains from a base, never from an earlier student.", theme.muted),
             Line::from(""),
         ];
-        for (i, (name, value)) in ["rank", "epochs", "lr", "data mix"].iter().zip(values).enumerate() {
+        for (i, (name, value)) in ["base", "rank", "epochs", "lr", "data mix"].iter().zip(values).enumerate() {
             let style = if i == self.field { theme.accent } else { theme.text };
             lines.push(Line::styled(format!("{} {name:<9} ‹ {value} ›", if i == self.field { "▶" } else { " " }), style));
         }
@@ -103,7 +110,7 @@ pub fn render_student(f: &mut Frame, area: Rect, view: Option<&StudentView>, key
     let [head, chart, table, bars, warn] = Layout::vertical([Constraint::Length(1), Constraint::Min(6), Constraint::Length(8), Constraint::Length(6), Constraint::Length(2)]).areas(inner);
     // The newest run.
     let line = match &v.current {
-        None => Line::styled(format!("No training run yet: {} starts one on the accepted set (base {}).", keys(Action::Train), crate::text::clean_line(&v.base)), theme.muted),
+        None => Line::styled(format!("No training run yet: {} starts one on the accepted set.", keys(Action::Train)), theme.muted),
         Some(p) => {
             let last = p.steps.last();
             let state = if p.alive { "running".to_string() } else { p.run.status.clone() };
