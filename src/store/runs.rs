@@ -50,22 +50,14 @@ impl Store {
     }
 
     pub fn run(&self, id: i64) -> Result<Option<TrainingRun>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT id, round, base_model, params, status, pid, adapter_path, started_at, finished_at FROM training_runs WHERE id = ?1", [id], |r| {
-                Ok(TrainingRun {
-                    id: r.get(0)?,
-                    round: r.get(1)?,
-                    base_model: r.get(2)?,
-                    params: r.get(3)?,
-                    status: r.get(4)?,
-                    pid: r.get(5)?,
-                    adapter_path: r.get(6)?,
-                    started_at: r.get(7)?,
-                    finished_at: r.get(8)?,
-                })
-            })
-            .optional()?)
+        Ok(self.conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM training_runs WHERE id = ?1"), [id], run_row).optional()?)
+    }
+
+    /// Every training run, oldest first (one query: the workbench reads them once a second).
+    pub fn runs(&self) -> Result<Vec<TrainingRun>, StoreError> {
+        let mut st = self.conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM training_runs ORDER BY id"))?;
+        let rows = st.query_map([], run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The newest run, if any.
@@ -76,6 +68,23 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+const RUN_COLUMNS: &str = "id, round, base_model, params, status, pid, adapter_path, started_at, finished_at";
+
+/// A `training_runs` row selected with [`RUN_COLUMNS`].
+fn run_row(r: &rusqlite::Row) -> rusqlite::Result<TrainingRun> {
+    Ok(TrainingRun {
+        id: r.get(0)?,
+        round: r.get(1)?,
+        base_model: r.get(2)?,
+        params: r.get(3)?,
+        status: r.get(4)?,
+        pid: r.get(5)?,
+        adapter_path: r.get(6)?,
+        started_at: r.get(7)?,
+        finished_at: r.get(8)?,
+    })
 }
 
 #[cfg(test)]

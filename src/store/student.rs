@@ -2,7 +2,7 @@
 //! of each round's student (`evaluations`), and the student's wrong answers on its training
 //! items (`student_failures`, what the llm2llm recipe starts from).
 
-use super::{now_ms, Store, StoreError, TrainingRun};
+use super::{now_ms, Store, StoreError};
 use crate::sample::EvalItem;
 use rusqlite::params;
 use serde::Serialize;
@@ -57,12 +57,6 @@ impl Store {
         let mut st = self.conn.prepare("SELECT run_id, task, metric, value, n FROM evaluations ORDER BY coalesce(run_id, 0), task, metric")?;
         let rows = st.query_map([], |r| Ok(Metric { run_id: r.get(0)?, task: r.get(1)?, metric: r.get(2)?, value: r.get(3)?, n: r.get(4)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Every training run, oldest first.
-    pub fn runs(&self) -> Result<Vec<TrainingRun>, StoreError> {
-        let ids: Vec<i64> = self.conn.prepare("SELECT id FROM training_runs ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        ids.into_iter().filter_map(|id| self.run(id).transpose()).collect()
     }
 
     /// Replaces run `run_id`'s failures with `failures` (their `id` and `run_id` are ignored).
