@@ -33,7 +33,7 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
     println!("train: {} loaded for training in {:.1} s ({} threads)", model_path.display(), t.elapsed().as_secs_f64(), threads);
     let mut rng = Rng::new(7);
     let vocab = model.shape.vocab as u64;
-    let examples: Vec<Example> = (0..12).map(|i| Example { source: format!("random #{i}"), ids: (0..129).map(|_| (rng.next_u64() % vocab) as u32).collect(), response_start: 65 }).collect();
+    let examples: Vec<Example> = (0..24).map(|i| Example { source: format!("random #{i}"), ids: (0..129).map(|_| (rng.next_u64() % vocab) as u32).collect(), response_start: 65 }).collect();
     let o = TrainOptions { lr: 1e-4, warmup: 0, epochs: 1, batch: 4, accum: 1, seed: 1, checkpoint_every: 0 };
     let dir = tempfile::tempdir()?;
     let mut times = Vec::new();

@@ -94,6 +94,8 @@ pub struct RoundData {
     /// Accepted or edited samples (synthetic), and real seed examples mixed in.
     pub synthetic: usize,
     pub real: usize,
+    /// The task the round is limited to (None: all tasks).
+    pub task: Option<String>,
 }
 
 /// The accepted set (edits applied) of `task` (all tasks when None), plus real seed examples up
@@ -118,13 +120,14 @@ pub fn round_data(store: &Store, task: Option<&str>, seed_share: f64) -> Result<
     real.truncate(want);
     let n_real = real.len();
     texts.extend(real);
-    Ok(RoundData { texts, synthetic, real: n_real })
+    Ok(RoundData { texts, synthetic, real: n_real, task: task.map(str::to_owned) })
 }
 
 /// Tokenizes a round's data; every sample longer than `max_len` tokens is named in one error.
 pub fn examples(f: &Formatter, data: &RoundData, max_len: usize) -> Result<Vec<Example>, String> {
     if data.texts.is_empty() {
-        return Err("nothing to train on: no accepted samples (accept some in the workbench, or import a file as accepted)".into());
+        let of = data.task.as_deref().map_or(String::new(), |t| format!(" of task {t:?}"));
+        return Err(format!("nothing to train on: no accepted samples{of} (accept some in the workbench, or import a file as accepted)"));
     }
     let mut out = Vec::with_capacity(data.texts.len());
     let mut long = Vec::new();

@@ -25,7 +25,6 @@ impl TrainModel {
             }
         })
     }
-
 }
 
 /// The fields of a Hugging Face llama `config.json` training needs.
@@ -101,9 +100,7 @@ fn hf_name(gguf: &str) -> (String, Option<HeadsOf>) {
         "output_norm.weight" => return ("model.norm.weight".into(), None),
         _ => {}
     }
-    let rest = gguf.strip_prefix("blk.").unwrap_or(gguf);
-    let (layer, module) = rest.split_once('.').unwrap_or((rest, ""));
-    let module = module.strip_suffix(".weight").unwrap_or(module);
+    let (layer, module) = super::model::gguf_block(gguf).unwrap_or((gguf, ""));
     let (hf, heads) = match module {
         "attn_norm" => ("input_layernorm", None),
         "ffn_norm" => ("post_attention_layernorm", None),
@@ -114,4 +111,3 @@ fn hf_name(gguf: &str) -> (String, Option<HeadsOf>) {
     };
     (format!("model.layers.{layer}.{hf}.weight"), heads)
 }
-

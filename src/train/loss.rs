@@ -13,9 +13,7 @@ pub fn response_positions(mask: &Tensor) -> Result<Tensor> {
 
 /// Mean cross-entropy of `logits` `[n, vocab]` predicting `targets` `[n]` (u32).
 pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let n = targets.dim(0)?;
-    let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    lp.gather(&targets.unsqueeze(1)?, 1)?.sum_all()?.neg()? / n as f64
+    super::fused::cross_entropy(logits, targets)
 }
 
 /// Mean cross-entropy of `logits` `[b, s, vocab]` predicting `targets` `[b, s]` (the next token

@@ -17,11 +17,9 @@ use std::path::Path;
 /// The adapter pair (A `[r, in]`, B `[out, r]`) of GGUF tensor `blk.N.<target>.weight`, by its
 /// PEFT names in a checkpoint.
 fn pair<'a>(adapters: &'a HashMap<String, Tensor>, name: &str) -> Option<(&'a Tensor, &'a Tensor)> {
-    let rest = name.strip_prefix("blk.")?;
-    let (layer, rest) = rest.split_once('.')?;
-    let module = rest.strip_suffix(".weight")?;
+    let (layer, module) = super::model::gguf_block(name)?;
     let t = Target::ALL.into_iter().find(|t| t.gguf() == module)?;
-    let base = format!("base_model.model.model.layers.{layer}.{}", t.hf());
+    let base = t.peft(layer);
     Some((adapters.get(&format!("{base}.lora_A.weight"))?, adapters.get(&format!("{base}.lora_B.weight"))?))
 }
 

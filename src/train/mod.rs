@@ -1,7 +1,9 @@
 //! The student: LoRA fine-tuning on the accepted set, and what surrounds it.
 //!
 //! [`model`] is a differentiable llama forward of our own (candle's fast ops drop gradients
-//! silently, see `../shared/MODEL-NOTES.md`) with LoRA adapters on any of the seven projections;
+//! silently, see `../shared/MODEL-NOTES.md`) with LoRA adapters on any of the seven projections,
+//! built on fused ops with hand-written gradients ([`fused`], [`attention`], [`frozen`], sharing
+//! [`kernels`]);
 //! [`loss`] is cross-entropy on the response tokens only; [`run`] the loop (AdamW, warmup and
 //! cosine decay, accumulation) with atomic [`checkpoint`]s and exact resume; [`data`] a round's
 //! examples in the chat template; [`export`] the PEFT adapter; [`merge`] the merged GGUF;
@@ -9,13 +11,16 @@
 //! model: against the inference engine's logits, against finite differences, and for a gradient
 //! reaching every trainable tensor.
 
+pub mod attention;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod export;
 pub mod frozen;
+pub mod fused;
 pub mod guard;
 pub mod hf;
+pub mod kernels;
 pub mod loss;
 pub mod merge;
 pub mod model;
@@ -35,5 +40,7 @@ pub fn run_dir(workspace: &Path, id: i64) -> PathBuf {
 pub const PROGRESS: &str = "progress.jsonl";
 /// Created by the workbench to ask the trainer to stop after its step (with a checkpoint).
 pub const CANCEL: &str = "cancel";
-/// The trainer's own output (the workbench starts it with stdout and stderr here).
+/// The trainer's own output, in `runs/` (the workbench starts it with stdout and stderr here).
 pub const LOG: &str = "train.log";
+/// `distillery eval`'s output when the workbench starts it, in `runs/`.
+pub const EVAL_LOG: &str = "eval.log";

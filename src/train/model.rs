@@ -1,12 +1,15 @@
 //! A llama-family model for training: the base weights dequantized and frozen, LoRA adapters
 //! (`A` `[r, in]`, `B` `[out, r]`, scaled by `alpha / r`) as the only trainable tensors, and a
-//! forward built only from ops that have a backward in candle: `rms_norm_slow`, the generic
-//! `softmax`, `rope_i_slow`, plain matmuls. GGUF stores q and k permuted for the interleaved
-//! rope, so the interleaved rope is the right one for these weights (as in inference).
+//! forward whose every op has a backward: our fused ops ([`super::fused`], [`super::attention`],
+//! [`super::frozen`]) with their gradients written out, and candle's matmuls and adds for the
+//! adapters. (candle's own fast norm, softmax and rope drop gradients silently.) GGUF stores q
+//! and k permuted for the interleaved rope, so the interleaved rope is the right one for these
+//! weights (as in inference).
 
+use super::attention::CausalAttention;
 use crate::llm::sampling::Rng;
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, Result, Tensor, Var, D};
+use candle_core::{DType, Device, Result, Tensor, Var};
 use std::path::Path;
 
 /// A projection LoRA can adapt.
@@ -51,10 +54,21 @@ impl Target {
         }
     }
 
+    /// The module's PEFT name in layer `layer`: `base_model.model.model.layers.N.<hf name>`
+    /// (its adapters are `<that>.lora_A.weight` and `.lora_B.weight`).
+    pub fn peft(self, layer: impl std::fmt::Display) -> String {
+        format!("base_model.model.model.layers.{layer}.{}", self.hf())
+    }
+
     /// `q`, `k`, … `down`, as the config and the command line name them.
     pub fn parse(s: &str) -> Option<Target> {
         Target::ALL.into_iter().find(|t| t.hf().ends_with(&format!("{}_proj", s.trim())) || format!("{t:?}").eq_ignore_ascii_case(s.trim()))
     }
+}
+
+/// A GGUF block tensor's name, `blk.N.<module>.weight`, as (N, module).
+pub fn gguf_block(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("blk.")?.split_once('.').and_then(|(layer, rest)| Some((layer, rest.strip_suffix(".weight")?)))
 }
 
 /// The adapters to train.
@@ -219,7 +233,7 @@ impl TrainModel {
         for (i, b) in self.blocks.iter().enumerate() {
             for (t, lin) in [(Target::Q, &b.q), (Target::K, &b.k), (Target::V, &b.v), (Target::O, &b.o), (Target::Gate, &b.gate), (Target::Up, &b.up), (Target::Down, &b.down)] {
                 if let Some(l) = &lin.lora {
-                    let base = format!("base_model.model.model.layers.{i}.{}", t.hf());
+                    let base = t.peft(i);
                     out.push((format!("{base}.lora_A.weight"), &l.a));
                     out.push((format!("{base}.lora_B.weight"), &l.b));
                 }
@@ -261,40 +275,25 @@ impl TrainModel {
     fn hidden(&mut self, ids: &Tensor) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let sh = self.shape.clone();
-        let dev = Device::Cpu;
-        let g = sh.n_head / sh.n_kv_head;
         let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, sh.hidden))?;
-        let theta: Vec<f32> = (0..sh.head_dim).step_by(2).map(|i| 1.0 / sh.rope_base.powf(i as f32 / sh.head_dim as f32)).collect();
-        let theta = Tensor::new(theta.as_slice(), &dev)?.reshape((1, sh.head_dim / 2))?;
-        let pos = Tensor::arange(0u32, s as u32, &dev)?.to_dtype(DType::F32)?.reshape((s, 1))?;
-        let angles = pos.matmul(&theta)?;
-        let (cos, sin) = (angles.cos()?.to_dtype(self.dtype)?, angles.sin()?.to_dtype(self.dtype)?);
-        let mask: Vec<f32> = (0..s).flat_map(|r| (0..s).map(move |j| if j > r { f32::NEG_INFINITY } else { 0.0 })).collect();
-        let mask = Tensor::from_vec(mask, (1, 1, s, s), &dev)?.to_dtype(self.dtype)?;
-        let scale = 1.0 / (sh.head_dim as f64).sqrt();
         for i in 0..self.blocks.len() {
-            let m_attn = self.dropout_mask((b, s, sh.hidden))?;
-            let m_ffn = self.dropout_mask((b, s, sh.hidden))?;
-            let m_down = self.dropout_mask((b, s, sh.ffn))?;
-            let m_o = self.dropout_mask((b, s, sh.hidden))?;
+            // A dropout mask only for inputs that feed an adapter.
             let l = &self.blocks[i];
-            let h = candle_nn::ops::rms_norm_slow(&x, &l.attn_norm, sh.eps)?;
-            let q = l.q.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let k = l.k.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_kv_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let v = l.v.forward(&h, m_attn.as_ref())?.reshape((b, s, sh.n_kv_head, sh.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let q = candle_nn::rotary_emb::rope_i_slow(&q, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope_i_slow(&k, &cos, &sin)?;
-            // Each KV head serves `g` consecutive query heads.
-            let (k, v) = if g == 1 { (k, v) } else { (repeat_kv(&k, g)?, repeat_kv(&v, g)?) };
-            let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, s, sh.hidden))?;
+            let adapted = |ls: &[&Linear]| ls.iter().any(|l| l.lora.is_some());
+            let need = [adapted(&[&l.q, &l.k, &l.v]), adapted(&[&l.o]), adapted(&[&l.gate, &l.up]), adapted(&[&l.down])];
+            let mut mask = |on: bool, width: usize| if on { self.dropout_mask((b, s, width)) } else { Ok(None) };
+            let (m_attn, m_o, m_ffn, m_down) = (mask(need[0], sh.hidden)?, mask(need[1], sh.hidden)?, mask(need[2], sh.hidden)?, mask(need[3], sh.ffn)?);
+            let l = &self.blocks[i];
+            let h = super::fused::rms_norm(&x, &l.attn_norm, sh.eps)?;
+            let (q, k, v) = (l.q.forward(&h, m_attn.as_ref())?, l.k.forward(&h, m_attn.as_ref())?, l.v.forward(&h, m_attn.as_ref())?);
+            let op = CausalAttention { n_head: sh.n_head, n_kv_head: sh.n_kv_head, head_dim: sh.head_dim, rope_base: sh.rope_base as f64 };
+            let y = super::attention::causal_attention(&q, &k, &v, op)?;
             x = (x + l.o.forward(&y, m_o.as_ref())?)?;
-            let h = candle_nn::ops::rms_norm_slow(&x, &l.ffn_norm, sh.eps)?;
-            let act = (l.gate.forward(&h, m_ffn.as_ref())?.silu()? * l.up.forward(&h, m_ffn.as_ref())?)?;
+            let h = super::fused::rms_norm(&x, &l.ffn_norm, sh.eps)?;
+            let act = super::fused::swiglu(&l.gate.forward(&h, m_ffn.as_ref())?, &l.up.forward(&h, m_ffn.as_ref())?)?;
             x = (x + l.down.forward(&act, m_down.as_ref())?)?;
         }
-        candle_nn::ops::rms_norm_slow(&x, &self.norm, sh.eps)
+        super::fused::rms_norm(&x, &self.norm, sh.eps)
     }
 }
 
@@ -307,10 +306,4 @@ pub(super) struct Head {
     pub(super) eps: f32,
     pub(super) rope_base: f32,
     pub(super) tied: bool,
-}
-
-/// `[b, kv, s, d]` → `[b, kv·g, s, d]`, each KV head repeated for its `g` query heads.
-fn repeat_kv(x: &Tensor, g: usize) -> Result<Tensor> {
-    let (b, kv, s, d) = x.dims4()?;
-    x.unsqueeze(2)?.broadcast_as((b, kv, g, s, d))?.reshape((b, kv * g, s, d))
 }
