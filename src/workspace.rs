@@ -137,6 +137,12 @@ const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
 "#;
 
 impl Workspace {
+    /// The local model that generates, judges and is trained by default: `[teacher] model`, else
+    /// SmolLM2-135M-Instruct in the model cache.
+    pub fn teacher_model(&self) -> PathBuf {
+        self.config.teacher.model.clone().unwrap_or_else(crate::llm::fetch::default_model)
+    }
+
     /// Creates the folder, config and database (keeping an existing config).
     pub fn init(dir: &Path) -> Result<(Workspace, bool), WorkspaceError> {
         let io = |source| WorkspaceError::Io { path: dir.to_owned(), source };

@@ -91,6 +91,7 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     s.decide(&Decision { sample_ids: (1..=6).collect(), kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
     let seed = SeedTask { name: Some("sums".into()), instruction: "Add the numbers.".into(), instances: vec![Instance { input: "3 + 4".into(), output: "7".into() }], is_classification: Some(false) };
     s.insert_seeds(&[NewSeed { seed, task: Some("sums".into()), source: "test".into() }]).unwrap();
+    assert_eq!(s.seed_tasks().unwrap(), vec!["sums".to_string()], "what the training dialog offers");
     let items: Vec<(EvalItem, String)> = (0..3)
         .map(|i| (EvalItem { task: Some("sums".into()), instruction: "Add the numbers.".into(), input: format!("{i} + 5"), reference: (i + 5).to_string(), scorer: "number".into() }, "test".into()))
         .collect();

@@ -89,6 +89,9 @@ fn bad_input_is_named_and_starts_no_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no accepted samples"), "{}", String::from_utf8_lossy(&out.stderr));
     let mut s = ws.store().unwrap();
     s.decide(&Decision { sample_ids: vec![1, 6], kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
+    let out = train(&ws.dir, &["--base", base, "--task", "no-such-task"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no accepted samples of task \"no-such-task\""), "a round limited to a task says which: {err}");
     let out = train(&ws.dir, &["--base", base, "--max-len", "30"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("sample #6") && !err.contains("sample #1 ") && err.contains("--max-len"), "{err}");

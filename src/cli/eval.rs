@@ -98,7 +98,7 @@ pub(super) fn run(ws: &Workspace, a: EvalArgs) -> anyhow::Result<()> {
             anyhow::bail!("no training run {id}");
         }
     }
-    let base = a.base.clone().or_else(|| runs.last().map(|r| PathBuf::from(&r.base_model))).or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model);
+    let base = a.base.clone().or_else(|| runs.last().map(|r| PathBuf::from(&r.base_model))).unwrap_or_else(|| ws.teacher_model());
     if !base.exists() {
         anyhow::bail!("{}: no such base model; run `distillery models fetch` or pass --base FILE.gguf", base.display());
     }
@@ -292,13 +292,13 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
     }
     println!();
     let mut tasks: Vec<Option<String>> = metrics.iter().filter(|m| m.task.is_some()).map(|m| m.task.clone()).collect();
-    tasks.dedup();
     tasks.sort();
     tasks.dedup();
     let mut rows: Vec<(String, Option<&str>, &str)> = METRICS.iter().map(|(k, l)| (l.to_string(), None, *k)).collect();
     for t in &tasks {
-        for (k, l) in [("exact_match", "exact match"), ("verifier_pass", "verifier pass"), ("loss", "loss")] {
-            rows.push((format!("  {}: {l}", t.as_deref().unwrap_or("")), t.as_deref(), k));
+        // Per task: every metric but the critic score.
+        for (k, l) in METRICS.iter().filter(|(k, _)| *k != "critic_score") {
+            rows.push((format!("  {}: {l}", t.as_deref().unwrap_or("")), t.as_deref(), *k));
         }
     }
     for (k, l) in [("guard.synthetic_share", "synthetic share"), ("guard.diversity", "diversity"), ("guard.near_dup_rate", "near-dup rate"), ("guard.distinct_2", "distinct-2")] {

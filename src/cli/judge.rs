@@ -51,7 +51,7 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
     let cfg = &ws.config.judge;
     let votes = a.votes.unwrap_or(cfg.votes);
     let (endpoint, model) = match a.critic.as_deref().or(cfg.critic.as_deref()) {
-        Some("local") => (None, Some(a.model.clone().or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model))),
+        Some("local") => (None, Some(a.model.clone().unwrap_or_else(|| ws.teacher_model()))),
         other => (other.map(str::to_owned), a.model.clone()),
     };
     let mut critic = open_teacher(ws, endpoint.as_deref(), model.as_deref(), &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?;

@@ -92,7 +92,7 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let options = TrainOptions { lr: a.lr, warmup: a.warmup, epochs: a.epochs, batch: a.batch, accum: a.accum, seed: a.seed, checkpoint_every: a.checkpoint_every };
             let s = Settings { task: a.task.clone(), rank: a.rank, alpha: a.alpha, dropout: a.dropout, targets, max_len: a.max_len, seed_share: a.seed_share, options };
-            let base = a.base.clone().or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model);
+            let base = a.base.clone().unwrap_or_else(|| ws.teacher_model());
             if !base.exists() {
                 anyhow::bail!("{}: no such base model; run `distillery models fetch` or pass --base FILE.gguf", base.display());
             }

@@ -23,7 +23,7 @@ pub fn open_teacher(ws: &Workspace, endpoint: Option<&str>, model: Option<&Path>
         say(format!("teacher: endpoint {name} ({} at {})", cfg.model, cfg.base_url));
         return Ok(Box::new(OpenAiClient::new(&name, cfg)?));
     }
-    let path = model.map(Path::to_owned).or_else(|| ws.config.teacher.model.clone()).unwrap_or_else(crate::llm::fetch::default_model);
+    let path = model.map(Path::to_owned).unwrap_or_else(|| ws.teacher_model());
     if !path.exists() {
         anyhow::bail!("{}: no such model file; run `distillery models fetch` or pass --model FILE.gguf", path.display());
     }

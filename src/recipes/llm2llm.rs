@@ -18,12 +18,14 @@ pub fn prompt(template: &str, f: &Failure) -> String {
     super::fill_once(template, &fill)
 }
 
-/// The field after `label` up to the next labelled line.
+/// The field after `label` up to the next labelled line. Matching is ASCII case-insensitive:
+/// ASCII lower-casing keeps every byte offset (full Unicode lower-casing does not, and a reply
+/// with `İ` before the label would have been cut inside a character).
 fn field(text: &str, label: &str) -> Option<String> {
-    let lower = text.to_lowercase();
-    let i = lower.find(&format!("{}:", label.to_lowercase()))?;
-    let rest = &text[i + label.len() + 1..];
-    let end = ["\ninput:", "\nanswer:", "\noutput:", "\ninstruction:", "\ncorrect answer:", "\n\n"].iter().filter_map(|m| rest.to_lowercase().find(m)).min().unwrap_or(rest.len());
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find(&format!("{}:", label.to_ascii_lowercase()))? + label.len() + 1;
+    let (rest, rest_lower) = (&text[start..], &lower[start..]);
+    let end = ["\ninput:", "\nanswer:", "\noutput:", "\ninstruction:", "\ncorrect answer:", "\n\n"].iter().filter_map(|m| rest_lower.find(m)).min().unwrap_or(rest.len());
     let v = rest[..end].trim();
     (!v.is_empty()).then(|| v.to_owned())
 }
@@ -116,6 +118,9 @@ mod tests {
         assert!(parse(&f, &format!("Input: {}\nAnswer: 43", f.input), FinishReason::Stop).unwrap_err().contains("repeats"));
         assert!(parse(&f, "Input: x\nAnswer: 1", FinishReason::Length).unwrap_err().contains("finish"));
         assert!(parse(&f, "Input: [1]\nAnswer: 23", FinishReason::Stop).unwrap_err().contains("fragment"));
+        // Full Unicode lower-casing lengthens `İ`: the labels' offsets must still fit the text.
+        let t = parse(&f, "İİ İstanbul\nInput: Ece has 6 figs and gets 2 more. How many figs now?\nAnswer: 8", FinishReason::Stop).unwrap();
+        assert_eq!((t.input.as_str(), t.output.as_str()), ("Ece has 6 figs and gets 2 more. How many figs now?", "8"), "non-ASCII text before a label");
         let open = failure("");
         let t = parse(&open, "Instruction: Name a prime number above 10.\nAnswer: 11", FinishReason::Stop).unwrap();
         assert_eq!((t.instruction.as_str(), t.input.as_str()), ("Name a prime number above 10.", ""));

@@ -33,6 +33,13 @@ pub struct Failure {
 }
 
 impl Store {
+    /// The seeds' task names, sorted: what a round can be limited to.
+    pub fn seed_tasks(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT DISTINCT task FROM seeds WHERE task IS NOT NULL AND task != '' ORDER BY task")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The held-out items of `task` (all when None), in import order.
     pub fn eval_items(&self, task: Option<&str>) -> Result<Vec<(i64, EvalItem)>, StoreError> {
         let mut st = self.conn.prepare("SELECT id, task, instruction, input, reference, scorer FROM eval_items WHERE ?1 IS NULL OR task = ?1 ORDER BY id")?;

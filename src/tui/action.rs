@@ -104,7 +104,7 @@ impl Action {
             Increase => "next value",
             Decrease => "previous value",
             Student => "student: train on the accepted set, watch the loss, base vs rounds",
-            Train => "train a student (dialog: rank, epochs, learning rate, data mix)",
+            Train => "train a student (dialog: base, task, projections, rank, epochs, learning rate, data mix)",
             CancelTraining => "stop the running training after its step (its checkpoint is kept)",
             Evaluate => "evaluate the base model and each round on the held-out items (background)",
         }

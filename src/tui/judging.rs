@@ -37,7 +37,7 @@ pub fn open_critic(ws: &Workspace, teacher_endpoint: Option<&str>) -> anyhow::Re
         None => Ok(None),
         Some("local") if teacher_endpoint.is_none() => Ok(None),
         Some("local") => {
-            let model = ws.config.teacher.model.clone().unwrap_or_else(crate::llm::fetch::default_model);
+            let model = ws.teacher_model();
             Ok(Some(open_teacher(ws, None, Some(&model), say)?))
         }
         Some(name) if Some(name) == teacher_endpoint => Ok(None),

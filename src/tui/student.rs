@@ -20,6 +20,10 @@ use tokio::sync::mpsc::UnboundedSender;
 pub struct TrainSpec {
     /// The base model (None: the trainer's default, `[teacher] model` or SmolLM2).
     pub base: Option<PathBuf>,
+    /// Only this task's samples (None: all).
+    pub task: Option<String>,
+    /// The projections to adapt, as `--targets` takes them (`q,v`).
+    pub targets: String,
     pub rank: usize,
     pub epochs: usize,
     pub lr: f64,
@@ -34,7 +38,11 @@ impl TrainSpec {
             a.push("--base".into());
             a.push(b.display().to_string());
         }
-        for (k, v) in [("--rank", self.rank.to_string()), ("--epochs", self.epochs.to_string()), ("--lr", format!("{:e}", self.lr)), ("--seed-share", self.seed_share.to_string())] {
+        if let Some(t) = &self.task {
+            a.push("--task".into());
+            a.push(t.clone());
+        }
+        for (k, v) in [("--targets", self.targets.clone()), ("--rank", self.rank.to_string()), ("--epochs", self.epochs.to_string()), ("--lr", format!("{:e}", self.lr)), ("--seed-share", self.seed_share.to_string())] {
             a.push(k.into());
             a.push(v);
         }
@@ -67,6 +75,8 @@ pub struct StudentView {
     /// The base models the dialog offers: the trainer's default first, then SmolLM2 and the
     /// bases of earlier runs, where they differ and exist.
     pub bases: Vec<PathBuf>,
+    /// The seeds' tasks, which the dialog offers to limit a round to.
+    pub tasks: Vec<String>,
     pub runs: Vec<TrainingRun>,
     pub current: Option<RunProgress>,
     pub metrics: Vec<Metric>,
@@ -171,6 +181,14 @@ impl Watcher {
         self.ws.dir.join("runs")
     }
 
+    fn train_log(&self) -> PathBuf {
+        self.runs_dir().join(crate::train::LOG)
+    }
+
+    fn eval_log(&self) -> PathBuf {
+        self.runs_dir().join(crate::train::EVAL_LOG)
+    }
+
     /// Starts `distillery <args>` detached, its output into `log`.
     fn start(&self, args: &[String], log: &Path) -> std::io::Result<Child> {
         use std::os::unix::process::CommandExt;
@@ -199,7 +217,7 @@ impl Watcher {
             Ok((Some(l), _)) => format!("from its checkpoint of step {}", l.state.step),
             _ => "from the start (it had no checkpoint yet)".into(),
         };
-        self.note = Some(match self.start(&args, &self.runs_dir().join("train.log")) {
+        self.note = Some(match self.start(&args, &self.train_log()) {
             Ok(c) => {
                 self.trainer = Some(c);
                 (format!("training run {} was interrupted (its process is gone); resuming it {from}", run.id), false)
@@ -218,10 +236,10 @@ impl Watcher {
                 if self.trainer.is_some() || self.running_run().is_some() {
                     ("a training run is already going; cancel it first (c)".into(), true)
                 } else {
-                    match self.start(&spec.args(), &self.runs_dir().join("train.log")) {
+                    match self.start(&spec.args(), &self.train_log()) {
                         Ok(c) => {
                             self.trainer = Some(c);
-                            (format!("training started: LoRA r={} · {} epochs · lr {:e} · seed share {:.0}%", spec.rank, spec.epochs, spec.lr, spec.seed_share * 100.0), false)
+                            (format!("training started: {} · LoRA r={} on {} · {} epochs · lr {:e} · seed share {:.0}%", spec.task.as_deref().unwrap_or("all tasks"), spec.rank, spec.targets, spec.epochs, spec.lr, spec.seed_share * 100.0), false)
                         }
                         Err(e) => (format!("could not start the trainer: {e}"), true),
                     }
@@ -238,7 +256,7 @@ impl Watcher {
                 if self.evaluator.is_some() {
                     ("an evaluation is already running".into(), true)
                 } else {
-                    match self.start(&["eval".into()], &self.runs_dir().join("eval.log")) {
+                    match self.start(&["eval".into()], &self.eval_log()) {
                         Ok(c) => {
                             self.evaluator = Some(c);
                             ("evaluating the base model and each round's student on the held-out items…".into(), false)
@@ -252,7 +270,7 @@ impl Watcher {
 
     /// Collects finished children, noting a failure with its log's last words.
     fn reap(&mut self) {
-        let logs = (self.runs_dir().join("train.log"), self.runs_dir().join("eval.log"));
+        let logs = (self.train_log(), self.eval_log());
         for (child, log, what) in [(&mut self.trainer, &logs.0, "training"), (&mut self.evaluator, &logs.1, "evaluation")] {
             if let Some(Ok(Some(st))) = child.as_mut().map(Child::try_wait) {
                 *child = None;
@@ -270,7 +288,7 @@ impl Watcher {
         });
         let metrics = self.store.metrics().unwrap_or_default();
         let warnings = crate::cli::eval_warnings(&metrics, &runs);
-        let mut bases = vec![self.ws.config.teacher.model.clone().unwrap_or_else(crate::llm::fetch::default_model)];
+        let mut bases = vec![self.ws.teacher_model()];
         for b in std::iter::once(crate::llm::fetch::default_model()).chain(runs.iter().map(|r| PathBuf::from(&r.base_model))) {
             if !bases.contains(&b) && b.exists() {
                 bases.push(b);
@@ -278,12 +296,13 @@ impl Watcher {
         }
         StudentView {
             bases,
+            tasks: self.store.seed_tasks().unwrap_or_default(),
             runs,
             current,
             metrics,
             warnings,
             evaluating: self.evaluator.is_some(),
-            eval_progress: self.evaluator.as_ref().and_then(|_| last_segment(&self.runs_dir().join("eval.log"))),
+            eval_progress: self.evaluator.as_ref().and_then(|_| last_segment(&self.eval_log())),
             note: self.note.clone(),
         }
     }
@@ -308,8 +327,8 @@ impl super::app::App {
         match self.popup.as_mut() {
             Some(Popup::Student) => match self.keymap.action(Context::Student, key) {
                 Some(Action::Train) => {
-                    let bases = self.student.as_ref().map(|s| s.bases.clone()).unwrap_or_default();
-                    self.popup = Some(Popup::Train(super::panes::TrainPopup::new(bases)));
+                    let (bases, tasks) = self.student.as_ref().map(|s| (s.bases.clone(), s.tasks.clone())).unwrap_or_default();
+                    self.popup = Some(Popup::Train(super::panes::TrainPopup::new(bases, tasks)));
                 }
                 Some(Action::CancelTraining) => fx.push(super::effects::Effect::Student(StudentCmd::Cancel)),
                 Some(Action::Evaluate) => fx.push(super::effects::Effect::Student(StudentCmd::Evaluate)),
@@ -346,8 +365,9 @@ mod tests {
         assert_eq!(steps, vec![(1, 3.0), (2, 2.9), (3, 2.6), (4, 2.5)]);
         assert!(read_progress(&dir.path().join("missing")).is_empty());
         assert!(!alive(i64::from(i32::MAX)), "no such process");
-        assert_eq!(TrainSpec { base: None, rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.2 }.args().join(" "), "train --json --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2");
-        let b = TrainSpec { base: Some("/m/other.gguf".into()), rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.0 };
-        assert!(b.args().join(" ").starts_with("train --json --base /m/other.gguf --rank 8"));
+        let spec = TrainSpec { base: None, task: None, targets: "q,v".into(), rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.2 };
+        assert_eq!(spec.args().join(" "), "train --json --targets q,v --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2");
+        let b = TrainSpec { base: Some("/m/other.gguf".into()), task: Some("extraction".into()), ..spec };
+        assert!(b.args().join(" ").starts_with("train --json --base /m/other.gguf --task extraction --targets q,v --rank 8"));
     }
 }

@@ -1,6 +1,6 @@
 //! The student pane (the newest run's live loss chart, tokens/s and ETA; base vs each round on
 //! the held-out items, with a chart over rounds; the collapse guard's warnings) and the
-//! training dialog (rank, epochs, learning rate, data mix).
+//! training dialog (base, task, adapted projections, rank, epochs, learning rate, data mix).
 
 use super::centered;
 use crate::store::Metric;
@@ -15,7 +15,11 @@ use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Block, Chart, Clear, Datas
 use ratatui::Frame;
 use std::path::PathBuf;
 
+/// What the dialog offers to adapt: its label and `--targets`.
+const TARGETS: &[(&str, &str)] = &[("q, v", "q,v"), ("q, k, v, o", "q,k,v,o"), ("all seven projections", "q,k,v,o,gate,up,down")];
 const RANKS: &[usize] = &[4, 8, 16, 32];
+/// The dialog's fields, in order.
+const FIELDS: [&str; 7] = ["base", "task", "adapt", "rank", "epochs", "lr", "data mix"];
 const EPOCHS: &[usize] = &[1, 2, 3, 5, 10];
 const LRS: &[f64] = &[5e-5, 1e-4, 2e-4, 5e-4, 1e-3];
 const SHARES: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.5];
@@ -25,9 +29,11 @@ const SHARES: &[f64] = &[0.0, 0.1, 0.2, 0.3, 0.5];
 pub struct TrainPopup {
     /// What it offers as the base (the first is the trainer's default).
     pub bases: Vec<PathBuf>,
+    /// The tasks it offers after "all tasks".
+    pub tasks: Vec<String>,
     pub field: usize,
-    /// Index into each choice list: base, rank, epochs, learning rate, seed share.
-    pub pick: [usize; 5],
+    /// Index into each choice list, in the order of `FIELDS`.
+    pub pick: [usize; 7],
 }
 
 /// What a key in the dialog leads to.
@@ -39,21 +45,24 @@ pub enum TrainOutcome {
 }
 
 impl TrainPopup {
-    pub fn new(bases: Vec<PathBuf>) -> Self {
-        TrainPopup { bases, field: 1, pick: [0, 1, 1, 2, 2] }
+    pub fn new(bases: Vec<PathBuf>, tasks: Vec<String>) -> Self {
+        TrainPopup { bases, tasks, field: 3, pick: [0, 0, 0, 1, 1, 2, 2] }
     }
 
     pub fn spec(&self) -> TrainSpec {
         // The default base goes unnamed, so the trainer decides it as on the command line.
         let base = (self.pick[0] > 0).then(|| self.bases.get(self.pick[0]).cloned()).flatten();
-        TrainSpec { base, rank: RANKS[self.pick[1]], epochs: EPOCHS[self.pick[2]], lr: LRS[self.pick[3]], seed_share: SHARES[self.pick[4]] }
+        let task = self.pick[1].checked_sub(1).and_then(|i| self.tasks.get(i).cloned());
+        let p = &self.pick;
+        TrainSpec { base, task, targets: TARGETS[p[2]].1.into(), rank: RANKS[p[3]], epochs: EPOCHS[p[4]], lr: LRS[p[5]], seed_share: SHARES[p[6]] }
     }
 
     pub fn handle(&mut self, action: Option<Action>) -> TrainOutcome {
-        let lens = [self.bases.len().max(1), RANKS.len(), EPOCHS.len(), LRS.len(), SHARES.len()];
+        let lens = [self.bases.len().max(1), self.tasks.len() + 1, TARGETS.len(), RANKS.len(), EPOCHS.len(), LRS.len(), SHARES.len()];
+        let n = FIELDS.len();
         match action {
-            Some(Action::MoveDown | Action::NextField) => self.field = (self.field + 1) % 5,
-            Some(Action::MoveUp) => self.field = (self.field + 4) % 5,
+            Some(Action::MoveDown | Action::NextField) => self.field = (self.field + 1) % n,
+            Some(Action::MoveUp) => self.field = (self.field + n - 1) % n,
             Some(Action::Increase) => self.pick[self.field] = (self.pick[self.field] + 1).min(lens[self.field] - 1),
             Some(Action::Decrease) => self.pick[self.field] = self.pick[self.field].saturating_sub(1),
             Some(Action::Confirm) => return TrainOutcome::Start(self.spec()),
@@ -64,20 +73,21 @@ impl TrainPopup {
     }
 
     pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-        let area = centered(area, 64, 60);
+        let area = centered(area, 64, 70);
         f.render_widget(Clear, area);
         let s = self.spec();
         let base = match self.bases.get(self.pick[0]) {
             Some(b) => b.file_name().map_or_else(|| b.display().to_string(), |n| n.to_string_lossy().into_owned()),
             None => "the workspace's teacher model".into(),
         };
-        let values = [crate::text::clean_line(&base), s.rank.to_string(), s.epochs.to_string(), format!("{:e}", s.lr), format!("{:.0}% real seed examples", s.seed_share * 100.0)];
+        let task = crate::text::clean_line(s.task.as_deref().unwrap_or("all tasks"));
+        let values = [crate::text::clean_line(&base), task, TARGETS[self.pick[2]].0.into(), s.rank.to_string(), s.epochs.to_string(), format!("{:e}", s.lr), format!("{:.0}% real seed examples", s.seed_share * 100.0)];
         let mut lines = vec![
-            Line::from("Fine-tune a student (LoRA on q, v) on the accepted set, in the background."),
+            Line::from("Fine-tune a student (LoRA) on the accepted set, in the background."),
             Line::styled("Every round retrains from a base, never from an earlier student.", theme.muted),
             Line::from(""),
         ];
-        for (i, (name, value)) in ["base", "rank", "epochs", "lr", "data mix"].iter().zip(values).enumerate() {
+        for (i, (name, value)) in FIELDS.iter().zip(values).enumerate() {
             let style = if i == self.field { theme.accent } else { theme.text };
             lines.push(Line::styled(format!("{} {name:<9} ‹ {value} ›", if i == self.field { "▶" } else { " " }), style));
         }
