@@ -85,15 +85,15 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     let models = dir.path().join("models");
     let mut s = ws.store().unwrap();
     let rows: Vec<NewSample> = (0..6)
-        .map(|i| NewSample { text: SampleText::new("Add the numbers.", format!("{i} + 2"), (i + 2).to_string()), task: Some("sums".into()), provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
+        .map(|i| NewSample { text: SampleText::new("Add the numbers.", format!("{i} + 2"), (i + 2).to_string()), task: Some("two-number sums".into()), provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
         .collect();
     s.insert_samples(&rows).unwrap();
     s.decide(&Decision { sample_ids: (1..=6).collect(), kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
-    let seed = SeedTask { name: Some("sums".into()), instruction: "Add the numbers.".into(), instances: vec![Instance { input: "3 + 4".into(), output: "7".into() }], is_classification: Some(false) };
-    s.insert_seeds(&[NewSeed { seed, task: Some("sums".into()), source: "test".into() }]).unwrap();
-    assert_eq!(s.seed_tasks().unwrap(), vec!["sums".to_string()], "what the training dialog offers");
+    let seed = SeedTask { name: Some("two-number sums".into()), instruction: "Add the numbers.".into(), instances: vec![Instance { input: "3 + 4".into(), output: "7".into() }], is_classification: Some(false) };
+    s.insert_seeds(&[NewSeed { seed, task: Some("two-number sums".into()), source: "test".into() }]).unwrap();
+    assert_eq!(s.seed_tasks().unwrap(), vec!["two-number sums".to_string()], "what the training dialog offers");
     let items: Vec<(EvalItem, String)> = (0..3)
-        .map(|i| (EvalItem { task: Some("sums".into()), instruction: "Add the numbers.".into(), input: format!("{i} + 5"), reference: (i + 5).to_string(), scorer: "number".into() }, "test".into()))
+        .map(|i| (EvalItem { task: Some("two-number sums".into()), instruction: "Add the numbers.".into(), input: format!("{i} + 5"), reference: (i + 5).to_string(), scorer: "number".into() }, "test".into()))
         .collect();
     s.insert_eval_items(&items).unwrap();
     let base = dir.path().join("tiny.gguf");
@@ -134,11 +134,15 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("base") && text.contains("round 1") && text.contains("exact match") && text.contains("loss"), "{text}");
+    // Every row of the table ends in the same column, the long task's rows too.
+    let table: Vec<&str> = text.lines().skip(1).take_while(|l| !l.starts_with("warning") && !l.contains("wrong answers")).collect();
+    let widths: std::collections::BTreeSet<usize> = table.iter().map(|l| l.chars().count()).collect();
+    assert!(table.iter().any(|l| l.contains("two-number sums: verifier pass")) && widths.len() == 1, "{text}");
     let m = s.metrics().unwrap();
     for run in [None, Some(1)] {
         let loss = m.iter().find(|x| x.run_id == run && x.task.is_none() && x.metric == "loss").unwrap();
         assert!(loss.value.is_finite() && loss.value > 0.0 && loss.n == 3, "{loss:?}");
-        assert!(m.iter().any(|x| x.run_id == run && x.task.as_deref() == Some("sums") && x.metric == "exact_match"));
+        assert!(m.iter().any(|x| x.run_id == run && x.task.as_deref() == Some("two-number sums") && x.metric == "exact_match"));
     }
     assert!(m.iter().any(|x| x.run_id == Some(1) && x.metric == "guard.distinct_2"));
     let failures = s.failures(None).unwrap();

@@ -286,11 +286,6 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
     let get = |run: Option<i64>, task: Option<&str>, k: &str| metrics.iter().find(|m| m.run_id == run && m.task.as_deref() == task && m.metric == k);
     let n = get(None, None, "exact_match").map_or(0, |m| m.n);
     println!("held-out: {n} items; base and each round's student (greedy answers)");
-    print!("{:<24}", "");
-    for (_, c) in &cols {
-        print!("{c:>10}");
-    }
-    println!();
     let mut tasks: Vec<Option<String>> = metrics.iter().filter(|m| m.task.is_some()).map(|m| m.task.clone()).collect();
     tasks.sort();
     tasks.dedup();
@@ -304,8 +299,15 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
     for (k, l) in [("guard.synthetic_share", "synthetic share"), ("guard.diversity", "diversity"), ("guard.near_dup_rate", "near-dup rate"), ("guard.distinct_2", "distinct-2")] {
         rows.push((format!("data: {l}"), None, k));
     }
+    // The label column fits the longest label (a task's name can be long).
+    let width = rows.iter().map(|(l, _, _)| l.chars().count() + 2).max().unwrap_or(0).max(24);
+    print!("{:<width$}", "");
+    for (_, c) in &cols {
+        print!("{c:>10}");
+    }
+    println!();
     for (label, task, k) in rows {
-        print!("{label:<24}");
+        print!("{label:<width$}");
         for (run, _) in &cols {
             let cell = match get(*run, task, k) {
                 Some(m) if k == "loss" || k == "critic_score" || k == "guard.diversity" || k == "guard.distinct_2" => format!("{:.3}", m.value),
