@@ -204,8 +204,10 @@ fn the_masked_loss_equals_the_full_one_and_the_frozen_op_passes_gradients() {
     let targets = Tensor::new(&IDS[1..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
     let mask = Tensor::new(&[[0f64, 0., 1., 0., 1., 1., 1., 1.]], &Device::Cpu).unwrap();
     let (full, n_full) = masked_cross_entropy(&m.forward(&ids).unwrap(), &targets, &mask).unwrap();
-    let (part, n_part) = m.loss(&ids, &targets, &mask).unwrap();
+    let (part, n_part) = m.loss(&ids, &targets, &mask).unwrap().expect("response positions");
     assert_eq!((n_full, n_part), (5, 5));
+    let none = Tensor::zeros((1, n), DType::F64, &Device::Cpu).unwrap();
+    assert!(m.loss(&ids, &targets, &none).unwrap().is_none(), "no response position: nothing to learn, no error");
     let (a, b) = (full.to_scalar::<f64>().unwrap(), part.to_scalar::<f64>().unwrap());
     assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     // The frozen op's input gradient is the plain matmul's.

@@ -67,11 +67,8 @@ pub fn mean_loss(model: &mut TrainModel, examples: &[Example], batch: usize) -> 
     let idx: Vec<usize> = (0..examples.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
         let (ids, targets, mask, _) = super::run::batch(examples, chunk)?;
-        // A batch without response tokens has no loss to count; any other error is reported.
-        if mask.sum_all()?.to_scalar::<f32>()? == 0.0 {
-            continue;
-        }
-        let (loss, k) = model.loss(&ids, &targets, &mask)?;
+        // A batch without response tokens has no loss to count.
+        let Some((loss, k)) = model.loss(&ids, &targets, &mask)? else { continue };
         sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? * k as f64;
         n += k;
     }

@@ -261,14 +261,15 @@ impl TrainModel {
 
     /// The mean cross-entropy of predicting `targets` `[b, s]` where `mask` `[b, s]` is 1, with
     /// the logits computed only at those positions (the output matrix is the largest one).
-    /// Returns the loss and the number of positions counted.
-    pub fn loss(&mut self, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<(Tensor, usize)> {
+    /// Returns the loss and the number of positions counted; None, without running the model,
+    /// when the mask has no response position (there is nothing to learn from).
+    pub fn loss(&mut self, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<Option<(Tensor, usize)>> {
         let (b, s) = ids.dims2()?;
-        let idx = super::loss::response_positions(mask)?;
+        let Some(idx) = super::loss::response_positions(mask)? else { return Ok(None) };
         let h = self.hidden(ids)?.reshape((b * s, self.shape.hidden))?.index_select(&idx, 0)?;
         let logits = super::frozen::frozen_matmul(&h, &self.output)?;
         let loss = super::loss::cross_entropy_rows(&logits, &targets.flatten_all()?.index_select(&idx, 0)?)?;
-        Ok((loss, idx.dim(0)?))
+        Ok(Some((loss, idx.dim(0)?)))
     }
 
     /// The final hidden states `[b, s, hidden]` (after the last norm).

@@ -166,10 +166,8 @@ pub fn train(
         let (mut loss_sum, mut tokens) = (0.0, 0);
         for (ids, targets, mask, n_tok) in &batches {
             tokens += n_tok;
-            let (loss, n) = match model.loss(ids, targets, mask) {
-                Ok(x) => x,
-                Err(_) => continue, // a micro-batch with no response token adds nothing
-            };
+            // A micro-batch with no response token adds nothing; any error is reported.
+            let Some((loss, n)) = model.loss(ids, targets, mask).map_err(e)? else { continue };
             // Each micro-batch's mean, weighted by its share of the step's response tokens.
             let loss = (loss * (n as f64 / counted.max(1.0))).map_err(e)?;
             loss_sum += loss.to_dtype(candle_core::DType::F64).and_then(|l| l.to_scalar::<f64>()).map_err(e)?;
