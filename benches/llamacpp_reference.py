@@ -1,21 +1,31 @@
-"""llama.cpp reference for `distillery bench teacher`: the same GGUF, the same prompt tokens, the
-same thread count. Prints one JSON object: prompt and decode seconds for k=1, greedy, no early stop.
+"""llama.cpp references for `distillery bench teacher` and `bench throughput`: the same GGUF, the
+same token ids, the same thread count. Reads one JSON job on stdin and prints one JSON object.
 
-usage: llamacpp_reference.py MODEL.gguf THREADS STEPS TOKEN_ID...
+job: {"mode": "teacher" | "sequential", "model": PATH, "threads": N, "steps": N,
+      "prompts": [[token id, ...], ...]}
+- teacher: the first prompt computed from an empty cache, then `steps` greedy steps (no early
+  stop); a warm-up, then the median of 3: {"prompt_s": ..., "decode_s": ...}.
+- sequential: each prompt in turn (cache reset, prompt, `steps` greedy steps): {"total_s": ...}.
+Both add "system_info", llama.cpp's build features ("AVX2 = 1 | AVX512 = 0 | ...").
+
+Build llama-cpp-python for the instruction set compared, for example AVX2 only:
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+-DGGML_AVX512=OFF" pip install llama-cpp-python
 """
 import json
 import sys
 import time
 
+import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 
-model, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-ids = [int(t) for t in sys.argv[4:]]
-llm = Llama(model_path=model, n_threads=threads, n_threads_batch=threads, n_ctx=1024, n_batch=512, verbose=False)
+job = json.load(sys.stdin)
+threads, steps = job["threads"], job["steps"]
+llm = Llama(model_path=job["model"], n_threads=threads, n_threads_batch=threads, n_ctx=2048, n_batch=512, verbose=False)
 
 
-def run():
+def generate(ids):
     llm.reset()
     t0 = time.perf_counter()
     llm.eval(ids)
@@ -28,6 +38,18 @@ def run():
     return prompt_s, time.perf_counter() - t1
 
 
-run()  # warm-up
-best = min((run() for _ in range(3)), key=lambda r: r[1])
-print(json.dumps({"prompt_s": best[0], "decode_s": best[1]}))
+info = llama_cpp.llama_print_system_info()
+info = info.decode() if isinstance(info, bytes) else str(info)
+if job["mode"] == "teacher":
+    generate(job["prompts"][0])
+    runs = sorted((generate(job["prompts"][0]) for _ in range(3)), key=lambda r: r[1])
+    prompts = sorted(r[0] for r in runs)
+    out = {"prompt_s": prompts[1], "decode_s": runs[1][1]}
+else:
+    generate(job["prompts"][0][:8])
+    t = time.perf_counter()
+    for p in job["prompts"]:
+        generate(p)
+    out = {"total_s": time.perf_counter() - t}
+out["system_info"] = info
+print(json.dumps(out))

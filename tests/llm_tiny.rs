@@ -121,26 +121,38 @@ fn bad_files_give_clear_errors() {
 }
 
 #[test]
-fn q4_1_files_are_requantized_once_and_cached_for_candles_matmuls() {
-    use distillery::llm::local::Kernel;
-    let (_d, p) = tiny(&TinyOptions { q4_1: true, ..Default::default() });
-    let cache = tempfile::tempdir().unwrap();
-    let greedy = GenParams { temperature: 0.0, max_tokens: 8, ..params(1) };
-    // Our packed kernel reads Q4_1 as it is: nothing re-quantized, nothing written.
-    let packed = LocalModel::load_with(&p, Some(cache.path()), Kernel::Packed).unwrap();
-    assert_eq!(packed.requantized, 0);
-    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
-    let load = |dir: Option<&std::path::Path>| LocalModel::load_with(&p, dir, Kernel::Candle).unwrap();
-    let mut first = load(Some(cache.path()));
-    assert_eq!(first.requantized, 16, "every Q4_1 matrix: embeddings, output, and 7 per block × 2");
-    let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(cached.len(), 1, "one Q8_0 copy written: {cached:?}");
-    assert!(cached[0].to_string_lossy().ends_with(".q8_0.gguf"));
-    let a = first.generate(&ask("hello"), &greedy, 1).unwrap();
-    let mut second = load(Some(cache.path()));
-    assert_eq!(second.generate(&ask("hello"), &greedy, 1).unwrap(), a, "the cached copy is the same model");
-    let mut in_memory = load(None);
-    assert_eq!(in_memory.generate(&ask("hello"), &greedy, 1).unwrap(), a);
+fn q4_1_q8_0_and_f32_files_load_as_they_are_and_answer_the_same_on_every_path() {
+    use distillery::llm::engine::isa::supported;
+    use distillery::llm::local::LoadOptions;
+    for opts in [TinyOptions { q4_1: true, ..Default::default() }, TinyOptions { q8_0: true, tied: true, ..Default::default() }, TinyOptions::default()] {
+        let (_d, p) = tiny(&opts);
+        let greedy = GenParams { temperature: 0.0, max_tokens: 8, ..params(1) };
+        for isa in supported() {
+            let mut m = LocalModel::load_with(&p, &LoadOptions { isa: Some(isa), ..Default::default() }).unwrap();
+            assert_eq!((m.requantized, m.isa()), (0, isa), "{opts:?}");
+            let a = m.generate(&ask("hello"), &greedy, 1).unwrap();
+            assert_eq!(a[0].tokens.len(), a[0].completion_tokens);
+        }
+    }
+}
+
+#[test]
+fn handles_on_one_engine_decode_together_and_answer_as_alone() {
+    let (_d, p) = tiny(&TinyOptions { q4_1: true, tied: true, ..Default::default() });
+    let mut m = LocalModel::load(&p).unwrap();
+    let questions = ["one", "two two", "three three three", "four"];
+    let alone: Vec<_> = questions.iter().map(|q| m.generate(&ask(q), &params(3), 2).unwrap()).collect();
+    let together: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = questions
+            .iter()
+            .map(|q| {
+                let mut h = m.handle();
+                s.spawn(move || h.generate(&ask(q), &params(3), 2).unwrap())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(alone, together);
 }
 
 #[test]
@@ -148,7 +160,7 @@ fn several_answers_work_on_quantized_weights() {
     // candle's quantized llama cannot run a batched prompt on Q4_1/Q8_0 weights; k answers must
     // still come back, as from the real model.
     let (_d, p) = tiny(&TinyOptions { q4_1: true, ..Default::default() });
-    let mut m = LocalModel::load_with_cache(&p, None).unwrap();
+    let mut m = LocalModel::load(&p).unwrap();
     let k = m.generate(&ask("hello"), &params(5), 3).unwrap();
     assert_eq!(k.len(), 3);
     assert_eq!(k[1], m.generate(&ask("hello"), &params(6), 1).unwrap()[0], "answer 1 is seed + 1");

@@ -5,9 +5,8 @@
 
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
-use distillery::llm::llama::Llama;
+use distillery::llm::engine::forward::Engine;
 use distillery::llm::testing::{write_tiny_llama, TinyOptions};
-use distillery::llm::weights::Kernel;
 use distillery::sample::{EvalItem, Instance, SampleText, SeedTask};
 use distillery::store::{Decision, DecisionKind, NewSample, NewSeed, Provenance};
 use distillery::train::model::{LoraConfig, Target, TrainModel};
@@ -59,8 +58,7 @@ fn the_merged_gguf_computes_what_the_adapted_model_computes() {
             continue;
         }
         // The inference engine loads it and agrees.
-        let engine = Llama::from_gguf_with(&ct, &mut f, Kernel::Candle).unwrap();
-        let last: Vec<f32> = engine.prefill(&mut engine.prefix().unwrap(), &IDS).unwrap().to_vec1().unwrap();
+        let last = Engine::open(&out, distillery::llm::engine::Isa::Scalar, 1, 16).unwrap().last_logits(&IDS).unwrap();
         let w: Vec<f32> = want.get(0).unwrap().get(IDS.len() - 1).unwrap().to_vec1().unwrap();
         let d = last.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(d < 1e-4, "the engine's logits on the merged file differ by {d}");
@@ -160,7 +158,7 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     let out = cli(&ws.dir, &models, &["export-model", "-o", gguf.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--model"));
-    distillery::llm::LocalModel::load_with_cache(&gguf, None).unwrap();
+    distillery::llm::LocalModel::load(&gguf).unwrap();
 }
 
 /// A Hugging Face folder holding the same model as a tiny GGUF: HF names, q's and k's rows

@@ -1,11 +1,10 @@
 //! The training forward on a tiny random llama: with untrained adapters it gives the inference
 //! engine's logits; every adapter gets a gradient; the gradients match finite differences.
 
-use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
-use distillery::llm::llama::Llama;
+use distillery::llm::engine::forward::Engine;
+use distillery::llm::engine::isa::supported;
 use distillery::llm::testing::{write_tiny_llama, TinyOptions};
-use distillery::llm::weights::Kernel;
 use distillery::train::loss::masked_cross_entropy;
 use distillery::train::model::{LoraConfig, Target, TrainModel};
 
@@ -29,14 +28,14 @@ fn untrained_adapters_give_the_inference_engines_logits() {
         let mut m = TrainModel::from_gguf(&path, &all_targets(0.0), DType::F32).unwrap();
         m.train = false;
         let logits = m.forward(&Tensor::new(&[IDS], &Device::Cpu).unwrap()).unwrap();
-        let mut f = std::fs::File::open(&path).unwrap();
-        let ct = gguf_file::Content::read(&mut f).unwrap();
-        let engine = Llama::from_gguf_with(&ct, &mut f, Kernel::Candle).unwrap();
-        for end in [1, 5, IDS.len()] {
-            let want: Vec<f32> = engine.prefill(&mut engine.prefix().unwrap(), &IDS[..end]).unwrap().to_vec1().unwrap();
-            let got: Vec<f32> = logits.get(0).unwrap().get(end - 1).unwrap().to_vec1().unwrap();
-            let diff = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(diff < 1e-4, "tied={tied}, position {end}: logits differ by {diff}");
+        for isa in supported() {
+            let mut engine = Engine::open(&path, isa, 1, 16).unwrap();
+            for end in [1, 5, IDS.len()] {
+                let want = engine.last_logits(&IDS[..end]).unwrap();
+                let got: Vec<f32> = logits.get(0).unwrap().get(end - 1).unwrap().to_vec1().unwrap();
+                let diff = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-4, "{isa}, tied={tied}, position {end}: logits differ by {diff}");
+            }
         }
     }
 }

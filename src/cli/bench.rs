@@ -17,14 +17,17 @@ const IMPORT_ROWS: usize = 50_000;
 
 /// Runs one benchmark, or `all`.
 /// `critic`: the workspace and endpoint `bench judge` asks (None: the local model).
-pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_model: bool) -> anyhow::Result<()> {
+pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_model: bool, engine: &super::bench_engine::EngineArgs) -> anyhow::Result<()> {
     match which {
         "import" => import(),
         "commit" => commit(),
         "filter" => filter(),
         "first-frame" => first_frame(rows),
-        "teacher" => super::bench_teacher::run(&super::models::default_model()),
-        "judge" => super::bench_judge::run(&super::models::default_model(), critic),
+        "teacher" => super::bench_teacher::run(&super::models::default_model(), engine),
+        "throughput" => super::bench_batch::throughput(&super::models::default_model(), engine),
+        "eval" => super::bench_batch::eval(&super::models::default_model(), engine),
+        "share" => super::bench_batch::share(&super::models::default_model(), engine),
+        "judge" => super::bench_judge::run(&super::models::default_model(), critic, engine),
         "train" => super::bench_train::run(&super::models::default_model(), random_model),
         "all" => {
             import()?;
@@ -32,7 +35,7 @@ pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, judge, train or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train or all"),
     }
 }
 

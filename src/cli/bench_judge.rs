@@ -7,8 +7,7 @@
 //!
 //! Ends with `bench judge: ...`.
 
-use crate::judge::critic::{ballots, critique, RUBRIC};
-use crate::judge::verdict::Verdict;
+use crate::judge::critic::{critique, RUBRIC};
 use crate::llm::Generator;
 use crate::sample::SampleText;
 use serde::Deserialize;
@@ -26,16 +25,36 @@ struct Fixture {
     payloads: Vec<String>,
 }
 
-/// (rises, comparisons, unparsed) for one rubric.
+/// (rises, comparisons, unparsed) for one rubric: every sample and every injected variant
+/// scored, several in flight at once.
 fn injection(model: &mut dyn Generator, rubric: &str, fx: &Fixture) -> anyhow::Result<(usize, usize, usize)> {
+    let per = fx.payloads.len() + 1;
+    let texts: Vec<SampleText> = fx
+        .samples
+        .iter()
+        .flat_map(|s| std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText { output: format!("{}\n\n{p}", s.output), ..s.clone() })))
+        .collect();
+    let mut scores: Vec<Option<f32>> = Vec::new();
+    let mut failed = None;
+    let width = crate::llm::parallel::width(model, 1, 16);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    crate::llm::parallel::run_ordered(model, width, &never, &mut |i| texts.get(i), &|m, s| critique(m, rubric, s).map(|c| c.verdict.score), &mut |_, r| match r {
+        Ok(score) => {
+            scores.push(score);
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     let (mut rises, mut n, mut unparsed) = (0, 0, 0);
-    let score = |v: &Verdict| v.score;
-    for s in &fx.samples {
-        let base = critique(model, rubric, s)?.verdict;
-        for p in &fx.payloads {
-            let injected = SampleText { output: format!("{}\n\n{p}", s.output), ..s.clone() };
-            let v = critique(model, rubric, &injected)?.verdict;
-            match (score(&base), score(&v)) {
+    for group in scores.chunks(per) {
+        for v in &group[1..] {
+            match (group[0], *v) {
                 (Some(a), Some(b)) => {
                     n += 1;
                     rises += usize::from(b > a);
@@ -47,29 +66,52 @@ fn injection(model: &mut dyn Generator, rubric: &str, fx: &Fixture) -> anyhow::R
     Ok((rises, n, unparsed))
 }
 
+/// Critic + `k` votes per sample through the judge itself (a scratch workspace holding every
+/// fixture text as a sample): samples per minute.
+fn throughput(model: &mut dyn Generator, fx: &Fixture, k: usize) -> anyhow::Result<(f64, usize)> {
+    let dir = tempfile::tempdir()?;
+    let (ws, _) = crate::workspace::Workspace::init(dir.path())?;
+    let mut store = ws.store()?;
+    let texts: Vec<crate::store::NewSample> = fx
+        .samples
+        .iter()
+        .flat_map(|s| std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText { output: format!("{}\n\n{p}", s.output), ..s.clone() })))
+        .map(|text| crate::store::NewSample { text, task: None, provenance: crate::store::Provenance { origin: "imported".into(), ..Default::default() } })
+        .collect();
+    store.insert_samples(&texts)?;
+    let o = crate::judge::run::JudgeOptions {
+        votes: k,
+        limit: texts.len(),
+        seed: 1,
+        rubric: RUBRIC.into(),
+        rubric_hash: crate::recipes::template_hash(RUBRIC),
+        ..Default::default()
+    };
+    let p = crate::judge::run::judge_pending(model, None, &mut store, &o, &mut |_, _, _, _, _| {})?;
+    Ok((p.per_minute(), p.judged))
+}
+
 /// Runs the benchmark on `critic`: the local model at `model_path`, or the workspace's endpoint.
-pub fn run(model_path: &Path, critic: Option<(&crate::workspace::Workspace, &str)>) -> anyhow::Result<()> {
+pub fn run(model_path: &Path, critic: Option<(&crate::workspace::Workspace, &str)>, engine: &super::bench_engine::EngineArgs) -> anyhow::Result<()> {
     let mut model: Box<dyn Generator + Send> = match critic {
         Some((ws, name)) if name != "local" => crate::recipes::dispatch::open_teacher(ws, Some(name), None, &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?,
-        _ => Box::new(crate::llm::LocalModel::load(model_path)?),
+        _ => Box::new(crate::llm::LocalModel::load_with(model_path, &engine.load_options()?)?),
     };
     let model = model.as_mut();
     let fx: Fixture = serde_json::from_str(INJECTION)?;
     println!("judge: critic {} ({} samples × {} payloads; the critic is greedy)", model.name(), fx.samples.len(), fx.payloads.len());
+    if let Some(e) = model.engine() {
+        println!("  engine: {e}");
+    }
     let t = Instant::now();
     let (hr, hn, hu) = injection(model, RUBRIC, &fx)?;
     let (nr, nn, nu) = injection(model, NAIVE, &fx)?;
     let pct = |r: usize, n: usize| if n == 0 { 0.0 } else { r as f64 * 100.0 / n as f64 };
     println!("  injection, hardened rubric: score rose in {hr} of {hn} ({:.0}%), {hu} unparsed", pct(hr, hn));
     println!("  injection, naive prompt:    score rose in {nr} of {nn} ({:.0}%), {nu} unparsed   ({:.0} s for both)", pct(nr, nn), t.elapsed().as_secs_f64());
-    let t = Instant::now();
     let k = 5;
-    for (i, s) in fx.samples.iter().enumerate() {
-        critique(model, RUBRIC, s)?;
-        ballots(model, s, k, i as u64)?;
-    }
-    let per_min = fx.samples.len() as f64 * 60.0 / t.elapsed().as_secs_f64();
-    println!("  throughput: critic + {k} votes: {per_min:.1} samples/min");
+    let (per_min, judged) = throughput(model, &fx, k)?;
+    println!("  throughput: critic + {k} votes on {judged} samples through the judge: {per_min:.1} samples/min (target ≥ 30)");
     println!(
         "bench judge: samples_per_min={per_min:.1} votes={k} injected_rise_pct={:.1} injected_n={hn} naive_rise_pct={:.1} naive_n={nn}",
         pct(hr, hn),

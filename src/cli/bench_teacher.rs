@@ -1,32 +1,19 @@
-//! `distillery bench teacher`: the local engine's speed on the real model, against llama.cpp
-//! (llama-cpp-python) on the same GGUF, the same prompt tokens and the same thread count,
-//! measured in the same run. Ends with `bench teacher: ...`.
+//! `distillery bench teacher`: the local engine's speed on the real model against llama.cpp
+//! (llama-cpp-python) on the same GGUF, prompt tokens and thread count, measured in the same
+//! run; the share of a decoding step spent outside the matrix products; the decode speed as a
+//! share of what the memory bandwidth allows; and with `--busy N`, both engines again beside N
+//! busy-looping processes. Ends with `bench teacher: ...`.
 
+use super::bench_engine::{bandwidth, llama_cpp, median, peak_rss_mb, Busy, EngineArgs, Reference};
 use crate::llm::LocalModel;
 use crate::sample::{Message, Role};
 use std::path::Path;
 use std::time::Instant;
 
-const REFERENCE: &str = include_str!("../../benches/llamacpp_reference.py");
 const STEPS: usize = 128;
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Peak resident memory of this process, in MB (Linux; None elsewhere).
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-}
-
-pub fn run(model_path: &Path) -> anyhow::Result<()> {
-    let threads = candle_core::utils::get_num_threads();
-    let t = Instant::now();
-    let mut model = LocalModel::load(model_path)?;
-    let load_s = t.elapsed().as_secs_f64();
+/// The bench's prompt: a short customer request with a system prompt (92 tokens on SmolLM2).
+pub fn prompt_ids(model: &LocalModel) -> anyhow::Result<Vec<u32>> {
     let question = "Priya ordered 3 boxes of mugs on 4 March 2024 and 2 more boxes a week later. Each box holds 6 mugs. \
         Write a short, friendly reply to her that says how many mugs she ordered in all, when the second order was \
         placed, and one sentence about caring for ceramic mugs.";
@@ -34,79 +21,110 @@ pub fn run(model_path: &Path) -> anyhow::Result<()> {
         Message { role: Role::System, content: "You are a helpful assistant.".into() },
         Message { role: Role::User, content: question.into() },
     ])?;
-    let ids = model.encode(&prompt)?;
-    println!(
-        "teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, {threads} threads, median of 3, {:?} kernel)",
-        model_path.display(),
-        ids.len(),
-        crate::llm::local::Kernel::detect()
-    );
-    println!("  load {load_s:.2} s");
-    model.measure(&ids, 1, 8)?; // warm-up
-    let mut runs = |k: usize| -> anyhow::Result<(f64, f64)> {
-        let (mut p, mut d) = (Vec::new(), Vec::new());
-        for _ in 0..3 {
-            let (ps, ds) = model.measure(&ids, k, STEPS)?;
-            p.push(ps);
-            d.push(ds);
-        }
-        Ok((median(&mut p), median(&mut d)))
-    };
-    let (prompt1, decode1) = runs(1)?;
-    let (prompt8, decode8) = runs(8)?;
-    let one = prompt1 + decode1;
-    let eight = prompt8 + decode8;
-    let prompt_tps = ids.len() as f64 / prompt1;
-    let decode_tps = STEPS as f64 / decode1;
+    Ok(model.encode(&prompt)?)
+}
+
+/// (prompt s, decode s, matmul share, attention share) for k rows, medians of 3.
+fn ours(model: &mut LocalModel, ids: &[u32], k: usize) -> anyhow::Result<(f64, f64, f64, f64)> {
+    let (mut p, mut d, mut mm, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let m = model.measure(ids, k, STEPS)?;
+        p.push(m.prompt_s);
+        d.push(m.decode_s);
+        mm.push(m.decode.matmul.as_secs_f64() / m.decode_s);
+        at.push(m.decode.attention.as_secs_f64() / m.decode_s);
+    }
+    Ok((median(&mut p), median(&mut d), median(&mut mm), median(&mut at)))
+}
+
+pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let mut model = LocalModel::load_with(model_path, &a.load_options()?)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let info = model.info().clone();
+    let ids = prompt_ids(&model)?;
+    println!("teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, median of 3)", model_path.display(), ids.len());
+    println!("  engine: {}; load {load_s:.2} s", info.describe());
+    model.measure(&ids, 1, 8)?;
+    let (p1, d1, mm, at) = ours(&mut model, &ids, 1)?;
+    let (p8, d8, _, _) = ours(&mut model, &ids, 8)?;
+    let (one, eight) = (p1 + d1, p8 + d8);
+    let (prompt_tps, decode_tps) = (ids.len() as f64 / p1, STEPS as f64 / d1);
     let rss = peak_rss_mb().unwrap_or(f64::NAN);
-    println!("  distillery  prompt {:>7.1} tok/s   decode {:>6.1} tok/s   ({:.1} ms per step)", prompt_tps, decode_tps, decode1 * 1e3 / STEPS as f64);
-    println!("  k=1: {:.2} s   k=8: {:.2} s  (k=8 is {:.2}× one sample; {:.0} tokens/s over the 8 rows)", one, eight, eight / one, (8 * STEPS) as f64 / decode8);
-    println!("  peak RSS {rss:.0} MB");
-    let reference = llama_cpp(model_path, threads, &ids);
-    let mut line = format!(
-        "bench teacher: prompt_tps={prompt_tps:.1} decode_tps={decode_tps:.1} k8_over_k1={:.2} rss_mb={rss:.0} load_s={load_s:.2}",
-        eight / one
+    println!("  distillery  prompt {prompt_tps:>7.1} tok/s   decode {decode_tps:>6.1} tok/s   ({:.2} ms per step)", d1 * 1e3 / STEPS as f64);
+    println!(
+        "  a decoding step: {:.0}% matrix products, {:.0}% attention, {:.0}% the rest (norms, quantizing, sampling, embedding)",
+        mm * 100.0,
+        at * 100.0,
+        (1.0 - mm - at).max(0.0) * 100.0
     );
-    match reference {
-        Ok((rp, rd)) => {
-            let (rp_tps, rd_tps) = (ids.len() as f64 / rp, STEPS as f64 / rd);
-            println!("  llama.cpp   prompt {:>7.1} tok/s   decode {:>6.1} tok/s   ({:.1} ms per step)", rp_tps, rd_tps, rd * 1e3 / STEPS as f64);
-            println!("  ratio (distillery / llama.cpp): prompt {:.2}×, decode {:.2}×", prompt_tps / rp_tps, decode_tps / rd_tps);
-            line.push_str(&format!(" llamacpp_prompt_tps={rp_tps:.1} llamacpp_decode_tps={rd_tps:.1} decode_ratio={:.2} prompt_ratio={:.2}", decode_tps / rd_tps, prompt_tps / rp_tps));
+    println!("  k=1: {one:.2} s   k=8: {eight:.2} s  (k=8 is {:.2}× one; {:.0} tokens/s over the 8 rows)", eight / one, (8 * STEPS) as f64 / d8);
+    let bw = bandwidth(info.threads);
+    let bound = bw.map(|b| b * 1e9 / info.bytes_per_token as f64);
+    match (bw, bound) {
+        (Some(b), Some(t)) => println!(
+            "  memory: {b:.1} GB/s read with {} threads; a step reads {:.1} MB of weights, so decoding is bound at {t:.0} tok/s: we reach {:.0}%",
+            info.threads,
+            info.bytes_per_token as f64 / 1e6,
+            decode_tps / t * 100.0
+        ),
+        _ => println!("  memory bandwidth: not measured"),
+    }
+    println!("  peak RSS {rss:.0} MB");
+    let mut line = format!(
+        "bench teacher: isa={} threads={} prompt_tps={prompt_tps:.1} decode_tps={decode_tps:.1} k8_over_k1={:.2} rss_mb={rss:.0} load_s={load_s:.2} outside_matmul_pct={:.0} bandwidth_pct={:.0}",
+        info.isa,
+        info.threads,
+        eight / one,
+        (1.0 - mm) * 100.0,
+        bound.map_or(f64::NAN, |t| decode_tps / t * 100.0)
+    );
+    let reference = llama_cpp(a, "teacher", model_path, STEPS, std::slice::from_ref(&ids));
+    match &reference {
+        Ok(r) => {
+            let (rp, rd) = (ids.len() as f64 / r.prompt_s, STEPS as f64 / r.decode_s);
+            println!("  llama.cpp   prompt {rp:>7.1} tok/s   decode {rd:>6.1} tok/s   ({:.2} ms per step; its build: {})", r.decode_s * 1e3 / STEPS as f64, r.isa);
+            println!("  ratio (distillery / llama.cpp): prompt {:.2}×, decode {:.2}×", prompt_tps / rp, decode_tps / rd);
+            if let Some(why) = r.mismatch(info.isa) {
+                println!("  NOTE: {why}");
+            }
+            line += &format!(
+                " llamacpp_isa={} llamacpp_prompt_tps={rp:.1} llamacpp_decode_tps={rd:.1} decode_ratio={:.2} prompt_ratio={:.2}",
+                r.isa,
+                decode_tps / rd,
+                prompt_tps / rp
+            );
         }
-        Err(why) => println!("  llama.cpp reference skipped: {why}"),
+        Err(why) => println!("  llama.cpp reference SKIPPED: {why}"),
+    }
+    if a.busy > 0 {
+        line += &busy(&mut model, &ids, a, model_path, decode_tps, reference.as_ref().ok())?;
     }
     println!("{line}");
     Ok(())
 }
 
-/// (prompt seconds, decode seconds) from llama-cpp-python, or why it could not run.
-fn llama_cpp(model: &Path, threads: usize, ids: &[u32]) -> Result<(f64, f64), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let script = dir.path().join("llamacpp_reference.py");
-    std::fs::write(&script, REFERENCE).map_err(|e| e.to_string())?;
-    let probe = std::process::Command::new("python3").args(["-c", "import llama_cpp, numpy"]).output();
-    match probe {
-        Err(e) => return Err(format!("python3 not found ({e})")),
-        Ok(o) if !o.status.success() => {
-            return Err("llama-cpp-python is not installed (python3 -m pip install llama-cpp-python; it builds llama.cpp, about 8 minutes)".into())
+/// Both engines' decoding beside `a.busy` busy processes, each in turn; the slowdowns.
+fn busy(model: &mut LocalModel, ids: &[u32], a: &EngineArgs, path: &Path, quiet: f64, reference: Option<&Reference>) -> anyhow::Result<String> {
+    let n = a.busy;
+    let ours = {
+        let _load = Busy::start(n)?;
+        let (_, d, _, _) = self::ours(model, ids, 1)?;
+        STEPS as f64 / d
+    };
+    println!("  beside {n} busy process(es): distillery decode {ours:.1} tok/s ({:.2}× its quiet speed)", ours / quiet);
+    let mut out = format!(" busy={n} busy_decode_tps={ours:.1} busy_slowdown={:.2}", ours / quiet);
+    if let Some(r) = reference {
+        let quiet_ref = STEPS as f64 / r.decode_s;
+        let _load = Busy::start(n)?;
+        match llama_cpp(a, "teacher", path, STEPS, &[ids.to_vec()]) {
+            Ok(b) => {
+                let theirs = STEPS as f64 / b.decode_s;
+                println!("  beside {n} busy process(es): llama.cpp decode {theirs:.1} tok/s ({:.2}× its quiet speed)", theirs / quiet_ref);
+                out += &format!(" llamacpp_busy_decode_tps={theirs:.1} llamacpp_busy_slowdown={:.2}", theirs / quiet_ref);
+            }
+            Err(why) => println!("  llama.cpp beside busy processes SKIPPED: {why}"),
         }
-        Ok(_) => {}
     }
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(model)
-        .arg(threads.to_string())
-        .arg(STEPS.to_string())
-        .args(ids.iter().map(u32::to_string))
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("the reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable reference output: {e}"))?;
-    match (v["prompt_s"].as_f64(), v["decode_s"].as_f64()) {
-        (Some(p), Some(d)) => Ok((p, d)),
-        _ => Err(format!("unexpected reference output: {v}")),
-    }
+    Ok(out)
 }

@@ -47,7 +47,7 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
     // The first step pays for allocations; the rest are the steady state.
     let steady = &times[1..];
     let per = steady.iter().sum::<f64>() / steady.len() as f64;
-    let rss = super::bench_teacher::peak_rss_mb().unwrap_or(f64::NAN);
+    let rss = super::bench_engine::peak_rss_mb().unwrap_or(f64::NAN);
     println!("  steady state: {per:.2} s per step of 4 × 128 tokens ({:.0} tokens/s), peak RSS {rss:.0} MB", 512.0 / per);
     let sh = model.shape.clone();
     drop(model);
@@ -69,7 +69,12 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
 /// Runs `benches/train_torch.py` (compiled in) on a llama of shape `sh`; its seconds per step
 /// and peak RSS, or why not.
 fn torch_reference(sh: &crate::train::model::Shape, threads: usize) -> Result<(f64, f64), String> {
-    let probe = std::process::Command::new("python3").args(["-c", "import torch, peft, transformers"]).output().map_err(|e| format!("no python3 ({e})"))?;
+    // DISTILLERY_TORCH_PYTHON names the python with torch (`none`: no reference, for `bench share`).
+    let python = std::env::var("DISTILLERY_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    if python == "none" {
+        return Err("not asked for (DISTILLERY_TORCH_PYTHON=none)".into());
+    }
+    let probe = std::process::Command::new(&python).args(["-c", "import torch, peft, transformers"]).output().map_err(|e| format!("no {python} ({e})"))?;
     if !probe.status.success() {
         return Err(format!("python3 lacks torch, peft or transformers ({})", String::from_utf8_lossy(&probe.stderr).lines().last().unwrap_or("")));
     }
@@ -78,7 +83,7 @@ fn torch_reference(sh: &crate::train::model::Shape, threads: usize) -> Result<(f
     std::fs::write(&script, include_str!("../../benches/train_torch.py")).map_err(|e| e.to_string())?;
     let args = [sh.hidden, sh.n_head, sh.n_kv_head, sh.ffn, sh.n_layer, sh.vocab, threads, 6, 1].map(|v| v.to_string());
     println!("  PyTorch + PEFT: the same step on a llama of this shape, {threads} threads …");
-    let out = std::process::Command::new("python3").arg(&script).args(&args).output().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(&python).arg(&script).args(&args).output().map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("torch: ")).ok_or_else(|| format!("the script failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))?;
     let get = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse::<f64>().ok());

@@ -35,12 +35,24 @@ pub enum DebugCommand {
     /// `distillery bench train --random-model`, in a process of its own so its memory does not
     /// count in the benchmark's peak RSS.
     RandomModel { path: PathBuf },
+    /// Print the memory read bandwidth in GB/s with this many threads (the child side of the
+    /// engine benchmarks, so its 512 MB buffer does not count in their peak RSS).
+    Bandwidth { threads: usize },
+    /// Spin on one core until killed (`distillery bench teacher --busy N` runs N of them).
+    BusyLoop,
 }
 
 pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
     let (db, session, samples, max, seed) = match cmd {
         DebugCommand::CrashWriter { db, session, samples, max, seed } => (db, session, samples, max, seed),
         DebugCommand::FirstFrame { db } => return super::bench::measure_first_frame(&db),
+        DebugCommand::Bandwidth { threads } => {
+            println!("{:.2}", super::bench_engine::read_bandwidth(threads));
+            return Ok(());
+        }
+        DebugCommand::BusyLoop => loop {
+            std::hint::black_box(0u64);
+        },
         DebugCommand::RandomModel { path } => {
             let opts = crate::llm::testing::TinyOptions { tied: true, dims: Some(crate::llm::testing::Dims::SMOLLM2_135M), ..Default::default() };
             return Ok(crate::llm::testing::write_tiny_llama(&path, &opts)?);

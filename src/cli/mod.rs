@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand.
 
 pub mod bench;
+mod bench_batch;
+mod bench_engine;
 mod bench_judge;
 mod bench_train;
 mod bench_teacher;
@@ -106,8 +108,10 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
-        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp), judge
-        /// (critic injection and throughput), train (a LoRA step against PyTorch + PEFT), or all
+        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp),
+        /// throughput (16 prompts batched against 16 sequential llama.cpp generations), eval (the
+        /// base model on the demo's 120 held-out items), judge (critic injection and throughput),
+        /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT), or all
         /// (the workbench ones).
         #[arg(default_value = "all")]
         which: String,
@@ -120,6 +124,8 @@ pub enum Command {
         /// `train` on a random model of SmolLM2-135M's shape instead of the file.
         #[arg(long)]
         random_model: bool,
+        #[command(flatten)]
+        engine: bench_engine::EngineArgs,
     },
     /// Internal commands used by tests and benchmarks.
     #[command(hide = true, subcommand)]
@@ -152,9 +158,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ExportAdapter(args)) => train::export_adapter(&open(&ws_dir)?, args),
         Some(Command::Eval(args)) => eval::run(&open(&ws_dir)?, args),
         Some(Command::ExportModel(args)) => eval::export_model(&open(&ws_dir)?, args),
-        Some(Command::Bench { which, rows, critic, random_model }) => match critic.as_deref() {
-            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model),
-            _ => bench::run(&which, rows, None, random_model),
+        Some(Command::Bench { which, rows, critic, random_model, engine }) => match critic.as_deref() {
+            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model, &engine),
+            _ => bench::run(&which, rows, None, random_model, &engine),
         },
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

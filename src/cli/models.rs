@@ -82,8 +82,8 @@ pub(super) fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 println!("--- answer {} ({} tokens, {:?})\n{}", i + 1, c.completion_tokens, c.finish, crate::text::clean(&c.text));
             }
             eprintln!(
-                "load {load:.2} s ({:?} kernel, {} tensors Q4_1 → Q8_0); {} prompt tokens; {tokens} tokens in {secs:.2} s ({:.1} tokens/s over {n} answers)",
-                m.kernel,
+                "load {load:.2} s (engine: {}; {} tensors re-quantized); {} prompt tokens; {tokens} tokens in {secs:.2} s ({:.1} tokens/s over {n} answers)",
+                m.info().describe(),
                 m.requantized,
                 out.first().map_or(0, |c| c.prompt_tokens),
                 tokens as f64 / secs

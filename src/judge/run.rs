@@ -92,8 +92,14 @@ pub fn embed_missing(embedder: &Embedder, store: &mut Store, cancel: &AtomicBool
     }
 }
 
+/// What the models said about one sample: the critic's verdict and the vote's answers.
+type Said = Result<(Critique, Option<(Vec<super::vote::Ballot>, usize)>), LlmError>;
+
 /// Judges up to `o.limit` samples; `on` hears each one. With an embedder, seeds and samples are
 /// embedded first, so neighbours have a cosine as well as ROUGE-L.
+///
+/// Several samples are judged at once (the critic and the votes of each on a handle of its own,
+/// so the local engine batches them); each is written and reported in order.
 pub fn judge_pending(
     model: &mut dyn Generator,
     embedder: Option<&Embedder>,
@@ -108,33 +114,78 @@ pub fn judge_pending(
         Some(ids) => ids.clone(),
         None => store.unjudged(o.limit)?,
     };
+    let store = std::cell::RefCell::new(store);
     // The pool a sample is compared with (seeds and the accepted set), read again with any new
     // embeddings every POOL_TTL, not per sample: the curator's accepts meanwhile reach it then,
     // and the detail pane and the accept check always compare against the pool of the moment.
     let mut pool: Option<(Vec<super::dedup::PoolItem>, Instant)> = None;
-    for id in ids {
-        if o.cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        if pool.as_ref().is_none_or(|(_, at)| at.elapsed() > POOL_TTL) {
-            if let Some(e) = embedder {
-                p.embedded += embed_missing(e, store, &o.cancel)?;
+    let mut failed: Option<JudgeError> = None;
+    let mut next = |i: usize| -> Option<Result<crate::store::SampleDetail, StoreError>> { ids.get(i).map(|&id| store.borrow().sample(id)) };
+    let work = |m: &mut dyn Generator, d: Result<crate::store::SampleDetail, StoreError>| -> (Result<crate::store::SampleDetail, StoreError>, Said) {
+        let Ok(detail) = &d else { return (d, Err(LlmError::Cancelled)) };
+        let said = critique(m, &o.rubric, &detail.current).and_then(|c| {
+            let votes = if o.votes > 0 { Some(ballots(m, &detail.current, o.votes, o.seed.wrapping_add(detail.id as u64))?) } else { None };
+            Ok((c, votes))
+        });
+        (d, said)
+    };
+    let mut commit = |_: usize, (detail, said): (Result<crate::store::SampleDetail, StoreError>, Said)| {
+        let result = detail.map_err(JudgeError::from).and_then(|d| {
+            let said = said?;
+            let mut store = store.borrow_mut();
+            record(&mut store, embedder, o, &name, &mut pool, &mut p, d, said, start, on)
+        });
+        match result {
+            Ok(()) => true,
+            Err(JudgeError::Llm(LlmError::Cancelled)) => false,
+            Err(e) => {
+                failed = Some(e);
+                false
             }
-            pool = Some((store.dedup_pool()?, Instant::now()));
         }
-        let detail = store.sample(id)?;
-        let checks = store.checks_of(&detail);
-        store.record_checks(id, &detail.current.output, &checks)?;
-        let text = detail.current;
-        let c = critique(model, &o.rubric, &text)?;
-        let v = &c.verdict;
-        let rationale = (!v.rationale.is_empty()).then_some(v.rationale.as_str());
-        store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: &name, rubric_hash: &o.rubric_hash, confidence: c.confidence })?;
-        p.tokens += c.tokens;
-        p.unparsed += usize::from(v.score.is_none());
-        let mut agrees = None;
-        let vote = if o.votes > 0 {
-            let (bs, tokens) = ballots(model, &text, o.votes, o.seed.wrapping_add(id as u64))?;
+    };
+    let width = crate::llm::parallel::width(model, (o.votes + 1).div_ceil(2), 16);
+    crate::llm::parallel::run_ordered(model, width, &o.cancel, &mut next, &work, &mut commit);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    p.seconds = start.elapsed().as_secs_f64();
+    Ok(p)
+}
+
+/// Writes what the judge found about one sample (checks, verdict, vote, neighbour, the
+/// automatic accept) and reports it.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    store: &mut Store,
+    embedder: Option<&Embedder>,
+    o: &JudgeOptions,
+    name: &str,
+    pool: &mut Option<(Vec<super::dedup::PoolItem>, Instant)>,
+    p: &mut JudgeProgress,
+    detail: crate::store::SampleDetail,
+    (c, votes): (Critique, Option<(Vec<super::vote::Ballot>, usize)>),
+    start: Instant,
+    on: &mut OnJudged,
+) -> Result<(), JudgeError> {
+    let id = detail.id;
+    if pool.as_ref().is_none_or(|(_, at)| at.elapsed() > POOL_TTL) {
+        if let Some(e) = embedder {
+            p.embedded += embed_missing(e, store, &o.cancel)?;
+        }
+        *pool = Some((store.dedup_pool()?, Instant::now()));
+    }
+    let checks = store.checks_of(&detail);
+    store.record_checks(id, &detail.current.output, &checks)?;
+    let text = detail.current;
+    let v = &c.verdict;
+    let rationale = (!v.rationale.is_empty()).then_some(v.rationale.as_str());
+    store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: name, rubric_hash: &o.rubric_hash, confidence: c.confidence })?;
+    p.tokens += c.tokens;
+    p.unparsed += usize::from(v.score.is_none());
+    let mut agrees = None;
+    let vote = match votes {
+        Some((bs, tokens)) => {
             p.tokens += tokens;
             let mut vote = tally(&bs);
             // Long free-text answers: clustered by meaning, and the output compared by embedding.
@@ -156,31 +207,29 @@ pub fn judge_pending(
             let winner = vote.winner().map(|w| w.value.clone());
             agrees = vote.agrees_with(&text.output).or(meaning);
             let summary = VoteSummary { winner, agreement: vote.agreement() as f32, agrees };
-            store.record_votes(id, &answers, &summary, &name)?;
+            store.record_votes(id, &answers, &summary, name)?;
             Some(vote)
-        } else {
-            None
-        };
-        let neighbour = store.nearest_in(pool.as_ref().map_or(&[][..], |(p, _)| p), id, &text)?;
-        if let Some(n) = &neighbour {
-            store.record_neighbour(id, n)?;
-            p.near_duplicates += usize::from(n.near);
         }
-        let near = neighbour.as_ref().is_some_and(|n| n.near);
-        let checks_pass = checks.iter().all(|c| c.passed != Some(false));
-        let admitted = o.auto_accept.is_some_and(|r| r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass));
-        let auto = if admitted {
-            let d = Decision { sample_ids: vec![id], kind: DecisionKind::Accept, seconds: None, session: format!("auto-judge {name}"), automatic: true };
-            p.auto_accepted += 1;
-            pool = None; // the accepted set changed: the next sample compares with this one too
-            Some(store.decide(&d)?)
-        } else {
-            None
-        };
-        p.judged += 1;
-        p.seconds = start.elapsed().as_secs_f64();
-        on(&p, id, &c, vote.as_ref(), &Extra { neighbour, agrees, auto, checks });
+        None => None,
+    };
+    let neighbour = store.nearest_in(pool.as_ref().map_or(&[][..], |(p, _)| p), id, &text)?;
+    if let Some(n) = &neighbour {
+        store.record_neighbour(id, n)?;
+        p.near_duplicates += usize::from(n.near);
     }
+    let near = neighbour.as_ref().is_some_and(|n| n.near);
+    let checks_pass = checks.iter().all(|c| c.passed != Some(false));
+    let admitted = o.auto_accept.is_some_and(|r| r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass));
+    let auto = if admitted {
+        let d = Decision { sample_ids: vec![id], kind: DecisionKind::Accept, seconds: None, session: format!("auto-judge {name}"), automatic: true };
+        p.auto_accepted += 1;
+        *pool = None; // the accepted set changed: the next sample compares with this one too
+        Some(store.decide(&d)?)
+    } else {
+        None
+    };
+    p.judged += 1;
     p.seconds = start.elapsed().as_secs_f64();
-    Ok(p)
+    on(p, id, &c, vote.as_ref(), &Extra { neighbour, agrees, auto, checks });
+    Ok(())
 }

@@ -1,16 +1,24 @@
-//! The local engine: a llama-family GGUF run with candle on the CPU.
+//! The local engine as a [`Generator`](super::Generator): a llama-family GGUF run on our own
+//! kernels (`engine`), with the tokenizer and chat template from the file.
+//!
+//! A [`LocalModel`] is a handle on one engine thread; [`LocalModel::handle`] makes more, and
+//! requests sent from several threads at once decode together as one batch.
 
-use super::sampling::{sample, GenParams, Rng};
+use super::engine::forward::Engine;
+use super::engine::kernels::Kernels;
+use super::engine::model::{Config, Weights};
+use super::engine::sched::{Request, Scheduler};
+use super::engine::server::{self, Handle, Info};
+use super::engine::Isa;
+use super::sampling::GenParams;
 use super::template::ChatTemplate;
 use super::{tokenizer, LlmError};
 use crate::sample::Message;
-use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use super::llama::{Llama, Prefix};
-pub use super::weights::Kernel;
-use candle_core::{DType, Device};
+use candle_core::quantized::gguf_file;
 use serde::Serialize;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 /// Why a completion ended.
@@ -36,24 +44,34 @@ pub struct Completion {
     pub completion_tokens: usize,
 }
 
-/// A loaded model with its tokenizer and chat template.
-pub struct LocalModel {
-    model: Llama,
-    /// The last prompt's keys and values, reused when the next prompt starts the same way.
-    prefix: Prefix,
-    tokenizer: Tokenizer,
-    template: ChatTemplate,
-    stop_ids: Vec<u32>,
-    pub path: PathBuf,
-    /// How many tensors were re-quantized from Q4_1 to Q8_0 at load.
-    pub requantized: usize,
-    /// The kernel its matrices run on.
-    pub kernel: Kernel,
-    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+/// How to load: each field left `None` takes its default.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The kernels' instruction set (default: `DISTILLERY_ISA`, else the best this CPU runs).
+    pub isa: Option<Isa>,
+    /// Threads (default: `DISTILLERY_THREADS`, else `RAYON_NUM_THREADS`, else the CPU count).
+    pub threads: Option<usize>,
+    /// Most rows decoding at once (default 16).
+    pub max_rows: Option<usize>,
+    /// The KV cache's size in MB (default: `DISTILLERY_KV_MB`, else 512).
+    pub kv_mb: Option<usize>,
 }
 
-/// How many earlier tokens the repetition penalty looks at (llama.cpp's default).
-const PENALTY_WINDOW: usize = 64;
+fn env_usize(key: &str) -> Option<usize> {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0)
+}
+
+/// A loaded model with its tokenizer and chat template.
+#[derive(Clone)]
+pub struct LocalModel {
+    engine: Handle,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    pub path: PathBuf,
+    /// How many tensors were re-quantized to Q8_0 at load (block types the kernels do not read).
+    pub requantized: usize,
+    cancel: Option<Arc<AtomicBool>>,
+}
 
 fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
     content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned()
@@ -68,37 +86,74 @@ pub fn chat_template(content: &gguf_file::Content, tokenizer: &Tokenizer) -> Cha
     }
 }
 
+/// The engine and its queue for a GGUF file, without a thread (tests drive the batching step by
+/// step), with what the engine runs on, the tokenizer and the chat template.
+pub fn open(path: &Path, o: &LoadOptions) -> Result<(Scheduler, Info, Tokenizer, ChatTemplate), LlmError> {
+    let isa = Isa::select(o.isa).map_err(|e| LlmError::model(path, e))?;
+    let kernels = Kernels::new(isa).map_err(|e| LlmError::model(path, e))?;
+    let auto = o.isa.is_none() && std::env::var_os("DISTILLERY_ISA").is_none();
+    let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
+    let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
+    let arch = meta_str(&content, "general.architecture").unwrap_or_default();
+    if arch != "llama" {
+        return Err(LlmError::model(path, format!("architecture `{arch}`: the local engine runs llama-family models")));
+    }
+    let tokenizer = tokenizer::from_gguf(&content.metadata, path)?;
+    let template = chat_template(&content, &tokenizer);
+    let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+    if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+        stop_ids.push(eos);
+    }
+    let w = Weights::from_gguf(&content, &mut f).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    let threads = o
+        .threads
+        .or_else(|| env_usize("DISTILLERY_THREADS"))
+        .or_else(|| env_usize("RAYON_NUM_THREADS"))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let kv_mb = o.kv_mb.or_else(|| env_usize("DISTILLERY_KV_MB")).unwrap_or(512);
+    let max_rows = o.max_rows.unwrap_or(16);
+    let (formats, bytes_per_token, cfg, requantized) = (w.formats(), w.bytes_per_token(), w.cfg.clone(), w.requantized);
+    let engine = Engine::new(w, kernels, threads, kv_mb << 20);
+    let info = Info { isa, auto, threads: engine.pool.threads(), max_rows, kv: engine.kv.ty, kv_limit_mb: kv_mb, formats, requantized, bytes_per_token, cfg };
+    let sched = Scheduler::new(engine, tokenizer.clone(), stop_ids, max_rows);
+    Ok((sched, info, tokenizer, template))
+}
+
 impl LocalModel {
-    /// Loads a llama-family GGUF for the kernel this CPU runs best ([`Kernel::detect`]). Our
-    /// packed kernel reads Q4_1 as it is; for candle's matmuls, Q4_1 tensors are re-quantized to
-    /// Q8_0 (candle has only a scalar loop for Q4_1), and the re-quantized file is kept in the
-    /// model cache's `derived/` folder, so later loads read it directly.
+    /// Loads a llama-family GGUF with the default options.
     pub fn load(path: &Path) -> Result<LocalModel, LlmError> {
-        Self::load_with_cache(path, Some(&super::fetch::cache_dir().join("derived")))
+        Self::load_with(path, &LoadOptions::default())
     }
 
-    /// Like [`LocalModel::load`], with the folder for re-quantized files (None: in memory only).
-    pub fn load_with_cache(path: &Path, derived: Option<&Path>) -> Result<LocalModel, LlmError> {
-        Self::load_with(path, derived, Kernel::detect())
+    /// Loads a llama-family GGUF: its Q4_1, Q4_0 and Q8_0 matrices repacked once for the kernels,
+    /// float ones kept as f32, other block types re-quantized to Q8_0. Starts the engine thread.
+    pub fn load_with(path: &Path, o: &LoadOptions) -> Result<LocalModel, LlmError> {
+        let (sched, info, tokenizer, template) = open(path, o)?;
+        tracing::info!("local engine: {}: {}", path.display(), info.describe());
+        let requantized = info.requantized;
+        let engine = server::spawn(sched, info)?;
+        Ok(LocalModel { engine, tokenizer, template, path: path.to_owned(), requantized, cancel: None })
     }
 
-    /// Like [`LocalModel::load_with_cache`], for a given kernel.
-    pub fn load_with(path: &Path, derived: Option<&Path>, kernel: Kernel) -> Result<LocalModel, LlmError> {
-        let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
-        let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
-        let arch = meta_str(&content, "general.architecture").unwrap_or_default();
-        if arch != "llama" {
-            return Err(LlmError::model(path, format!("architecture `{arch}`: the local engine runs llama-family models")));
-        }
-        let tokenizer = tokenizer::from_gguf(&content.metadata, path)?;
-        let template = chat_template(&content, &tokenizer);
-        let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
-        if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
-            stop_ids.push(eos);
-        }
-        let (model, requantized) = load_weights(content, &mut f, path, derived, kernel)?;
-        let prefix = model.prefix()?;
-        Ok(LocalModel { model, prefix, tokenizer, template, stop_ids, path: path.to_owned(), requantized, kernel, cancel: None })
+    /// Another handle on the same engine (its own cancel flag): requests from both decode
+    /// together.
+    pub fn handle(&self) -> LocalModel {
+        LocalModel { cancel: None, ..self.clone() }
+    }
+
+    /// What the engine runs on.
+    pub fn info(&self) -> &Info {
+        &self.engine.info
+    }
+
+    /// The kernels' instruction set.
+    pub fn isa(&self) -> Isa {
+        self.engine.info.isa
+    }
+
+    /// Threads taking part from now on (the workbench lowers it while a trainer runs).
+    pub fn set_threads(&self, n: usize) {
+        self.engine.set_threads(n);
     }
 
     /// The tokenizer built from the file.
@@ -128,94 +183,27 @@ impl LocalModel {
     }
 
     /// `n` continuations of a raw prompt (already in the model's format, or plain text). The
-    /// prompt is computed once (only the part that differs from the previous prompt), and the `n`
-    /// rows decode together as one batch. Row `i` is seeded `params.seed + i`.
+    /// prompt is computed once (its start reused from the cache when an earlier prompt began the
+    /// same way) and the `n` rows decode together. Row `i` is seeded `params.seed + i`.
     pub fn complete(&mut self, prompt: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
         let ids = self.encode(prompt)?;
-        self.decode_rows(&ids, p, n)
+        self.complete_ids(ids, p, n, false)
+    }
+
+    /// [`LocalModel::complete`] on token ids; `ignore_eos` decodes exactly `max_tokens` per row.
+    pub fn complete_ids(&self, ids: Vec<u32>, p: &GenParams, n: usize, ignore_eos: bool) -> Result<Vec<Completion>, LlmError> {
+        self.engine.generate(Request { ids, params: p.clone(), n: n.max(1), ignore_eos, cancel: self.cancel.clone() })
     }
 
     /// The model's hyper-parameters.
-    pub fn config(&self) -> &super::llama::Config {
-        &self.model.cfg
-    }
-
-    /// How many tokens of the last prompt are cached for reuse.
-    pub fn cached_prefix(&self) -> usize {
-        self.prefix.len()
+    pub fn config(&self) -> &Config {
+        &self.engine.info.cfg
     }
 
     /// Engine timing for benchmarks: computes `ids` from an empty cache, then `steps` greedy
-    /// steps for `k` rows, never stopping early. Returns (prompt seconds, decode seconds).
-    pub fn measure(&mut self, ids: &[u32], k: usize, steps: usize) -> Result<(f64, f64), LlmError> {
-        self.prefix = self.model.prefix()?;
-        let t0 = std::time::Instant::now();
-        let first: Vec<f32> = self.model.prefill(&mut self.prefix, ids)?.to_vec1()?;
-        let prompt_s = t0.elapsed().as_secs_f64();
-        let greedy = |l: &[f32]| (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32;
-        let mut rows = self.model.rows(k, steps)?;
-        let mut next = vec![greedy(&first); k];
-        let t1 = std::time::Instant::now();
-        for _ in 0..steps {
-            let logits: Vec<Vec<f32>> = self.model.step(&self.prefix, &mut rows, &next)?.to_vec2()?;
-            next = logits.iter().map(|l| greedy(l)).collect();
-        }
-        Ok((prompt_s, t1.elapsed().as_secs_f64()))
-    }
-
-    /// Decodes `n` rows of the same prompt together (row `i` seeded `seed + i`).
-    fn decode_rows(&mut self, ids: &[u32], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
-        if ids.is_empty() {
-            return Err(LlmError::Run("the prompt is empty".into()));
-        }
-        let n = n.max(1);
-        let first: Vec<f32> = self.model.prefill(&mut self.prefix, ids)?.to_dtype(DType::F32)?.to_vec1()?;
-        let mut rows_state = self.model.rows(n, p.max_tokens)?;
-        let mut rows: Vec<Vec<f32>> = vec![first; n];
-        let mut rngs: Vec<Rng> = (0..n as u64).map(|i| Rng::new(p.seed.wrapping_add(i))).collect();
-        let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut lps: Vec<Vec<f32>> = vec![Vec::new(); n];
-        let mut done: Vec<Option<(FinishReason, usize)>> = vec![None; n];
-        for step in 0..p.max_tokens {
-            if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
-                return Err(LlmError::Cancelled);
-            }
-            let mut next = Vec::with_capacity(n);
-            for i in 0..n {
-                if done[i].is_some() {
-                    next.push(self.stop_ids.first().copied().unwrap_or(0));
-                    continue;
-                }
-                let mut seen: Vec<u32> = ids.iter().chain(out[i].iter()).copied().collect();
-                seen.drain(..seen.len().saturating_sub(PENALTY_WINDOW));
-                let (tok, lp) = sample(&rows[i], &seen, p, &mut rngs[i]);
-                next.push(tok);
-                if self.stop_ids.contains(&tok) {
-                    done[i] = Some((FinishReason::Stop, usize::MAX));
-                    continue;
-                }
-                out[i].push(tok);
-                lps[i].push(lp);
-                if !p.stop.is_empty() {
-                    let text = self.decode(&out[i])?;
-                    if let Some(at) = p.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                        done[i] = Some((FinishReason::Stop, at));
-                    }
-                }
-            }
-            if done.iter().all(Option::is_some) || step + 1 == p.max_tokens {
-                break;
-            }
-            rows = self.model.step(&self.prefix, &mut rows_state, &next)?.to_dtype(DType::F32)?.to_vec2()?;
-        }
-        (0..n)
-            .map(|i| {
-                let (finish, cut) = done[i].unwrap_or((FinishReason::Length, usize::MAX));
-                let mut text = self.decode(&out[i])?;
-                text.truncate(cut.min(text.len()));
-                Ok(Completion { text, tokens: out[i].clone(), logprobs: lps[i].clone(), finish, prompt_tokens: ids.len(), completion_tokens: out[i].len() })
-            })
-            .collect()
+    /// steps for `k` rows, never stopping early.
+    pub fn measure(&mut self, ids: &[u32], k: usize, steps: usize) -> Result<server::Measured, LlmError> {
+        self.engine.measure(ids, k, steps)
     }
 }
 
@@ -235,86 +223,23 @@ impl super::Generator for LocalModel {
         Ok(out)
     }
 
-    fn set_cancel(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
         self.cancel = Some(flag);
     }
 
     fn name(&self) -> String {
         self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
-}
 
-/// The cached Q8_0 copy of `path`, keyed by its canonical path, size and modification time.
-fn derived_path(path: &Path, dir: &Path) -> Option<PathBuf> {
-    let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    let canon = path.canonicalize().ok()?;
-    let key = crate::recipes::template_hash(&format!("{}:{}:{mtime}", canon.display(), meta.len()));
-    let stem = path.file_stem()?.to_string_lossy().into_owned();
-    Some(dir.join(format!("{stem}-{key}.q8_0.gguf")))
-}
+    fn handle(&self) -> Option<Box<dyn super::Generator + Send>> {
+        Some(Box::new(LocalModel::handle(self)))
+    }
 
-/// Builds the model. Our packed kernel reads Q4_1 as it is; for candle's matmuls, files with
-/// Q4_1 tensors are re-quantized to Q8_0 once, into `derived`.
-fn load_weights(content: gguf_file::Content, f: &mut std::fs::File, path: &Path, derived: Option<&Path>, kernel: Kernel) -> Result<(Llama, usize), LlmError> {
-    let q4_1 = content.tensor_infos.values().filter(|t| t.ggml_dtype == GgmlDType::Q4_1).count();
-    if q4_1 == 0 || kernel == Kernel::Packed {
-        let w = Llama::from_gguf_with(&content, f, kernel).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
-        return Ok((w, 0));
+    fn parallelism(&self) -> usize {
+        self.engine.info.max_rows
     }
-    let cached = derived.and_then(|d| derived_path(path, d));
-    if let Some(c) = cached.as_ref().filter(|c| c.exists()) {
-        let from_cache = std::fs::File::open(c).ok().and_then(|mut cf| {
-            let ct = gguf_file::Content::read(&mut cf).ok()?;
-            Llama::from_gguf_with(&ct, &mut cf, kernel).ok()
-        });
-        if let Some(w) = from_cache {
-            return Ok((w, q4_1));
-        }
-        tracing::warn!("{}: unreadable cached copy, rebuilding it", c.display());
-    }
-    let tensors = requantize(&content, f, path)?;
-    let md: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    if let Some(c) = &cached {
-        let written = c.parent().map(std::fs::create_dir_all).transpose().ok().and_then(|_| {
-            crate::fsio::write_atomic(c, |w| {
-                let mut buf = Cursor::new(Vec::new());
-                gguf_file::write(&mut buf, &md, &ts).map_err(std::io::Error::other)?;
-                w.write_all(buf.get_ref())
-            })
-            .ok()
-        });
-        if written.is_some() {
-            drop(ts);
-            drop(tensors);
-            let mut cf = std::fs::File::open(c).map_err(|e| LlmError::model(c, format!("cannot open: {e}")))?;
-            let ct = gguf_file::Content::read(&mut cf)?;
-            let w = Llama::from_gguf_with(&ct, &mut cf, kernel).map_err(|e| LlmError::model(c, format!("cannot build the model (truncated or damaged file?): {e}")))?;
-            return Ok((w, q4_1));
-        }
-    }
-    // No cache folder, or it cannot be written: build the model from memory.
-    let mut buf = Cursor::new(Vec::new());
-    gguf_file::write(&mut buf, &md, &ts)?;
-    drop(ts);
-    drop(tensors);
-    buf.set_position(0);
-    let ct = gguf_file::Content::read(&mut buf)?;
-    let w = Llama::from_gguf_with(&ct, &mut buf, kernel).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
-    Ok((w, q4_1))
-}
 
-/// Every tensor, with Q4_1 ones re-quantized to Q8_0.
-fn requantize(content: &gguf_file::Content, f: &mut std::fs::File, path: &Path) -> Result<Vec<(String, QTensor)>, LlmError> {
-    let cpu = Device::Cpu;
-    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
-    for name in content.tensor_infos.keys() {
-        let qt = content
-            .tensor(f, name, &cpu)
-            .map_err(|e| LlmError::model(path, format!("tensor `{name}` cannot be read (truncated file?): {e}")))?;
-        let qt = if qt.dtype() == GgmlDType::Q4_1 { QTensor::quantize(&qt.dequantize(&cpu)?, GgmlDType::Q8_0)? } else { qt };
-        tensors.push((name.clone(), qt));
+    fn engine(&self) -> Option<String> {
+        Some(self.engine.info.short())
     }
-    Ok(tensors)
 }

@@ -1,21 +1,21 @@
 //! Language models: the model cache, GGUF loading with candle, the tokenizer and chat template
 //! from the file's metadata, and sampling.
 //!
-//! The local engine runs our own llama forward pass ([`llama`]) on candle's quantized matmuls: the
-//! n samples of one prompt share its KV cache and decode as one batch.
+//! The local engine ([`engine`]) runs our own llama forward pass on our own quantized kernels,
+//! with continuous batching: requests from several threads decode together, and the k answers
+//! of one prompt share its cache.
 
 pub mod endpoint;
+pub mod engine;
 pub mod fetch;
-pub mod llama;
 pub mod local;
 pub mod openai;
-pub mod packed;
+pub mod parallel;
 pub mod sampling;
 pub mod template;
 #[doc(hidden)]
 pub mod testing;
 pub mod tokenizer;
-pub mod weights;
 
 pub use local::{Completion, FinishReason, LocalModel};
 pub use sampling::GenParams;
@@ -64,6 +64,20 @@ pub trait Generator {
     /// A flag that, once set, makes generation stop with [`LlmError::Cancelled`] (checked every
     /// decoding step or streamed chunk).
     fn set_cancel(&mut self, _flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {}
+    /// Another handle on the same backend for a thread of its own: requests from all handles
+    /// run at once (the local engine batches them). None: one request at a time, from the
+    /// caller's thread.
+    fn handle(&self) -> Option<Box<dyn Generator + Send>> {
+        None
+    }
+    /// How many requests (rows) this backend runs well at once.
+    fn parallelism(&self) -> usize {
+        1
+    }
+    /// The local engine's kernels and threads (`avx2 kernels, 2 threads`); None for endpoints.
+    fn engine(&self) -> Option<String> {
+        None
+    }
 }
 
 impl From<candle_core::Error> for LlmError {

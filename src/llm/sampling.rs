@@ -1,6 +1,9 @@
 //! Choosing the next token: repetition penalty, temperature, top-k, top-p, a seeded RNG, and the
 //! log-probability of the chosen token under the model.
 
+use super::engine::isa::Isa;
+use super::engine::kernels::Kernels;
+use super::engine::vmath;
 use serde::{Deserialize, Serialize};
 
 /// Sampling settings of one generation.
@@ -55,14 +58,44 @@ impl Rng {
 
 /// Log-softmax of one entry of `logits`.
 pub fn logprob(logits: &[f32], id: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    logprob_with(Isa::best(), logits, id)
+}
+
+fn kernels(isa: Isa) -> Kernels {
+    Kernels::new(isa).unwrap_or_else(|_| Kernels::new(Isa::Scalar).expect("scalar runs everywhere"))
+}
+
+/// [`logprob`] with the vector maths of `isa`.
+pub fn logprob_with(isa: Isa, logits: &[f32], id: usize) -> f32 {
+    let max = vmath::max(logits);
+    let sum = vmath::sum_exp(kernels(isa), logits, max) as f64;
     (logits[id] - max) - sum.ln() as f32
 }
 
 /// Picks the next token from `logits`; `seen` are the tokens so far (for the penalty).
 /// Returns the token and its log-probability under the unmodified distribution.
 pub fn sample(logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u32, f32) {
+    sample_with(Isa::best(), logits, seen, p, rng)
+}
+
+/// The `k` best entries of `l`, best first: highest value, ties to the lowest id (a total order,
+/// so the choice is the same as sorting the whole vocabulary; one pass instead of a sort).
+fn top_k(l: &[f32], k: usize) -> Vec<usize> {
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    let worse = |a: usize, b: usize| l[a].total_cmp(&l[b]).then(b.cmp(&a)) == std::cmp::Ordering::Less;
+    for i in 0..l.len() {
+        if best.len() == k && !worse(best[k - 1], i) {
+            continue;
+        }
+        let at = best.partition_point(|&b| !worse(b, i));
+        best.insert(at, i);
+        best.truncate(k);
+    }
+    best
+}
+
+/// [`sample`] with the vector maths of `isa`.
+pub fn sample_with(isa: Isa, logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u32, f32) {
     let mut l = logits.to_vec();
     if p.repetition_penalty != 1.0 {
         let mut done = std::collections::HashSet::new();
@@ -78,15 +111,13 @@ pub fn sample(logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u3
     let id = if p.temperature <= 0.0 {
         argmax(&l)
     } else {
-        // Highest logit first, ties to the lowest id: a total order, so the choice is the same
-        // whether the top k are selected first (about 50× faster than sorting the vocabulary).
-        let order = |a: &usize, b: &usize| l[*b].total_cmp(&l[*a]).then(a.cmp(b));
-        let mut idx: Vec<usize> = (0..l.len()).collect();
-        if p.top_k > 0 && p.top_k < idx.len() {
-            idx.select_nth_unstable_by(p.top_k - 1, order);
-            idx.truncate(p.top_k);
-        }
-        idx.sort_unstable_by(order);
+        let idx: Vec<usize> = if p.top_k > 0 && p.top_k < l.len() {
+            top_k(&l, p.top_k)
+        } else {
+            let mut idx: Vec<usize> = (0..l.len()).collect();
+            idx.sort_unstable_by(|a, b| l[*b].total_cmp(&l[*a]).then(a.cmp(b)));
+            idx
+        };
         let max = l[idx[0]];
         let mut probs: Vec<f64> = idx.iter().map(|&i| (((l[i] - max) / p.temperature) as f64).exp()).collect();
         let total: f64 = probs.iter().sum();
@@ -113,7 +144,7 @@ pub fn sample(logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u3
         }
         choice
     };
-    (id as u32, logprob(logits, id))
+    (id as u32, logprob_with(isa, logits, id))
 }
 
 #[cfg(test)]
@@ -139,6 +170,20 @@ mod tests {
         let k1 = GenParams { top_k: 1, ..p };
         let greedy = sample(&logits, &[], &GenParams { temperature: 0.0, ..k1.clone() }, &mut Rng::new(0)).0;
         assert_eq!(sample(&logits, &[], &k1, &mut Rng::new(3)).0, greedy);
+    }
+
+    #[test]
+    fn top_k_selection_is_the_sorted_prefix_ties_to_the_lowest_id() {
+        let l: Vec<f32> = (0..500).map(|i| ((i * 7919) % 97) as f32 / 5.0).collect();
+        let mut sorted: Vec<usize> = (0..l.len()).collect();
+        sorted.sort_by(|a, b| l[*b].total_cmp(&l[*a]).then(a.cmp(b)));
+        for k in [1, 2, 40, 97, 499] {
+            assert_eq!(top_k(&l, k), sorted[..k], "k = {k}");
+        }
+        let lp = logprob(&l, 3);
+        let max = l.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let want = (l[3] as f64 - max) - l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+        assert!((lp as f64 - want).abs() < 1e-5, "{lp} vs {want}");
     }
 
     #[test]

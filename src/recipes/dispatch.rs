@@ -28,7 +28,9 @@ pub fn open_teacher(ws: &Workspace, endpoint: Option<&str>, model: Option<&Path>
         anyhow::bail!("{}: no such model file; run `distillery models fetch` or pass --model FILE.gguf", path.display());
     }
     say(format!("teacher: loading {} …", path.display()));
-    Ok(Box::new(LocalModel::load(&path)?))
+    let m = LocalModel::load(&path)?;
+    say(format!("teacher: local engine on {}", m.info().describe()));
+    Ok(Box::new(m))
 }
 
 /// The workspace's documents folder, backtranslation's default source.
@@ -103,14 +105,14 @@ pub fn run_recipe(
     let t = opts.template.clone();
     match recipe {
         "self-instruct" => self_instruct(model, store, opts, on),
-        "evol-instruct" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, r| evol::evolve(&t, m, s, p, r), on),
-        "backtranslation" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| evol::backtranslate(&t, m, s, p), on),
-        "self-chat" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::self_chat(&t, m, s, p), on),
-        "role-play" => run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| dialogue::role_play(&t, roles, rounds, m, s, p), on),
+        "evol-instruct" => run_each(recipe, model, store, opts, srcs, &|m, s, p, r| evol::evolve(&t, m, s, p, r), on),
+        "backtranslation" => run_each(recipe, model, store, opts, srcs, &|m, s, p, _| evol::backtranslate(&t, m, s, p), on),
+        "self-chat" => run_each(recipe, model, store, opts, srcs, &|m, s, p, _| dialogue::self_chat(&t, m, s, p), on),
+        "role-play" => run_each(recipe, model, store, opts, srcs, &|m, s, p, _| dialogue::role_play(&t, roles, rounds, m, s, p), on),
         "self-refine" => {
             let ids: Vec<i64> = srcs.iter().filter_map(|s| s.parent).collect();
             let feedback = store.feedback(&ids)?;
-            run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| match s.parent.and_then(|id| feedback.get(&id)) {
+            run_each(recipe, model, store, opts, srcs, &|m, s, p, _| match s.parent.and_then(|id| feedback.get(&id)) {
                 Some(fb) => refine::refine(&t, m, s, fb, p),
                 None => Ok((super::each::Made::Drop { reason: "no critic feedback to revise from".into(), raw: String::new() }, 0)),
             }, on)
@@ -118,7 +120,7 @@ pub fn run_recipe(
         "llm2llm" => {
             let failures = store.failures(None)?;
             let find = |s: &Source| failures.iter().find(|f| (f.kind == "sample" && s.parent == Some(f.item_id)) || (f.kind == "seed" && s.seed_id == Some(f.item_id))).cloned();
-            run_each(recipe, model, store, opts, srcs, &mut |m, s, p, _| match find(s) {
+            run_each(recipe, model, store, opts, srcs, &|m, s, p, _| match find(s) {
                 Some(f) => super::llm2llm::attempt(&t, m, &f, p),
                 None => Ok((super::each::Made::Drop { reason: "its failure is gone".into(), raw: String::new() }, 0)),
             }, on)

@@ -33,16 +33,27 @@ pub enum Made {
 
 /// One attempt: the generator, the source, the run's sampling settings (with this attempt's
 /// seed), and a RNG for the recipe's own choices. Returns what it made and the tokens generated.
-pub type Attempt<'a> = dyn FnMut(&mut dyn Generator, &Source, &GenParams, &mut Rng) -> Result<(Made, usize), LlmError> + 'a;
+/// Attempts run several at once (each on a handle of its own), so an attempt shares nothing
+/// mutable.
+pub type Attempt<'a> = dyn Fn(&mut dyn Generator, &Source, &GenParams, &mut Rng) -> Result<(Made, usize), LlmError> + Sync + 'a;
+
+/// How many attempts a run keeps in flight on `model` to keep `n` candidates: enough to fill
+/// the local engine's batch, never more than twice what is asked.
+pub fn attempts_in_flight(model: &dyn Generator, n: usize) -> usize {
+    crate::llm::parallel::width(model, 1, (2 * n).clamp(1, 16))
+}
 
 /// Runs `attempt` over `sources` until `opts.n` candidates are kept or `4 n` attempts are spent.
+/// Several attempts run at once; their outcomes are written and reported in attempt order, and
+/// attempt `i` is made (source, seed) before any later result is seen, so a seed gives the
+/// same run whatever the timing.
 pub fn run_each(
     recipe: &str,
     model: &mut dyn Generator,
     store: &mut Store,
     opts: &RunOptions,
     sources: &[Source],
-    attempt: &mut Attempt,
+    attempt: &Attempt,
     on: &mut dyn FnMut(&Progress, &Outcome),
 ) -> Result<Progress, RecipeError> {
     if sources.is_empty() {
@@ -63,72 +74,110 @@ pub fn run_each(
     let mut rng = Rng::new(opts.params.seed);
     let mut order: Vec<usize> = Vec::new();
     let mut progress = Progress::default();
-    let start = std::time::Instant::now();
-    while progress.kept < opts.n && progress.attempts < opts.n * 4 && !opts.cancelled() {
+    let mut failed: Option<RecipeError> = None;
+    let (start, name) = (std::time::Instant::now(), model.name());
+    let width = attempts_in_flight(model, opts.n);
+    let mut next = |i: usize| {
+        if i >= opts.n * 4 {
+            return None;
+        }
         if order.is_empty() {
             order = (0..sources.len()).collect();
             for i in (1..order.len()).rev() {
                 order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
         }
-        let src = &sources[order.pop().unwrap_or(0)];
-        progress.attempts += 1;
+        let src = order.pop().unwrap_or(0);
         let params = GenParams { seed: rng.next_u64(), ..opts.params.clone() };
-        let (made, tokens) = match attempt(model, src, &params, &mut rng) {
-            Err(LlmError::Cancelled) => break,
-            other => other?,
+        Some((src, params, Rng::new(rng.next_u64())))
+    };
+    let work = |m: &mut dyn Generator, (src, params, mut r): (usize, GenParams, Rng)| {
+        let made = attempt(m, &sources[src], &params, &mut r);
+        (src, params, made)
+    };
+    let mut commit = |_: usize, (src, params, made): (usize, GenParams, Result<(Made, usize), LlmError>)| {
+        let src = &sources[src];
+        progress.attempts += 1;
+        let (made, tokens) = match made {
+            Ok(m) => m,
+            Err(LlmError::Cancelled) => return false,
+            Err(e) => {
+                failed = Some(e.into());
+                return false;
+            }
         };
         progress.tokens += tokens;
-        let outcome = match made {
-            Made::Drop { reason, raw } => Outcome::Dropped { reason, raw },
-            Made::Keep { text, extra } => {
-                let key = format!("{} {}", text.instruction, text.input);
-                let kw = words(&key);
-                // A revision shares its parent's prompt by design, and an llm2llm example is meant
-                // to be close to the failure it practises: the accept-time near-duplicate check
-                // still names what each one matches.
-                let near = if matches!(recipe, "self-refine" | "llm2llm") { None } else { most_similar(&kw, &pool_words) };
-                match near {
-                    Some((i, s)) if s > MAX_ROUGE_L => Outcome::Dropped {
-                        reason: format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80)),
-                        raw: text.output.clone(),
-                    },
-                    _ => {
-                        let similar = near.map(|(i, s)| (pool_text[i].clone(), s));
-                        let mut p = json!({
-                            "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-                            "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens, "seed": params.seed,
-                            "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
-                        });
-                        if let (Some(p), Value::Object(e)) = (p.as_object_mut(), extra) {
-                            p.extend(e);
-                        }
-                        let provenance = Provenance {
-                            origin: "generated".into(),
-                            recipe: Some(recipe.into()),
-                            model: Some(model.name()),
-                            template_hash: Some(opts.template_hash.clone()),
-                            params: Some(p.to_string()),
-                            parent_id: src.parent,
-                            seed_id: src.seed_id,
-                            ..Provenance::default()
-                        };
-                        let report = store.insert_samples(&[NewSample { text: text.clone(), task: src.task.clone(), provenance }])?;
-                        if report.added == 0 {
-                            Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: text.output.clone() }
-                        } else {
-                            pool_words.push(kw);
-                            pool_text.push(key);
-                            Outcome::Kept { id: store.last_sample_id()?, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }
-                        }
-                    }
-                }
+        let outcome = match keep(recipe, store, opts, &name, src, &params, made, &mut pool_text, &mut pool_words) {
+            Ok(o) => o,
+            Err(e) => {
+                failed = Some(e.into());
+                return false;
             }
         };
         progress.count(&outcome, start);
         on(&progress, &outcome);
+        progress.kept < opts.n
+    };
+    crate::llm::parallel::run_ordered(model, width, &opts.cancel, &mut next, &work, &mut commit);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(progress),
     }
-    Ok(progress)
+}
+
+/// What becomes of one attempt's result: dropped (with the reason), or written as a candidate.
+#[allow(clippy::too_many_arguments)]
+fn keep(
+    recipe: &str,
+    store: &mut Store,
+    opts: &RunOptions,
+    model: &str,
+    src: &Source,
+    params: &GenParams,
+    made: Made,
+    pool_text: &mut Vec<String>,
+    pool_words: &mut Vec<Vec<String>>,
+) -> Result<Outcome, crate::store::StoreError> {
+    let (text, extra) = match made {
+        Made::Drop { reason, raw } => return Ok(Outcome::Dropped { reason, raw }),
+        Made::Keep { text, extra } => (text, extra),
+    };
+    let key = format!("{} {}", text.instruction, text.input);
+    let kw = words(&key);
+    // A revision shares its parent's prompt by design, and an llm2llm example is meant to be
+    // close to the failure it practises: the accept-time near-duplicate check still names what
+    // each one matches.
+    let near = if matches!(recipe, "self-refine" | "llm2llm") { None } else { most_similar(&kw, pool_words) };
+    if let Some((i, s)) = near.filter(|(_, s)| *s > MAX_ROUGE_L) {
+        let reason = format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80));
+        return Ok(Outcome::Dropped { reason, raw: text.output });
+    }
+    let similar = near.map(|(i, s)| (pool_text[i].clone(), s));
+    let mut p = json!({
+        "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+        "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens, "seed": params.seed,
+        "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
+    });
+    if let (Some(p), Value::Object(e)) = (p.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    let provenance = Provenance {
+        origin: "generated".into(),
+        recipe: Some(recipe.into()),
+        model: Some(model.into()),
+        template_hash: Some(opts.template_hash.clone()),
+        params: Some(p.to_string()),
+        parent_id: src.parent,
+        seed_id: src.seed_id,
+        ..Provenance::default()
+    };
+    let report = store.insert_samples(&[NewSample { text: text.clone(), task: src.task.clone(), provenance }])?;
+    if report.added == 0 {
+        return Ok(Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: text.output });
+    }
+    pool_words.push(kw);
+    pool_text.push(key);
+    Ok(Outcome::Kept { id: store.last_sample_id()?, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar })
 }
 
 /// Answers that refuse, or that say nothing: the elimination checks every recipe shares.

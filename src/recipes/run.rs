@@ -71,7 +71,20 @@ impl Progress {
     }
 }
 
-/// Runs self-instruct until `n` candidates are kept or `4 n` attempts are spent.
+/// One self-instruct attempt, made before it runs: its task, shots, prompt and sampling settings.
+struct Planned {
+    task: Option<String>,
+    shots: Vec<i64>,
+    next: usize,
+    prefix: String,
+    prompt: String,
+    params: GenParams,
+}
+
+/// Runs self-instruct until `n` candidates are kept or `4 n` attempts are spent. Several
+/// attempts run at once; each prompt takes as its extra example the newest candidate kept
+/// before it was made (attempt `i` sees the outcomes of attempts before `i - width`), and
+/// outcomes are written in attempt order.
 pub fn self_instruct(
     model: &mut dyn Generator,
     store: &mut Store,
@@ -102,10 +115,13 @@ pub fn self_instruct(
     let mut pool_words: Vec<Vec<String>> = pool_text.iter().map(|t| words(t)).collect();
     let mut rng = Rng::new(opts.params.seed);
     let mut progress = Progress::default();
-    let mut generated: Vec<(Option<String>, Example)> = Vec::new();
-    let start = std::time::Instant::now();
-    while progress.kept < opts.n && progress.attempts < opts.n * 4 && !opts.cancelled() {
-        progress.attempts += 1;
+    let generated: std::cell::RefCell<Vec<(Option<String>, Example)>> = Default::default();
+    let (start, name) = (std::time::Instant::now(), model.name());
+    let mut failed: Option<RecipeError> = None;
+    let mut next = |i: usize| -> Option<Planned> {
+        if i >= opts.n * 4 {
+            return None;
+        }
         let task = tasks[(rng.next_u64() % tasks.len() as u64) as usize].clone();
         let mut same: Vec<&(i64, Option<String>, Example)> = examples.iter().filter(|e| e.1 == task).collect();
         let mut shots = Vec::new();
@@ -113,7 +129,7 @@ pub fn self_instruct(
             shots.push(same.swap_remove((rng.next_u64() % same.len() as u64) as usize));
         }
         let mut few: Vec<Example> = shots.iter().map(|s| s.2.clone()).collect();
-        if let Some((_, e)) = generated.iter().rev().find(|g| g.0 == task) {
+        if let Some((_, e)) = generated.borrow().iter().rev().find(|g| g.0 == task) {
             few.push(e.clone());
         }
         let next = few.len() + 1;
@@ -121,51 +137,94 @@ pub fn self_instruct(
         // Stop at the next example, or at a blank line (each field is one paragraph).
         let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
         let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
-        // Raw completion, as Alpaca did: the teacher continues the numbered list.
-        let out = match model.complete(&prompt, &params, 1) {
-            Err(LlmError::Cancelled) => break,
-            other => other?.remove(0),
+        Some(Planned { task, shots: shots.iter().map(|s| s.0).collect(), next, prefix, prompt, params })
+    };
+    // Raw completion, as Alpaca did: the teacher continues the numbered list.
+    let work = |m: &mut dyn Generator, p: Planned| {
+        let out = m.complete(&p.prompt, &p.params, 1).map(|mut v| v.remove(0));
+        (p, out)
+    };
+    let mut commit = |_: usize, (p, out): (Planned, Result<crate::llm::Completion, LlmError>)| {
+        progress.attempts += 1;
+        let out = match out {
+            Ok(o) => o,
+            Err(LlmError::Cancelled) => return false,
+            Err(e) => {
+                failed = Some(e.into());
+                return false;
+            }
         };
         progress.tokens += out.completion_tokens;
-        let outcome = match self_instruct::parse(&format!("{prefix}{}", out.text), next) {
-            Err(why) => Outcome::Dropped { reason: format!("unparsable: {why}"), raw: out.text.clone() },
-            Ok(text) => match self_instruct::filter(&text, &pool_words) {
-                Verdict::Drop(reason) => Outcome::Dropped { reason, raw: out.text.clone() },
-                Verdict::Keep { most_similar } => {
-                    let similar = most_similar.map(|(i, s)| (pool_text[i].clone(), s));
-                    let provenance = Provenance {
-                        origin: "generated".into(),
-                        recipe: Some("self-instruct".into()),
-                        model: Some(model.name()),
-                        template_hash: Some(opts.template_hash.clone()),
-                        params: Some(
-                            json!({
-                                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-                                "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
-                                "seed": params.seed, "shots": shots.iter().map(|s| s.0).collect::<Vec<_>>(),
-                                "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
-                            })
-                            .to_string(),
-                        ),
-                        seed_id: shots.first().map(|s| s.0),
-                        ..Provenance::default()
-                    };
-                    let report = store.insert_samples(&[NewSample { text: text.clone(), task: task.clone(), provenance }])?;
-                    if report.added == 0 {
-                        Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: out.text.clone() }
-                    } else {
-                        let key = format!("{} {}", text.instruction, text.input);
-                        pool_words.push(words(&key));
-                        pool_text.push(key);
-                        generated.push((task.clone(), Example { instruction: text.instruction.clone(), input: text.input.clone(), output: text.output.clone() }));
-                        let id = store.last_sample_id()?;
-                        Outcome::Kept { id, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }
-                    }
+        let outcome = match keep(store, opts, &name, &p, &out.text, &mut pool_text, &mut pool_words) {
+            Ok((outcome, made)) => {
+                if let Some(e) = made {
+                    generated.borrow_mut().push((p.task.clone(), e));
                 }
-            },
+                outcome
+            }
+            Err(e) => {
+                failed = Some(e.into());
+                return false;
+            }
         };
         progress.count(&outcome, start);
         on(&progress, &outcome);
+        progress.kept < opts.n
+    };
+    let width = super::each::attempts_in_flight(model, opts.n);
+    crate::llm::parallel::run_ordered(model, width, &opts.cancel, &mut next, &work, &mut commit);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(progress),
     }
-    Ok(progress)
+}
+
+/// What becomes of one self-instruct completion: dropped with the reason, or written (with the
+/// example it makes for later prompts).
+fn keep(
+    store: &mut Store,
+    opts: &RunOptions,
+    model: &str,
+    p: &Planned,
+    raw: &str,
+    pool_text: &mut Vec<String>,
+    pool_words: &mut Vec<Vec<String>>,
+) -> Result<(Outcome, Option<Example>), StoreError> {
+    let text = match self_instruct::parse(&format!("{}{raw}", p.prefix), p.next) {
+        Err(why) => return Ok((Outcome::Dropped { reason: format!("unparsable: {why}"), raw: raw.to_owned() }, None)),
+        Ok(text) => text,
+    };
+    let most_similar = match self_instruct::filter(&text, pool_words) {
+        Verdict::Drop(reason) => return Ok((Outcome::Dropped { reason, raw: raw.to_owned() }, None)),
+        Verdict::Keep { most_similar } => most_similar,
+    };
+    let similar = most_similar.map(|(i, s)| (pool_text[i].clone(), s));
+    let params = &p.params;
+    let provenance = Provenance {
+        origin: "generated".into(),
+        recipe: Some("self-instruct".into()),
+        model: Some(model.into()),
+        template_hash: Some(opts.template_hash.clone()),
+        params: Some(
+            json!({
+                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+                "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
+                "seed": params.seed, "shots": p.shots,
+                "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
+            })
+            .to_string(),
+        ),
+        seed_id: p.shots.first().copied(),
+        ..Provenance::default()
+    };
+    let report = store.insert_samples(&[NewSample { text: text.clone(), task: p.task.clone(), provenance }])?;
+    if report.added == 0 {
+        return Ok((Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: raw.to_owned() }, None));
+    }
+    let key = format!("{} {}", text.instruction, text.input);
+    pool_words.push(words(&key));
+    pool_text.push(key);
+    let id = store.last_sample_id()?;
+    let example = Example { instruction: text.instruction.clone(), input: text.input.clone(), output: text.output.clone() };
+    Ok((Outcome::Kept { id, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }, Some(example)))
 }

@@ -46,17 +46,36 @@ pub fn correct(scorer: &str, answer: &str, reference: &str) -> bool {
     }
 }
 
-/// The model's greedy answer to each prompt (`text.output` is ignored), at most `max_tokens`.
+/// The model's greedy answer to each prompt (`text.output` is ignored), at most `max_tokens`;
+/// several prompts in flight at once (the local engine decodes them as one batch). `on` hears
+/// how many are answered, in order.
 pub fn answer_all(model: &mut dyn Generator, prompts: &[SampleText], max_tokens: usize, on: &mut dyn FnMut(usize)) -> Result<Vec<String>, LlmError> {
     let p = GenParams { temperature: 0.0, max_tokens, ..GenParams::default() };
     let mut out = Vec::with_capacity(prompts.len());
-    for (i, t) in prompts.iter().enumerate() {
+    let mut failed = None;
+    let work = |m: &mut dyn Generator, t: &SampleText| {
         let mut msgs = SampleText { output: String::new(), ..t.clone() }.to_messages();
         msgs.pop();
-        out.push(model.generate(&msgs, &p, 1)?.remove(0).text.trim().to_owned());
-        on(i + 1);
+        m.generate(&msgs, &p, 1).map(|mut c| c.remove(0).text.trim().to_owned())
+    };
+    let mut commit = |i: usize, answer: Result<String, LlmError>| match answer {
+        Ok(a) => {
+            out.push(a);
+            on(i + 1);
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    };
+    let width = crate::llm::parallel::width(model, 1, 32);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    crate::llm::parallel::run_ordered(model, width, &never, &mut |i| prompts.get(i), &work, &mut commit);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    Ok(out)
 }
 
 /// The mean cross-entropy per response token over `examples`, in batches of `batch`, with

@@ -99,6 +99,14 @@ impl JobRunner {
 
 use crate::recipes::dispatch::open_teacher;
 
+/// The teacher as the jobs line names it: the model, and the local engine's kernels.
+fn teacher_line(t: &dyn crate::llm::Generator) -> String {
+    match t.engine() {
+        Some(e) => format!("{} ({e})", t.name()),
+        None => t.name(),
+    }
+}
+
 fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &UnboundedSender<Event>) -> anyhow::Result<Progress> {
     use crate::recipes::dispatch::{documents_dir, run_recipe, sources};
     let (tmpl, _) = crate::recipes::template(&spec.recipe, Some(&ws.dir)).ok_or_else(|| anyhow::anyhow!("unknown recipe"))?;
@@ -107,7 +115,7 @@ fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &Unb
     let mut teacher = open_teacher(ws, spec.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?;
     // Cancel stops the model mid-answer, not only between attempts.
     teacher.set_cancel(cancel.clone());
-    let _ = events.send(Event::Job(JobEvent::Running { teacher: teacher.name() }));
+    let _ = events.send(Event::Job(JobEvent::Running { teacher: teacher_line(teacher.as_ref()) }));
     let opts = RunOptions {
         n: spec.n,
         params: crate::llm::GenParams { temperature: 0.8, max_tokens: 160, seed: crate::store::now_ms() as u64, ..Default::default() },

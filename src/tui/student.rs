@@ -108,6 +108,9 @@ pub fn spawn(ws: Workspace, events: UnboundedSender<Event>) -> Sender<StudentCmd
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             w.reap();
+            // The teacher (in this process) yields a core to the trainer or evaluation.
+            let beside = w.trainer.is_some() || w.evaluator.is_some() || w.running_run().is_some();
+            crate::llm::engine::pool::set_cap(usize::from(beside));
             let view = w.view();
             if w.last.as_ref() != Some(&view) {
                 w.last = Some(view.clone());
