@@ -119,3 +119,32 @@ fn attempts_are_bounded_when_everything_is_dropped() {
     let p = self_instruct(&mut Scripted(vec![], vec![]), &mut s, &opts, &mut |_, _| {}).unwrap();
     assert_eq!((p.kept, p.attempts), (0, 12));
 }
+
+#[test]
+fn on_the_local_engine_attempts_run_together_and_a_seed_fixes_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    distillery::llm::testing::write_tiny_llama(&path, &distillery::llm::testing::TinyOptions { q4_1: true, tied: true, ..Default::default() }).unwrap();
+    let mut model = distillery::llm::LocalModel::load(&path).unwrap();
+    assert!(distillery::recipes::each::attempts_in_flight(&model, 3) > 1, "the engine takes several attempts at once");
+    let (tmpl, _) = template("self-instruct", None).unwrap();
+    let run = |model: &mut distillery::llm::LocalModel, seed: u64| {
+        let opts = RunOptions {
+            cancel: Default::default(),
+            n: 3,
+            params: GenParams { temperature: 1.0, max_tokens: 24, seed, ..GenParams::default() },
+            task: None,
+            shots: 2,
+            template_hash: template_hash(&tmpl),
+            template: tmpl.clone(),
+        };
+        let mut outcomes = Vec::new();
+        let p = self_instruct(model, &mut store(), &opts, &mut |p, o| outcomes.push((p.attempts, o.clone()))).unwrap();
+        assert_eq!(outcomes.iter().map(|o| o.0).collect::<Vec<_>>(), (1..=p.attempts).collect::<Vec<_>>(), "outcomes in attempt order");
+        outcomes
+    };
+    let a = run(&mut model, 11);
+    assert_eq!(a.len(), 12, "the tiny model writes nothing usable: every attempt is spent");
+    assert_eq!(run(&mut model, 11), a, "the same seed, the same run");
+    assert_ne!(run(&mut model, 12), a);
+}

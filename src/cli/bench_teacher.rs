@@ -47,7 +47,7 @@ pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     println!("  engine: {}; load {load_s:.2} s", info.describe());
     model.measure(&ids, 1, 8)?;
     let (p1, d1, mm, at) = ours(&mut model, &ids, 1)?;
-    let (p8, d8, _, _) = ours(&mut model, &ids, 8)?;
+    let (p8, d8, mm8, at8) = ours(&mut model, &ids, 8)?;
     let (one, eight) = (p1 + d1, p8 + d8);
     let (prompt_tps, decode_tps) = (ids.len() as f64 / p1, STEPS as f64 / d1);
     let rss = peak_rss_mb().unwrap_or(f64::NAN);
@@ -59,6 +59,12 @@ pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
         (1.0 - mm - at).max(0.0) * 100.0
     );
     println!("  k=1: {one:.2} s   k=8: {eight:.2} s  (k=8 is {:.2}× one; {:.0} tokens/s over the 8 rows)", eight / one, (8 * STEPS) as f64 / d8);
+    println!(
+        "  a step of 8 rows: {:.2} ms, {:.0}% matrix products, {:.0}% attention",
+        d8 * 1e3 / STEPS as f64,
+        mm8 * 100.0,
+        at8 * 100.0
+    );
     let bw = bandwidth(info.threads);
     let bound = bw.map(|b| b * 1e9 / info.bytes_per_token as f64);
     match (bw, bound) {

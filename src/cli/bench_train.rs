@@ -30,7 +30,8 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let lora = LoraConfig { rank: 8, alpha: 16.0, dropout: 0.0, targets: vec![Target::Q, Target::V], seed: 1 };
     let mut model = TrainModel::from_gguf(model_path, &lora, candle_core::DType::F32)?;
-    println!("train: {} loaded for training in {:.1} s ({} threads)", model_path.display(), t.elapsed().as_secs_f64(), threads);
+    let gemm = crate::train::gemm_kernels();
+    println!("train: {} loaded for training in {:.1} s ({} threads, gemm's {gemm} kernels)", model_path.display(), t.elapsed().as_secs_f64(), threads);
     let mut rng = Rng::new(7);
     let vocab = model.shape.vocab as u64;
     let examples: Vec<Example> = (0..24).map(|i| Example { source: format!("random #{i}"), ids: (0..129).map(|_| (rng.next_u64() % vocab) as u32).collect(), response_start: 65 }).collect();
@@ -51,7 +52,7 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
     println!("  steady state: {per:.2} s per step of 4 × 128 tokens ({:.0} tokens/s), peak RSS {rss:.0} MB", 512.0 / per);
     let sh = model.shape.clone();
     drop(model);
-    let torch = torch_reference(&sh, threads);
+    let torch = torch_reference(&sh, threads, gemm);
     let ratio = match &torch {
         Ok((t, trss)) => {
             println!("  PyTorch + PEFT: {t:.2} s per step, peak RSS {trss:.0} MB; Distillery runs at {:.2}× PyTorch's speed", t / per);
@@ -62,13 +63,15 @@ pub fn run(model_path: &Path, random_model: bool) -> anyhow::Result<()> {
             "none".into()
         }
     };
-    println!("bench train: seconds_per_step={per:.3} tokens_per_s={:.0} peak_rss_mb={rss:.0} threads={threads} last_loss={last_loss:.3} torch_ratio={ratio}", 512.0 / per);
+    println!("bench train: gemm={gemm} seconds_per_step={per:.3} tokens_per_s={:.0} peak_rss_mb={rss:.0} threads={threads} last_loss={last_loss:.3} torch_ratio={ratio}", 512.0 / per);
     Ok(())
 }
 
 /// Runs `benches/train_torch.py` (compiled in) on a llama of shape `sh`; its seconds per step
 /// and peak RSS, or why not.
-fn torch_reference(sh: &crate::train::model::Shape, threads: usize) -> Result<(f64, f64), String> {
+/// PyTorch is held to the same instruction set as our `gemm` kernels (`avx2`: ATen's AVX2
+/// kernels and MKL's AVX2 code path).
+fn torch_reference(sh: &crate::train::model::Shape, threads: usize, gemm: &str) -> Result<(f64, f64), String> {
     // DISTILLERY_TORCH_PYTHON names the python with torch (`none`: no reference, for `bench share`).
     let python = std::env::var("DISTILLERY_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
     if python == "none" {
@@ -83,7 +86,12 @@ fn torch_reference(sh: &crate::train::model::Shape, threads: usize) -> Result<(f
     std::fs::write(&script, include_str!("../../benches/train_torch.py")).map_err(|e| e.to_string())?;
     let args = [sh.hidden, sh.n_head, sh.n_kv_head, sh.ffn, sh.n_layer, sh.vocab, threads, 6, 1].map(|v| v.to_string());
     println!("  PyTorch + PEFT: the same step on a llama of this shape, {threads} threads …");
-    let out = std::process::Command::new(&python).arg(&script).args(&args).output().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(&python);
+    if gemm == "avx2" {
+        cmd.env("ATEN_CPU_CAPABILITY", "avx2").env("MKL_ENABLE_INSTRUCTIONS", "AVX2");
+        println!("  PyTorch held to AVX2 too (ATEN_CPU_CAPABILITY=avx2, MKL_ENABLE_INSTRUCTIONS=AVX2)");
+    }
+    let out = cmd.arg(&script).args(&args).output().map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("torch: ")).ok_or_else(|| format!("the script failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))?;
     let get = |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse::<f64>().ok());

@@ -44,3 +44,21 @@ pub const CANCEL: &str = "cancel";
 pub const LOG: &str = "train.log";
 /// `distillery eval`'s output when the workbench starts it, in `runs/`.
 pub const EVAL_LOG: &str = "eval.log";
+
+/// The `gemm` kernels training's matrix products run on here: AVX-512 where the build has them
+/// (the `avx512-gemm` feature, on by default) and the CPU too, else AVX2 + FMA, else scalar.
+pub fn gemm_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(feature = "avx512-gemm") && is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if is_x86_feature_detected!("fma") {
+            return "avx2";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    return "neon";
+    #[allow(unreachable_code)]
+    "scalar"
+}

@@ -62,90 +62,98 @@ pub fn units(runs: &[Run], threads: usize, heads: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// One distinct cache block at one index, and the queries (index, row, positions used) that
+/// read it.
+struct Use {
+    b: usize,
+    id: u32,
+    lim: usize,
+    queries: Vec<(usize, usize, usize)>,
+}
+
 /// Attention for KV head `h` of the positions of `runs` (indices into `all`).
 pub fn attend(c: &Ctx, h: usize, all: &[Run], runs: &[usize]) {
     let (cfg, k) = (c.cfg, c.k);
     let (g, hd, width) = (cfg.group(), cfg.head_dim, cfg.hidden);
     let scale = 1.0 / (hd as f32).sqrt();
-    // (row, position) of every query, and where its scores start.
+    // (row, position) of every query.
     let queries: Vec<(usize, usize)> = runs.iter().flat_map(|&r| (all[r].start..all[r].end).map(|i| (i, c.ps[i].pos))).collect();
     let Some(tmax) = queries.iter().map(|q| q.1 + 1).max() else { return };
-    let blocks = tmax.div_ceil(BLOCK);
+    let plan = plan(c, all, runs, tmax.div_ceil(BLOCK));
+    // The unit's blocks are likely out of cache (the weights streamed through since the last
+    // step): ask for all of them at once, so their reads overlap.
+    for u in &plan {
+        c.raw.prefetch(u.id, c.layer, h);
+    }
+    // A row's g query heads (and their outputs) are contiguous.
+    let query = |row: usize| &c.q[row * width + h * g * hd..][..g * hd];
+    // SAFETY: each (position, query head) of this KV head is written by this unit only.
+    let out = |row: usize| unsafe { c.out.slice(row * width + h * g * hd, g * hd) };
     SCRATCH.with(|s| {
         let (scores, buf, inv) = &mut *s.borrow_mut();
         scores.resize(queries.len() * g * tmax, 0.0);
         buf.resize(BLOCK * hd, 0.0);
         inv.resize(queries.len() * g, 0.0);
-        let query = |row: usize, gi: usize| &c.q[row * width + (h * g + gi) * hd..][..hd];
-        // SAFETY: each (position, query head) of this KV head is written by this unit only.
-        let out = |row: usize, gi: usize| unsafe { c.out.slice(row * width + (h * g + gi) * hd, hd) };
-        // The unit's blocks are likely out of cache (the weights streamed through since the last
-        // step): ask for all of them at once, so their reads overlap.
-        let mut asked: Vec<u32> = Vec::new();
-        for &r in runs {
-            for &id in all[r].table.iter().take(blocks) {
-                if !asked.contains(&id) {
-                    c.raw.prefetch(id, c.layer, h);
-                    asked.push(id);
-                }
+        for u in &plan {
+            // SAFETY: the positions read were written by this layer's projections or earlier.
+            unsafe { c.raw.read(k, u.id, c.layer, 0, h, u.lim, buf) };
+            for &(qi, row, lim) in &u.queries {
+                let s = &mut scores[qi * g * tmax + u.b * BLOCK..];
+                vmath::scores_heads(k, query(row), &buf[..lim * hd], scale, s, tmax, lim);
             }
         }
-        let mut done: Vec<u32> = Vec::new();
-        for kind in 0..2 {
-            for b in 0..blocks {
-                // Each distinct block at this index, read once for every query that uses it.
-                done.clear();
-                for &r in runs {
-                    let run = &all[r];
-                    let Some(&id) = run.table.get(b) else { continue };
-                    if done.contains(&id) {
-                        continue;
-                    }
-                    done.push(id);
-                    let users = runs.iter().filter(|&&o| all[o].table.get(b) == Some(&id));
-                    let lim_max = users.clone().map(|&o| (c.ps[all[o].end - 1].pos + 1).saturating_sub(b * BLOCK).min(BLOCK)).max().unwrap_or(0);
-                    if lim_max == 0 {
-                        continue;
-                    }
-                    // SAFETY: the positions read were written by this layer's projections or earlier.
-                    unsafe { c.raw.read(k, id, c.layer, kind, h, lim_max, buf) };
-                    let mut qi = 0;
-                    for &o in runs {
-                        let run = &all[o];
-                        let n = run.end - run.start;
-                        if run.table.get(b) == Some(&id) {
-                            for (j, row) in (run.start..run.end).enumerate() {
-                                let lim = (c.ps[row].pos + 1).saturating_sub(b * BLOCK).min(BLOCK);
-                                for gi in 0..g {
-                                    let s = &mut scores[((qi + j) * g + gi) * tmax + b * BLOCK..][..lim];
-                                    if kind == 0 {
-                                        vmath::scores(k, query(row, gi), &buf[..lim * hd], scale, s);
-                                    } else {
-                                        vmath::accumulate(k, s, &buf[..lim * hd], out(row, gi));
-                                    }
-                                }
-                            }
-                        }
-                        qi += n;
-                    }
-                }
+        for (qi, &(row, pos)) in queries.iter().enumerate() {
+            for gi in 0..g {
+                let s = &mut scores[(qi * g + gi) * tmax..][..pos + 1];
+                let m = vmath::max(s);
+                inv[qi * g + gi] = 1.0 / vmath::exp_shifted(k, s, m);
             }
-            if kind == 0 {
-                for (qi, &(row, pos)) in queries.iter().enumerate() {
-                    for gi in 0..g {
-                        let s = &mut scores[(qi * g + gi) * tmax..][..pos + 1];
-                        let m = vmath::max(s);
-                        inv[qi * g + gi] = 1.0 / vmath::exp_shifted(k, s, m);
-                        out(row, gi).fill(0.0);
-                    }
-                }
+            out(row).fill(0.0);
+        }
+        for u in &plan {
+            // SAFETY: as above.
+            unsafe { c.raw.read(k, u.id, c.layer, 1, h, u.lim, buf) };
+            for &(qi, row, lim) in &u.queries {
+                let p = &scores[qi * g * tmax + u.b * BLOCK..];
+                vmath::accumulate_heads(k, p, tmax, &buf[..lim * hd], out(row), lim);
             }
         }
         for (qi, &(row, _)) in queries.iter().enumerate() {
-            for gi in 0..g {
+            for (gi, o) in out(row).chunks_exact_mut(hd).enumerate() {
                 let f = inv[qi * g + gi];
-                out(row, gi).iter_mut().for_each(|v| *v *= f);
+                o.iter_mut().for_each(|v| *v *= f);
             }
         }
     });
+}
+
+/// The unit's distinct blocks in position order, each with the queries that read it.
+fn plan(c: &Ctx, all: &[Run], runs: &[usize], blocks: usize) -> Vec<Use> {
+    let mut plan: Vec<Use> = Vec::new();
+    for b in 0..blocks {
+        let first = plan.len();
+        let mut qi = 0;
+        for &r in runs {
+            let run = &all[r];
+            if let Some(&id) = run.table.get(b) {
+                for (j, row) in (run.start..run.end).enumerate() {
+                    let lim = (c.ps[row].pos + 1).saturating_sub(b * BLOCK).min(BLOCK);
+                    if lim == 0 {
+                        continue;
+                    }
+                    let at = match plan[first..].iter().position(|u| u.id == id) {
+                        Some(i) => first + i,
+                        None => {
+                            plan.push(Use { b, id, lim: 0, queries: Vec::new() });
+                            plan.len() - 1
+                        }
+                    };
+                    plan[at].lim = plan[at].lim.max(lim);
+                    plan[at].queries.push((qi + j, row, lim));
+                }
+            }
+            qi += run.end - run.start;
+        }
+    }
+    plan
 }

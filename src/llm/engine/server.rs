@@ -32,12 +32,20 @@ impl Info {
     /// One line naming the kernels: `avx512 (AVX-512 VNNI (vpdpbusd), auto), 2 threads, Q4_1 ×210`.
     pub fn describe(&self) -> String {
         let how = if self.auto { "auto" } else { "forced" };
-        format!("{} ({}, {how}), {} threads, {}", self.isa, self.isa.describe(), self.threads, self.formats)
+        format!("{} ({}, {how}), {}, {}", self.isa, self.isa.describe(), threads(self.threads), self.formats)
     }
 
     /// The same, short (the workbench's jobs line): `avx512 kernels, 2 threads`.
     pub fn short(&self) -> String {
-        format!("{} kernels{}, {} threads", self.isa, if self.auto { "" } else { " (forced)" }, self.threads)
+        format!("{} kernels{}, {}", self.isa, if self.auto { "" } else { " (forced)" }, threads(self.threads))
+    }
+}
+
+fn threads(n: usize) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
     }
 }
 

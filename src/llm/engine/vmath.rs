@@ -17,6 +17,7 @@ const P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-
 const LO: f32 = -87.3;
 const HI: f32 = 88.0;
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn x86(k: Kernels) -> bool {
     matches!(k.isa(), Isa::Avx2 | Isa::Avx512)
 }
@@ -120,6 +121,34 @@ pub fn scores(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32]) {
     }
     for (j, s) in s.iter_mut().enumerate() {
         *s = dot(k, q, &keys[j * hd..(j + 1) * hd]) * scale;
+    }
+}
+
+/// [`scores`] for the `q.len() / hd` query heads of one position sharing these keys: head `i`'s
+/// scores go to `s[i * stride..][..lim]`.
+pub fn scores_heads(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32], stride: usize, lim: usize) {
+    let hd = keys.len() / lim.max(1);
+    #[cfg(target_arch = "x86_64")]
+    if x86(k) && hd % 8 == 0 {
+        // SAFETY: `Kernels` exists only for an instruction set this CPU runs.
+        return unsafe { avx2::scores_heads(q, keys, scale, s, stride, lim) };
+    }
+    for (i, qh) in q.chunks_exact(hd).enumerate() {
+        scores(k, qh, keys, scale, &mut s[i * stride..i * stride + lim]);
+    }
+}
+
+/// [`accumulate`] for the query heads of one position: head `i`'s weights are
+/// `p[i * stride..][..lim]`, its output `out[i * hd..][..hd]`.
+pub fn accumulate_heads(k: Kernels, p: &[f32], stride: usize, vals: &[f32], out: &mut [f32], lim: usize) {
+    let hd = vals.len() / lim.max(1);
+    #[cfg(target_arch = "x86_64")]
+    if x86(k) && hd % 8 == 0 {
+        // SAFETY: as above.
+        return unsafe { avx2::accumulate_heads(p, stride, vals, out, lim) };
+    }
+    for (i, o) in out.chunks_exact_mut(hd).enumerate() {
+        accumulate(k, &p[i * stride..i * stride + lim], vals, o);
     }
 }
 
@@ -345,19 +374,51 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores_heads(q: &[f32], keys: &[f32], scale: f32, s: &mut [f32], stride: usize, lim: usize) {
+        let hd = keys.len() / lim.max(1);
+        for (i, qh) in q.chunks_exact(hd).enumerate() {
+            scores(qh, keys, scale, &mut s[i * stride..i * stride + lim]);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn accumulate_heads(p: &[f32], stride: usize, vals: &[f32], out: &mut [f32], lim: usize) {
+        let hd = vals.len() / lim.max(1);
+        for (i, o) in out.chunks_exact_mut(hd).enumerate() {
+            accumulate(&p[i * stride..i * stride + lim], vals, o);
+        }
+    }
+
+    /// 32 dimensions at a time, with even and odd positions in two sets of accumulators (so
+    /// consecutive FMAs do not wait on each other), added at the end.
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn accumulate_w<const W: usize>(p: &[f32], vals: &[f32], out: &mut [f32]) {
-        let mut o = [_mm256_setzero_ps(); W];
-        for (i, v) in o.iter_mut().enumerate() {
-            *v = _mm256_loadu_ps(out.as_ptr().add(i * 8));
-        }
-        for (j, &pj) in p.iter().enumerate() {
-            let (pv, v) = (_mm256_set1_ps(pj), vals.as_ptr().add(j * W * 8));
-            for (i, o) in o.iter_mut().enumerate() {
-                *o = _mm256_fmadd_ps(pv, _mm256_loadu_ps(v.add(i * 8)), *o);
+        let hd = W * 8;
+        for c in (0..W).step_by(4) {
+            let mut e = [_mm256_setzero_ps(); 4];
+            let mut o = [_mm256_setzero_ps(); 4];
+            for (i, v) in e.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(out.as_ptr().add((c + i) * 8));
             }
-        }
-        for (i, v) in o.iter().enumerate() {
-            _mm256_storeu_ps(out.as_mut_ptr().add(i * 8), *v);
+            let mut j = 0;
+            while j + 1 < p.len() {
+                let (pe, po) = (_mm256_set1_ps(p[j]), _mm256_set1_ps(p[j + 1]));
+                let (ve, vo) = (vals.as_ptr().add(j * hd + c * 8), vals.as_ptr().add((j + 1) * hd + c * 8));
+                for i in 0..4 {
+                    e[i] = _mm256_fmadd_ps(pe, _mm256_loadu_ps(ve.add(i * 8)), e[i]);
+                    o[i] = _mm256_fmadd_ps(po, _mm256_loadu_ps(vo.add(i * 8)), o[i]);
+                }
+                j += 2;
+            }
+            if j < p.len() {
+                let (pe, ve) = (_mm256_set1_ps(p[j]), vals.as_ptr().add(j * hd + c * 8));
+                for (i, e) in e.iter_mut().enumerate() {
+                    *e = _mm256_fmadd_ps(pe, _mm256_loadu_ps(ve.add(i * 8)), *e);
+                }
+            }
+            for i in 0..4 {
+                _mm256_storeu_ps(out.as_mut_ptr().add((c + i) * 8), _mm256_add_ps(e[i], o[i]));
+            }
         }
     }
 

@@ -38,6 +38,23 @@ unsafe fn four(p: &Packed, t: usize, a: &Acts, r0: usize, out: &mut [[f32; TILE]
     }
 }
 
+/// Bytes ahead of the weights being read that are asked for (the first half's pass over a
+/// tile reads each chunk's cache line; the second finds it in cache).
+const PREFETCH: usize = 2048;
+
+#[inline(always)]
+unsafe fn prefetch(half: usize, w: *const u8, chunks: usize, d: *const half::f16, m: *const half::f16) {
+    if half == 0 {
+        for c in 0..chunks {
+            _mm_prefetch::<_MM_HINT_T0>(w.add(PREFETCH + c * 64) as *const i8);
+        }
+        _mm_prefetch::<_MM_HINT_T0>((d as *const u8).add(PREFETCH / 8) as *const i8);
+        if !m.is_null() {
+            _mm_prefetch::<_MM_HINT_T0>((m as *const u8).add(PREFETCH / 8) as *const i8);
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn x4(a: &Acts, row: usize, b: usize, j: usize) -> __m256i {
     _mm256_set1_epi32((a.q.as_ptr().add(row * a.k + b * QK + j) as *const i32).read_unaligned())
@@ -57,6 +74,7 @@ unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, half: 
     for b in 0..kb {
         let base = t * kb + b;
         let w = (p.qs.as_ptr().add(base * 8) as *const u8).add(half * 32);
+        prefetch(half, p.qs.as_ptr().add(base * 8) as *const u8, 8, p.d.as_ptr().add(base * TILE), std::ptr::null());
         let mut acc = [_mm256_setzero_si256(); R];
         for g in 0..8 {
             let wv = _mm256_load_si256(w.add(g * 64) as *const __m256i);
@@ -85,6 +103,7 @@ unsafe fn q4_1<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, half: 
     for b in 0..kb {
         let base = t * kb + b;
         let w = (p.qs.as_ptr().add(base * 4) as *const u8).add(half * 32);
+        prefetch(half, p.qs.as_ptr().add(base * 4) as *const u8, 4, p.d.as_ptr().add(base * TILE), p.m.as_ptr().add(base * TILE));
         let mut acc = [_mm256_setzero_si256(); R];
         for c in 0..4 {
             let raw = _mm256_load_si256(w.add(c * 64) as *const __m256i);
