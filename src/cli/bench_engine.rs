@@ -27,6 +27,12 @@ pub struct EngineArgs {
     pub python: PathBuf,
 }
 
+impl Default for EngineArgs {
+    fn default() -> Self {
+        EngineArgs { isa: "auto".into(), threads: None, busy: 0, python: "python3".into() }
+    }
+}
+
 impl EngineArgs {
     /// The instruction set asked for (None: auto).
     pub fn isa(&self) -> anyhow::Result<Option<Isa>> {

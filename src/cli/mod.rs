@@ -2,7 +2,7 @@
 
 pub mod bench;
 mod bench_batch;
-mod bench_engine;
+pub mod bench_engine;
 mod bench_judge;
 mod bench_train;
 mod bench_teacher;

@@ -235,7 +235,7 @@ impl KvCache {
         let b = if let Some(b) = self.free.pop() {
             b
         } else if self.meta.len() < self.limit {
-            if self.meta.len() % SLAB == 0 {
+            if self.meta.len().is_multiple_of(SLAB) {
                 let n = SLAB * self.layout.layer_len();
                 for _ in 0..self.layout.layers {
                     match &mut self.slabs {
@@ -312,7 +312,7 @@ impl KvCache {
     /// copied); None when the cache has no room for that copy.
     pub fn fork(&mut self, id: SeqId) -> Option<SeqId> {
         let src = self.seq(id).clone();
-        let partial = src.tokens.len() % BLOCK != 0;
+        let partial = !src.tokens.len().is_multiple_of(BLOCK);
         let copy = if partial { Some(self.alloc()?) } else { None };
         let shared = src.blocks.len() - usize::from(partial);
         for &b in &src.blocks[..shared] {

@@ -94,7 +94,7 @@ pub fn silu_mul(k: Kernels, g: &[f32], u: &[f32], out: &mut [f32]) {
 /// `Σ a[i] · b[i]`.
 pub fn dot(k: Kernels, a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && a.len() % 8 == 0 {
+    if x86(k) && a.len().is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::dot(a, b) };
     }
@@ -115,7 +115,7 @@ pub fn dot(k: Kernels, a: &[f32], b: &[f32]) -> f32 {
 pub fn scores(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32]) {
     let hd = q.len();
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && hd % 8 == 0 {
+    if x86(k) && hd.is_multiple_of(8) {
         // SAFETY: `Kernels` exists only for an instruction set this CPU runs.
         return unsafe { avx2::scores(q, keys, scale, s) };
     }
@@ -129,7 +129,7 @@ pub fn scores(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32]) {
 pub fn scores_heads(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32], stride: usize, lim: usize) {
     let hd = keys.len() / lim.max(1);
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && hd % 8 == 0 {
+    if x86(k) && hd.is_multiple_of(8) {
         // SAFETY: `Kernels` exists only for an instruction set this CPU runs.
         return unsafe { avx2::scores_heads(q, keys, scale, s, stride, lim) };
     }
@@ -143,7 +143,7 @@ pub fn scores_heads(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f3
 pub fn accumulate_heads(k: Kernels, p: &[f32], stride: usize, vals: &[f32], out: &mut [f32], lim: usize) {
     let hd = vals.len() / lim.max(1);
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && hd % 8 == 0 {
+    if x86(k) && hd.is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::accumulate_heads(p, stride, vals, out, lim) };
     }
@@ -156,7 +156,7 @@ pub fn accumulate_heads(k: Kernels, p: &[f32], stride: usize, vals: &[f32], out:
 pub fn accumulate(k: Kernels, p: &[f32], vals: &[f32], out: &mut [f32]) {
     let hd = out.len();
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && hd % 8 == 0 {
+    if x86(k) && hd.is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::accumulate(p, vals, out) };
     }
@@ -168,7 +168,7 @@ pub fn accumulate(k: Kernels, p: &[f32], vals: &[f32], out: &mut [f32]) {
 /// `y[i] += a · x[i]`.
 pub fn axpy(k: Kernels, y: &mut [f32], x: &[f32], a: f32) {
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && y.len() % 8 == 0 {
+    if x86(k) && y.len().is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::axpy(y, x, a) };
     }
@@ -181,7 +181,7 @@ pub fn axpy(k: Kernels, y: &mut [f32], x: &[f32], a: f32) {
 /// f16 bits to f32.
 pub fn from_f16(k: Kernels, src: &[u16], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && src.len() % 8 == 0 {
+    if x86(k) && src.len().is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::from_f16(src, dst) };
     }
@@ -194,7 +194,7 @@ pub fn from_f16(k: Kernels, src: &[u16], dst: &mut [f32]) {
 /// f32 to f16 bits, rounding to nearest even.
 pub fn to_f16(k: Kernels, src: &[f32], dst: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
-    if x86(k) && src.len() % 8 == 0 {
+    if x86(k) && src.len().is_multiple_of(8) {
         // SAFETY: as above.
         return unsafe { avx2::to_f16(src, dst) };
     }
