@@ -5,7 +5,10 @@ use std::path::Path;
 
 /// Writes a file so that a crash leaves either the old file or the complete new one, never a
 /// half-written one. `fill` writes the content into a buffered writer.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -6,10 +6,10 @@
 
 pub mod cli;
 pub mod formats;
+pub mod fsio;
 pub mod judge;
 pub mod llm;
 pub mod recipes;
-pub mod fsio;
 pub mod sample;
 pub mod store;
 pub mod text;

@@ -36,8 +36,17 @@ pub struct SampleText {
 
 impl SampleText {
     /// A single-turn sample.
-    pub fn new(instruction: impl Into<String>, input: impl Into<String>, output: impl Into<String>) -> Self {
-        SampleText { instruction: instruction.into(), input: input.into(), output: output.into(), ..Self::default() }
+    pub fn new(
+        instruction: impl Into<String>,
+        input: impl Into<String>,
+        output: impl Into<String>,
+    ) -> Self {
+        SampleText {
+            instruction: instruction.into(),
+            input: input.into(),
+            output: output.into(),
+            ..Self::default()
+        }
     }
 
     /// The user's last message: the instruction, and the input below it when there is one.
@@ -154,7 +163,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Pending, Status::Accepted, Status::Rejected, Status::Edited];
+    pub const ALL: [Status; 4] =
+        [Status::Pending, Status::Accepted, Status::Rejected, Status::Edited];
 
     pub fn as_str(self) -> &'static str {
         match self {

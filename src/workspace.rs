@@ -50,7 +50,14 @@ pub struct JudgeConfig {
 
 impl Default for JudgeConfig {
     fn default() -> Self {
-        JudgeConfig { auto: true, critic: None, votes: 5, near_duplicate: Default::default(), auto_accept: None, verify: Vec::new() }
+        JudgeConfig {
+            auto: true,
+            critic: None,
+            votes: 5,
+            near_duplicate: Default::default(),
+            auto_accept: None,
+            verify: Vec::new(),
+        }
     }
 }
 
@@ -163,11 +170,13 @@ impl Workspace {
         let cfg = dir.join(CONFIG_FILE);
         let text = match std::fs::read_to_string(&cfg) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WorkspaceError::Missing(dir.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::Missing(dir.to_owned()))
+            }
             Err(source) => return Err(WorkspaceError::Io { path: cfg, source }),
         };
-        let config: Config =
-            toml::from_str(&text).map_err(|e| WorkspaceError::BadConfig { path: cfg.clone(), message: e.to_string() })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| WorkspaceError::BadConfig { path: cfg.clone(), message: e.to_string() })?;
         Ok(Workspace { dir: dir.to_owned(), config })
     }
 

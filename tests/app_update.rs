@@ -21,7 +21,10 @@ fn accept_sends_a_decision_marks_saving_and_moves_to_next_pending() {
     };
     assert_eq!((d.sample_ids.as_slice(), &d.kind), (&[5][..], &DecisionKind::Accept));
     assert_eq!(d.seconds, Some(0.0), "time on the sample comes from the clock");
-    assert!(h.app.index.row(h.app.index.find(5).unwrap()).saving, "shown as saving until committed");
+    assert!(
+        h.app.index.row(h.app.index.find(5).unwrap()).saving,
+        "shown as saving until committed"
+    );
     assert_eq!(h.app.current_id(), Some(4), "cursor moved to the next pending sample");
     assert_eq!(h.app.in_flight, 1);
 }
@@ -56,7 +59,8 @@ fn undo_reverts_the_last_decision_and_shows_the_sample() {
 fn undo_survives_a_restart() {
     let mut h = Harness::new(store_with(3, &[]));
     h.keys("aa");
-    let store = std::mem::replace(&mut h.store, distillery::store::Store::open_in_memory().unwrap());
+    let store =
+        std::mem::replace(&mut h.store, distillery::store::Store::open_in_memory().unwrap());
     let mut h2 = Harness::new(store);
     assert_eq!(h2.app.counts.accepted, 2);
     h2.keys("uu");
@@ -105,7 +109,10 @@ fn edit_in_place_saves_an_edit_event() {
     h.send(ctrl('s'));
     assert!(h.app.popup.is_none());
     let d = h.store.sample(2).unwrap();
-    assert_eq!((d.status, d.current.output.as_str(), d.original.output.as_str()), (Status::Edited, "Answer 2!", "Answer 2"));
+    assert_eq!(
+        (d.status, d.current.output.as_str(), d.original.output.as_str()),
+        (Status::Edited, "Answer 2!", "Answer 2")
+    );
     assert_eq!(h.app.counts.edited, 1);
     h.send(key('4'));
     assert_eq!(h.app.tab, Tab::Edited);
@@ -115,7 +122,10 @@ fn edit_in_place_saves_an_edit_event() {
 
 #[test]
 fn filter_narrows_ranks_and_clears() {
-    let extra = [SampleText::new("Translate to French", "", "Bonjour"), SampleText::new("Translate to German", "", "Hallo")];
+    let extra = [
+        SampleText::new("Translate to French", "", "Bonjour"),
+        SampleText::new("Translate to German", "", "Hallo"),
+    ];
     let mut h = Harness::new(store_with(20, &extra));
     h.keys("/transger");
     assert!(h.app.filtering);
@@ -167,12 +177,17 @@ fn tabs_sort_and_quit() {
 fn edit_external_asks_the_loop_to_run_the_editor() {
     let mut h = Harness::new(store_with(1, &[]));
     let fx = h.app.update(key('E'));
-    assert_eq!(fx, vec![Effect::EditExternal { id: 1, text: SampleText::new("Question 1", "", "Answer 1") }]);
+    assert_eq!(
+        fx,
+        vec![Effect::EditExternal { id: 1, text: SampleText::new("Question 1", "", "Answer 1") }]
+    );
     let fx = h.app.update(distillery::tui::effects::Event::ExternalEdit {
         id: 1,
         result: Ok(Some(SampleText::new("Question 1", "", "Answer one"))),
     });
-    assert!(matches!(fx.as_slice(), [Effect::Decide(d)] if matches!(d.kind, DecisionKind::Edit(_))));
+    assert!(
+        matches!(fx.as_slice(), [Effect::Decide(d)] if matches!(d.kind, DecisionKind::Edit(_)))
+    );
 }
 
 #[test]
@@ -182,7 +197,11 @@ fn reload_picks_up_samples_added_by_another_process() {
     let extra = vec![distillery::store::NewSample {
         text: SampleText::new("Generated question", "", "Generated answer"),
         task: None,
-        provenance: distillery::store::Provenance { origin: "generated".into(), recipe: Some("self-instruct".into()), ..Default::default() },
+        provenance: distillery::store::Provenance {
+            origin: "generated".into(),
+            recipe: Some("self-instruct".into()),
+            ..Default::default()
+        },
     }];
     h.store.insert_samples(&extra).unwrap();
     assert_eq!(h.app.index.len(), 2, "not seen before a reload");

@@ -54,13 +54,22 @@ fn commands_outside_a_workspace_say_how_to_make_one() {
 #[test]
 fn imports_every_format_and_twice_adds_nothing() {
     let ws = workspace();
-    for (f, n) in [("alpaca.json", "3 new samples"), ("sharegpt.json", "2 new samples"), ("openai.jsonl", "2 new samples"), ("seed_tasks.jsonl", "3 new seed tasks")] {
+    for (f, n) in [
+        ("alpaca.json", "3 new samples"),
+        ("sharegpt.json", "2 new samples"),
+        ("openai.jsonl", "2 new samples"),
+        ("seed_tasks.jsonl", "3 new seed tasks"),
+    ] {
         let o = run(ws.path(), &["import", fixture(f).to_str().unwrap()]);
         assert!(o.status.success() && text(&o).contains(n), "{f}: {}", text(&o));
     }
     let o = run(ws.path(), &["import", fixture("alpaca.json").to_str().unwrap()]);
     assert!(o.status.success());
-    assert!(text(&o).contains("0 new samples") && text(&o).contains("3 already in the workspace"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 new samples") && text(&o).contains("3 already in the workspace"),
+        "{}",
+        text(&o)
+    );
     let s = stats(ws.path());
     assert_eq!((s["samples"].as_u64(), s["seeds"].as_i64()), (Some(7), Some(3)));
 }
@@ -94,7 +103,11 @@ fn bad_input_is_rejected_whole() {
         }
         assert!(!t.contains("panicked"), "{name} panicked:\n{t}");
     }
-    assert_eq!(stats(ws.path())["samples"].as_u64(), Some(0), "nothing from any bad file was stored");
+    assert_eq!(
+        stats(ws.path())["samples"].as_u64(),
+        Some(0),
+        "nothing from any bad file was stored"
+    );
 }
 
 #[test]
@@ -117,18 +130,37 @@ fn export_round_trips_through_a_second_workspace() {
     let out = tempfile::tempdir().unwrap();
     for fmt in ["sharegpt", "openai"] {
         let a = out.path().join(format!("{fmt}-1.jsonl"));
-        let o = run(ws.path(), &["export", "--format", fmt, "--status", "all", "-o", a.to_str().unwrap()]);
+        let o = run(
+            ws.path(),
+            &["export", "--format", fmt, "--status", "all", "-o", a.to_str().unwrap()],
+        );
         assert!(o.status.success() && text(&o).contains("7 samples written"), "{}", text(&o));
         let ws2 = workspace();
         assert!(run(ws2.path(), &["import", a.to_str().unwrap()]).status.success());
         let b = out.path().join(format!("{fmt}-2.jsonl"));
-        assert!(run(ws2.path(), &["export", "--format", fmt, "--status", "all", "-o", b.to_str().unwrap()]).status.success());
-        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{fmt} export → import → export is identical");
+        assert!(run(
+            ws2.path(),
+            &["export", "--format", fmt, "--status", "all", "-o", b.to_str().unwrap()]
+        )
+        .status
+        .success());
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{fmt} export → import → export is identical"
+        );
     }
     // Alpaca cannot hold earlier turns and says so.
     let a = out.path().join("alpaca.json");
-    let o = run(ws.path(), &["export", "--format", "alpaca", "--status", "all", "-o", a.to_str().unwrap()]);
-    assert!(text(&o).contains("1 multi-turn samples kept only their last exchange"), "{}", text(&o));
+    let o = run(
+        ws.path(),
+        &["export", "--format", "alpaca", "--status", "all", "-o", a.to_str().unwrap()],
+    );
+    assert!(
+        text(&o).contains("1 multi-turn samples kept only their last exchange"),
+        "{}",
+        text(&o)
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(7), ".json gives one JSON array");
     // --status accepted: nothing decided yet.
@@ -154,7 +186,10 @@ fn demo_sets_up_and_reopens() {
     let o = bin().args(["demo", "--no-tui", "--dir"]).arg(&dir).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let s = stats(&dir);
-    assert_eq!((s["samples"].as_u64(), s["seeds"].as_i64(), s["eval_items"].as_i64()), (Some(40), Some(16), Some(120)));
+    assert_eq!(
+        (s["samples"].as_u64(), s["seeds"].as_i64(), s["eval_items"].as_i64()),
+        (Some(40), Some(16), Some(120))
+    );
     let o = bin().args(["demo", "--no-tui", "--dir"]).arg(&dir).output().unwrap();
     assert!(o.status.success() && text(&o).contains("already in the workspace"), "{}", text(&o));
     assert_eq!(stats(&dir)["samples"].as_u64(), Some(40));

@@ -13,7 +13,10 @@ const ROUNDS: usize = 30;
 fn sigkill_never_loses_a_committed_decision() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+            | 1;
     let mut rng = seed;
     let mut next = move || {
         rng ^= rng << 13;
@@ -51,7 +54,9 @@ fn sigkill_never_loses_a_committed_decision() {
             .iter()
             .filter_map(|l| {
                 let mut p = l.split_whitespace();
-                (p.next()? == "committed").then(|| Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.to_owned())))?
+                (p.next()? == "committed").then(|| {
+                    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.to_owned()))
+                })?
             })
             .collect();
         total_reported += reported.len();
@@ -66,16 +71,30 @@ fn sigkill_never_loses_a_committed_decision() {
         }
         let mut ids: Vec<i64> = logged.iter().map(|l| l.0).collect();
         ids.dedup();
-        assert_eq!(ids.len(), logged.len(), "round {round} (seed {seed}): a batch appears twice in the log");
+        assert_eq!(
+            ids.len(),
+            logged.len(),
+            "round {round} (seed {seed}): a batch appears twice in the log"
+        );
         assert!(
             logged.len() == reported.len() || logged.len() == reported.len() + 1,
             "round {round} (seed {seed}): {} batches logged, {} reported; at most one may be committed unreported",
             logged.len(),
             reported.len()
         );
-        assert_eq!(&logged[..reported.len()], &reported[..], "round {round} (seed {seed}): every reported decision, once, in order");
+        assert_eq!(
+            &logged[..reported.len()],
+            &reported[..],
+            "round {round} (seed {seed}): every reported decision, once, in order"
+        );
     }
-    assert!(total_reported > ROUNDS, "the writer made progress before being killed ({total_reported} decisions)");
+    assert!(
+        total_reported > ROUNDS,
+        "the writer made progress before being killed ({total_reported} decisions)"
+    );
     let mut store = Store::open(&db).unwrap();
-    assert!(store.rebuild_state().unwrap().is_empty(), "the derived state matches the log after {ROUNDS} kills");
+    assert!(
+        store.rebuild_state().unwrap().is_empty(),
+        "the derived state matches the log after {ROUNDS} kills"
+    );
 }

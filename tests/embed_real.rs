@@ -7,7 +7,11 @@ use distillery::judge::embed::{cosine, default_dir, Embedder};
 fn model() -> Option<Embedder> {
     let dir = default_dir();
     if !dir.join("model.safetensors").exists() {
-        assert!(std::env::var("CI").is_err(), "CI must fetch the model first: {} is missing", dir.display());
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must fetch the model first: {} is missing",
+            dir.display()
+        );
         eprintln!("SKIPPED: {} is missing; run `distillery models fetch`", dir.display());
         return None;
     }
@@ -52,14 +56,18 @@ fn real_minilm_clusters_long_answers_that_say_the_same() {
         "To make a good sourdough loaf you feed the starter the night before, mix flour and water, let the dough rise slowly, shape it, and bake it hot in a covered pot.",
         "Blue light has a short wavelength and the air's molecules scatter it much more than other colours (Rayleigh scattering), so the sky appears blue to us during the day.",
     ];
-    let ballots: Vec<Ballot> = answers.iter().map(|a| Ballot { text: (*a).into(), logprobs: vec![] }).collect();
+    let ballots: Vec<Ballot> =
+        answers.iter().map(|a| Ballot { text: (*a).into(), logprobs: vec![] }).collect();
     let mut v = tally(&ballots);
     assert_eq!(v.unanswered.len(), 4, "long free text has no extractable answer");
     let texts: Vec<&str> = answers.to_vec();
     let vecs = e.embed(&texts).unwrap();
     cluster(&mut v, &ballots, &vecs);
     let groups: Vec<Vec<usize>> = v.groups.iter().map(|g| g.members.clone()).collect();
-    eprintln!("clusters {groups:?}; cosines to the first: {:?}", vecs.iter().map(|x| cosine(&vecs[0], x)).collect::<Vec<_>>());
+    eprintln!(
+        "clusters {groups:?}; cosines to the first: {:?}",
+        vecs.iter().map(|x| cosine(&vecs[0], x)).collect::<Vec<_>>()
+    );
     assert_eq!(groups, vec![vec![0, 1, 3], vec![2]]);
     assert!((v.agreement() - 0.75).abs() < 1e-9);
     let own = e.embed(&["Because air molecules scatter blue sunlight more than red light, the daytime sky is blue."]).unwrap();

@@ -24,8 +24,13 @@ fn row(id: i64, status: Status, original: SampleText, current: SampleText) -> Ex
 fn round_trip(texts: &[SampleText], format: ExportFormat, array: bool) -> Vec<SampleText> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(if array { "out.json" } else { "out.jsonl" });
-    let rows: Vec<ExportRow> = texts.iter().enumerate().map(|(i, t)| row(i as i64, Status::Accepted, t.clone(), t.clone())).collect();
-    export(&rows, &file, &ExportOptions { format, with_provenance: true, json_array: array }).unwrap();
+    let rows: Vec<ExportRow> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| row(i as i64, Status::Accepted, t.clone(), t.clone()))
+        .collect();
+    export(&rows, &file, &ExportOptions { format, with_provenance: true, json_array: array })
+        .unwrap();
     match parse_file(&file, Format::Auto, None).unwrap().1 {
         Parsed::Samples(v) => v.into_iter().map(|(_, t, _)| t).collect(),
         other => panic!("expected samples, got {other:?}"),
@@ -46,13 +51,24 @@ fn single_turn() -> impl Strategy<Value = SampleText> {
 }
 
 fn conversation() -> impl Strategy<Value = SampleText> {
-    (proptest::option::of(text()), proptest::collection::vec((text(), text()), 0..3), text(), text()).prop_map(|(system, turns, i, o)| {
-        let history = turns
-            .into_iter()
-            .flat_map(|(u, a)| [Message { role: Role::User, content: u }, Message { role: Role::Assistant, content: a }])
-            .collect();
-        SampleText { system, history, instruction: i, input: String::new(), output: o }
-    })
+    (
+        proptest::option::of(text()),
+        proptest::collection::vec((text(), text()), 0..3),
+        text(),
+        text(),
+    )
+        .prop_map(|(system, turns, i, o)| {
+            let history = turns
+                .into_iter()
+                .flat_map(|(u, a)| {
+                    [
+                        Message { role: Role::User, content: u },
+                        Message { role: Role::Assistant, content: a },
+                    ]
+                })
+                .collect();
+            SampleText { system, history, instruction: i, input: String::new(), output: o }
+        })
 }
 
 proptest! {
@@ -85,20 +101,39 @@ fn pairs_from_edits_and_from_accept_vs_reject() {
         row(1, Status::Edited, q("5"), q("4")),
         row(2, Status::Accepted, q("4"), q("4")),
         row(3, Status::Rejected, q("22"), q("22")),
-        row(4, Status::Accepted, SampleText::new("Other", "", "x"), SampleText::new("Other", "", "x")),
+        row(
+            4,
+            Status::Accepted,
+            SampleText::new("Other", "", "x"),
+            SampleText::new("Other", "", "x"),
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pairs.jsonl");
-    export(&rows, &p, &ExportOptions { format: ExportFormat::Dpo, with_provenance: false, json_array: false }).unwrap();
+    export(
+        &rows,
+        &p,
+        &ExportOptions { format: ExportFormat::Dpo, with_provenance: false, json_array: false },
+    )
+    .unwrap();
     let got = read_lines(&p);
-    let pairs: Vec<(String, String)> =
-        got.iter().map(|v| (v["chosen"].as_str().unwrap().to_owned(), v["rejected"].as_str().unwrap().to_owned())).collect();
+    let pairs: Vec<(String, String)> = got
+        .iter()
+        .map(|v| {
+            (v["chosen"].as_str().unwrap().to_owned(), v["rejected"].as_str().unwrap().to_owned())
+        })
+        .collect();
     // The edit (4 over 5), and both kept answers over the rejected one; the duplicate (4, 22) once.
     assert_eq!(pairs, vec![("4".into(), "5".into()), ("4".into(), "22".into())]);
     assert_eq!(got[0]["prompt"], "What is 2+2?");
 
     let p = dir.path().join("trl.jsonl");
-    export(&rows, &p, &ExportOptions { format: ExportFormat::TrlPairs, with_provenance: true, json_array: false }).unwrap();
+    export(
+        &rows,
+        &p,
+        &ExportOptions { format: ExportFormat::TrlPairs, with_provenance: true, json_array: false },
+    )
+    .unwrap();
     let got = read_lines(&p);
     assert_eq!(got[0]["prompt"][0]["role"], "user");
     assert_eq!(got[0]["chosen"][0], serde_json::json!({"role": "assistant", "content": "4"}));
@@ -110,7 +145,15 @@ fn provenance_is_added_on_request() {
     let t = SampleText::new("a", "", "b");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("o.jsonl");
-    export(&[row(7, Status::Accepted, t.clone(), t)], &p, &ExportOptions { format: ExportFormat::Alpaca, with_provenance: true, json_array: false }).unwrap();
+    export(
+        &[row(7, Status::Accepted, t.clone(), t)],
+        &p,
+        &ExportOptions { format: ExportFormat::Alpaca, with_provenance: true, json_array: false },
+    )
+    .unwrap();
     let v = &read_lines(&p)[0];
-    assert_eq!((v["metadata"]["id"].as_i64(), v["metadata"]["origin"].as_str()), (Some(7), Some("imported")));
+    assert_eq!(
+        (v["metadata"]["id"].as_i64(), v["metadata"]["origin"].as_str()),
+        (Some(7), Some("imported"))
+    );
 }

@@ -24,7 +24,13 @@ fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 /// Runs `fused` and `reference` on the same inputs, with the loss `Σ out · r` for a random `r`,
 /// and asserts that the outputs and every input's gradient agree within `tol`.
-fn agree(inputs: &[Tensor], tol: f64, fused: impl Fn(&[Tensor]) -> Tensor, reference: impl Fn(&[Tensor]) -> Tensor, what: &str) {
+fn agree(
+    inputs: &[Tensor],
+    tol: f64,
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    reference: impl Fn(&[Tensor]) -> Tensor,
+    what: &str,
+) {
     let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
     let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
     let (a, b) = (fused(&ts), reference(&ts));
@@ -32,9 +38,15 @@ fn agree(inputs: &[Tensor], tol: f64, fused: impl Fn(&[Tensor]) -> Tensor, refer
     let d = rel_diff(&a, &b);
     assert!(d < tol, "{what}: outputs differ by {d}");
     let r = random(a.dims(), &mut Rng::new(5), a.dtype());
-    let (ga, gb) = ((a * &r).unwrap().sum_all().unwrap().backward().unwrap(), (b * &r).unwrap().sum_all().unwrap().backward().unwrap());
+    let (ga, gb) = (
+        (a * &r).unwrap().sum_all().unwrap().backward().unwrap(),
+        (b * &r).unwrap().sum_all().unwrap().backward().unwrap(),
+    );
     for (i, t) in ts.iter().enumerate() {
-        let (x, y) = (ga.get(t).unwrap_or_else(|| panic!("{what}: input {i} got no gradient")), gb.get(t).unwrap());
+        let (x, y) = (
+            ga.get(t).unwrap_or_else(|| panic!("{what}: input {i} got no gradient")),
+            gb.get(t).unwrap(),
+        );
         let d = rel_diff(x, y);
         assert!(d < tol, "{what}: the gradients of input {i} differ by {d}");
     }
@@ -42,22 +54,54 @@ fn agree(inputs: &[Tensor], tol: f64, fused: impl Fn(&[Tensor]) -> Tensor, refer
 
 /// Attention composed as the trainer did before the fused op: per-head layout, `rope_i_slow`,
 /// the KV heads repeated, an additive causal mask and the generic softmax.
-fn reference_attention(q: &Tensor, k: &Tensor, v: &Tensor, nh: usize, nkv: usize, d: usize, base: f64) -> Tensor {
+fn reference_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    nh: usize,
+    nkv: usize,
+    d: usize,
+    base: f64,
+) -> Tensor {
     let (b, s, _) = q.dims3().unwrap();
     let dt = q.dtype();
-    let heads = |x: &Tensor, n: usize| x.reshape((b, s, n, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+    let heads = |x: &Tensor, n: usize| {
+        x.reshape((b, s, n, d)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
+    };
     let (q, k, v) = (heads(q, nh), heads(k, nkv), heads(v, nkv));
-    let ang: Vec<f64> = (0..s).flat_map(|t| (0..d / 2).map(move |i| t as f64 / base.powf(2.0 * i as f64 / d as f64))).collect();
-    let cos = Tensor::from_vec(ang.iter().map(|a| a.cos()).collect::<Vec<_>>(), (s, d / 2), &Device::Cpu).unwrap().to_dtype(dt).unwrap();
-    let sin = Tensor::from_vec(ang.iter().map(|a| a.sin()).collect::<Vec<_>>(), (s, d / 2), &Device::Cpu).unwrap().to_dtype(dt).unwrap();
+    let ang: Vec<f64> = (0..s)
+        .flat_map(|t| (0..d / 2).map(move |i| t as f64 / base.powf(2.0 * i as f64 / d as f64)))
+        .collect();
+    let cos =
+        Tensor::from_vec(ang.iter().map(|a| a.cos()).collect::<Vec<_>>(), (s, d / 2), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
+    let sin =
+        Tensor::from_vec(ang.iter().map(|a| a.sin()).collect::<Vec<_>>(), (s, d / 2), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dt)
+            .unwrap();
     let q = candle_nn::rotary_emb::rope_i_slow(&q, &cos, &sin).unwrap();
     let k = candle_nn::rotary_emb::rope_i_slow(&k, &cos, &sin).unwrap();
     let g = nh / nkv;
-    let rep = |x: &Tensor| x.unsqueeze(2).unwrap().broadcast_as((b, nkv, g, s, d)).unwrap().reshape((b, nh, s, d)).unwrap();
+    let rep = |x: &Tensor| {
+        x.unsqueeze(2)
+            .unwrap()
+            .broadcast_as((b, nkv, g, s, d))
+            .unwrap()
+            .reshape((b, nh, s, d))
+            .unwrap()
+    };
     let (k, v) = (rep(&k), rep(&v));
-    let mask: Vec<f64> = (0..s).flat_map(|r| (0..s).map(move |j| if j > r { f64::NEG_INFINITY } else { 0.0 })).collect();
+    let mask: Vec<f64> = (0..s)
+        .flat_map(|r| (0..s).map(move |j| if j > r { f64::NEG_INFINITY } else { 0.0 }))
+        .collect();
     let mask = Tensor::from_vec(mask, (1, 1, s, s), &Device::Cpu).unwrap().to_dtype(dt).unwrap();
-    let att = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap().broadcast_add(&mask).unwrap();
+    let att = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt())
+        .unwrap()
+        .broadcast_add(&mask)
+        .unwrap();
     let att = candle_nn::ops::softmax(&att, D::Minus1).unwrap();
     att.matmul(&v).unwrap().transpose(1, 2).unwrap().reshape((b, s, nh * d)).unwrap()
 }
@@ -67,9 +111,20 @@ fn attention_with_rope_matches_the_composed_ops_with_grouped_kv_heads() {
     for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-4)] {
         for (b, s, nh, nkv, d) in [(2, 9, 6, 2, 8), (1, 33, 4, 4, 16), (3, 1, 2, 1, 4)] {
             let mut rng = Rng::new(3);
-            let inputs = [random(&[b, s, nh * d], &mut rng, dtype), random(&[b, s, nkv * d], &mut rng, dtype), random(&[b, s, nkv * d], &mut rng, dtype)];
-            let op = || CausalAttention { n_head: nh, n_kv_head: nkv, head_dim: d, rope_base: 100.0 };
-            agree(&inputs, tol, |t| causal_attention(&t[0], &t[1], &t[2], op()).unwrap(), |t| reference_attention(&t[0], &t[1], &t[2], nh, nkv, d, 100.0), &format!("attention {dtype:?} b{b} s{s} h{nh}/{nkv} d{d}"));
+            let inputs = [
+                random(&[b, s, nh * d], &mut rng, dtype),
+                random(&[b, s, nkv * d], &mut rng, dtype),
+                random(&[b, s, nkv * d], &mut rng, dtype),
+            ];
+            let op =
+                || CausalAttention { n_head: nh, n_kv_head: nkv, head_dim: d, rope_base: 100.0 };
+            agree(
+                &inputs,
+                tol,
+                |t| causal_attention(&t[0], &t[1], &t[2], op()).unwrap(),
+                |t| reference_attention(&t[0], &t[1], &t[2], nh, nkv, d, 100.0),
+                &format!("attention {dtype:?} b{b} s{s} h{nh}/{nkv} d{d}"),
+            );
         }
     }
 }
@@ -80,18 +135,43 @@ fn rms_norm_swiglu_and_cross_entropy_match_the_composed_ops() {
         let mut rng = Rng::new(9);
         let w = random(&[24], &mut rng, dtype);
         let x = random(&[2, 5, 24], &mut rng, dtype);
-        agree(&[x], tol, |t| fused::rms_norm(&t[0], &w, 1e-5).unwrap(), |t| candle_nn::ops::rms_norm_slow(&t[0], &w, 1e-5).unwrap(), &format!("rms norm {dtype:?}"));
+        agree(
+            &[x],
+            tol,
+            |t| fused::rms_norm(&t[0], &w, 1e-5).unwrap(),
+            |t| candle_nn::ops::rms_norm_slow(&t[0], &w, 1e-5).unwrap(),
+            &format!("rms norm {dtype:?}"),
+        );
 
         let (g, u) = (random(&[3, 7, 10], &mut rng, dtype), random(&[3, 7, 10], &mut rng, dtype));
-        agree(&[(g * 4.0).unwrap(), u], tol, |t| fused::swiglu(&t[0], &t[1]).unwrap(), |t| (t[0].silu().unwrap() * &t[1]).unwrap(), &format!("swiglu {dtype:?}"));
+        agree(
+            &[(g * 4.0).unwrap(), u],
+            tol,
+            |t| fused::swiglu(&t[0], &t[1]).unwrap(),
+            |t| (t[0].silu().unwrap() * &t[1]).unwrap(),
+            &format!("swiglu {dtype:?}"),
+        );
 
         let logits = (random(&[6, 50], &mut rng, dtype) * 8.0).unwrap();
         let targets = Tensor::new(&[0u32, 49, 7, 7, 13, 30], &Device::Cpu).unwrap();
         let reference = |t: &[Tensor]| {
             let lp = candle_nn::ops::log_softmax(&t[0], D::Minus1).unwrap();
-            (lp.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap() / 6.0).unwrap()
+            (lp.gather(&targets.unsqueeze(1).unwrap(), 1)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .neg()
+                .unwrap()
+                / 6.0)
+                .unwrap()
         };
-        agree(&[logits], tol, |t| fused::cross_entropy(&t[0], &targets).unwrap(), reference, &format!("cross-entropy {dtype:?}"));
+        agree(
+            &[logits],
+            tol,
+            |t| fused::cross_entropy(&t[0], &targets).unwrap(),
+            reference,
+            &format!("cross-entropy {dtype:?}"),
+        );
     }
 }
 
@@ -99,12 +179,17 @@ fn rms_norm_swiglu_and_cross_entropy_match_the_composed_ops() {
 fn the_fused_ops_name_what_does_not_fit() {
     let t = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
     let op = CausalAttention { n_head: 4, n_kv_head: 2, head_dim: 8, rope_base: 1e4 };
-    let e = causal_attention(&t(&[1, 3, 32]), &t(&[1, 3, 8]), &t(&[1, 3, 16]), op).unwrap_err().to_string();
+    let e = causal_attention(&t(&[1, 3, 32]), &t(&[1, 3, 8]), &t(&[1, 3, 16]), op)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("4 heads, 2 KV heads of 8"), "{e}");
-    let e = fused::cross_entropy(&t(&[2, 5]), &Tensor::new(&[1u32, 5], &Device::Cpu).unwrap()).unwrap_err().to_string();
+    let e = fused::cross_entropy(&t(&[2, 5]), &Tensor::new(&[1u32, 5], &Device::Cpu).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("target 5 is outside the vocabulary of 5"), "{e}");
     let e = fused::swiglu(&t(&[2, 5]), &t(&[2, 4])).unwrap_err().to_string();
     assert!(e.contains("differ in shape"), "{e}");
-    let e = distillery::train::frozen::frozen_matmul(&t(&[2, 5]), &t(&[3, 4])).unwrap_err().to_string();
+    let e =
+        distillery::train::frozen::frozen_matmul(&t(&[2, 5]), &t(&[3, 4])).unwrap_err().to_string();
     assert!(e.contains("does not end in the weight's 4 columns"), "{e}");
 }

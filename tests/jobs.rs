@@ -22,11 +22,21 @@ fn the_dialog_starts_the_chosen_job() {
     h.send(key('N'));
     assert!(h.app.popup.is_some(), "N opens the generation dialog");
     // recipe: next one; count: two steps up; teacher: the endpoint.
-    h.send(code(KeyCode::Right)).send(code(KeyCode::Down)).send(code(KeyCode::Right)).send(code(KeyCode::Right));
+    h.send(code(KeyCode::Right))
+        .send(code(KeyCode::Down))
+        .send(code(KeyCode::Right))
+        .send(code(KeyCode::Right));
     h.send(code(KeyCode::Down)).send(code(KeyCode::Right)).send(code(KeyCode::Enter));
     assert!(h.app.popup.is_none());
-    let started: Vec<&JobSpec> = h.effects.iter().filter_map(|e| if let Effect::StartJob(s) = e { Some(s) } else { None }).collect();
-    assert_eq!(started, vec![&JobSpec { recipe: "evol-instruct".into(), n: 20, endpoint: Some("vllm".into()) }]);
+    let started: Vec<&JobSpec> = h
+        .effects
+        .iter()
+        .filter_map(|e| if let Effect::StartJob(s) = e { Some(s) } else { None })
+        .collect();
+    assert_eq!(
+        started,
+        vec![&JobSpec { recipe: "evol-instruct".into(), n: 20, endpoint: Some("vllm".into()) }]
+    );
     assert_eq!(h.app.job.as_ref().unwrap().state, "loading the teacher…");
     // A second job waits for the first.
     h.send(key('N'));
@@ -51,11 +61,23 @@ fn kept_candidates_join_the_queue_as_they_finish() {
     let cursor_id = h.app.current_id();
     // The job writes a sample through its own connection, then reports it.
     let text = SampleText::new("Generated question", "", "Generated answer");
-    let p = Provenance { origin: "generated".into(), recipe: Some("self-instruct".into()), ..Provenance::default() };
+    let p = Provenance {
+        origin: "generated".into(),
+        recipe: Some("self-instruct".into()),
+        ..Provenance::default()
+    };
     h.store.insert_samples(&[NewSample { text, task: None, provenance: p }]).unwrap();
     let id = h.store.last_sample_id().unwrap();
-    h.send(Event::Job(JobEvent::Attempt { progress: progress(1, 0), kept: Some(id), line: format!("kept #{id}") }));
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::LoadNewer { after: 3 })), "{:?}", h.effects);
+    h.send(Event::Job(JobEvent::Attempt {
+        progress: progress(1, 0),
+        kept: Some(id),
+        line: format!("kept #{id}"),
+    }));
+    assert!(
+        h.effects.iter().any(|e| matches!(e, Effect::LoadNewer { after: 3 })),
+        "{:?}",
+        h.effects
+    );
     assert_eq!(h.app.counts.pending, 4);
     assert_eq!(h.app.index.newest_id(), Some(id));
     assert!(h.app.view.rows.iter().any(|&r| h.app.index.text(r).contains("Generated question")));
@@ -96,8 +118,13 @@ fn a_failed_job_shows_its_error() {
 fn the_dialog_offers_backtranslation_from_the_documents_folder() {
     let mut h = Harness::new(store_with(1, &[]));
     h.send(key('N')).send(code(KeyCode::Right)).send(code(KeyCode::Right));
-    let Some(distillery::tui::app::Popup::Generate(g)) = &h.app.popup else { panic!("the dialog is open") };
+    let Some(distillery::tui::app::Popup::Generate(g)) = &h.app.popup else {
+        panic!("the dialog is open")
+    };
     assert_eq!(g.spec().recipe, "backtranslation");
     h.send(code(KeyCode::Enter));
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::StartJob(s) if s.recipe == "backtranslation")));
+    assert!(h
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::StartJob(s) if s.recipe == "backtranslation")));
 }

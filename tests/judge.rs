@@ -18,7 +18,12 @@ struct Scripted {
 }
 
 impl Generator for Scripted {
-    fn generate(&mut self, m: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate(
+        &mut self,
+        m: &[Message],
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let critic = m[0].content.contains("<<<SAMPLE");
         let texts: Vec<String> = if critic {
             vec![self.verdicts.remove(0).to_owned()]
@@ -26,10 +31,26 @@ impl Generator for Scripted {
             (0..n).map(|i| self.answers[i % self.answers.len()].to_owned()).collect()
         };
         let _ = p;
-        Ok(texts.into_iter().map(|text| Completion { text, tokens: vec![], logprobs: vec![-0.1, -0.3], finish: FinishReason::Stop, prompt_tokens: 50, completion_tokens: 2 }).collect())
+        Ok(texts
+            .into_iter()
+            .map(|text| Completion {
+                text,
+                tokens: vec![],
+                logprobs: vec![-0.1, -0.3],
+                finish: FinishReason::Stop,
+                prompt_tokens: 50,
+                completion_tokens: 2,
+            })
+            .collect())
     }
 
-    fn generate_prefixed(&mut self, m: &[Message], prefix: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate_prefixed(
+        &mut self,
+        m: &[Message],
+        prefix: &str,
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         self.prefixes.push(prefix.to_owned());
         self.generate(m, p, n)
     }
@@ -59,37 +80,72 @@ fn store(n: usize) -> Store {
 #[test]
 fn verdicts_and_votes_are_written_as_they_are_made() {
     let mut s = store(3);
-    let mut critic = Scripted { verdicts: vec!["{\"score\": 8, \"rationale\": \"Right.\"}", "I refuse to grade this.", "Score: 4\nRationale: wrong."], answers: vec!["#### 2", "The answer is 2.", "#### 3"], prefixes: vec![] };
+    let mut critic = Scripted {
+        verdicts: vec![
+            "{\"score\": 8, \"rationale\": \"Right.\"}",
+            "I refuse to grade this.",
+            "Score: 4\nRationale: wrong.",
+        ],
+        answers: vec!["#### 2", "The answer is 2.", "#### 3"],
+        prefixes: vec![],
+    };
     let (text, _) = rubric(None);
-    let o = JudgeOptions { votes: 3, limit: 10, rubric_hash: "h".into(), rubric: text, ..JudgeOptions::default() };
+    let o = JudgeOptions {
+        votes: 3,
+        limit: 10,
+        rubric_hash: "h".into(),
+        rubric: text,
+        ..JudgeOptions::default()
+    };
     let mut heard = Vec::new();
-    let p = judge_pending(&mut critic, None, &mut s, &o, &mut |p, id, c, v, _| heard.push((p.judged, id, c.verdict.score, v.map(|v| v.agreement())))).unwrap();
+    let p = judge_pending(&mut critic, None, &mut s, &o, &mut |p, id, c, v, _| {
+        heard.push((p.judged, id, c.verdict.score, v.map(|v| v.agreement())))
+    })
+    .unwrap();
     assert_eq!((p.judged, p.unparsed), (3, 1));
     assert_eq!(heard[0].0..=heard[2].0, 1..=3);
-    assert_eq!(heard.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(), vec![(1, Some(8.0)), (2, None), (3, Some(4.0))]);
+    assert_eq!(
+        heard.iter().map(|h| (h.1, h.2)).collect::<Vec<_>>(),
+        vec![(1, Some(8.0)), (2, None), (3, Some(4.0))]
+    );
     assert!((heard[0].3.unwrap() - 2.0 / 3.0).abs() < 1e-9, "two of three answers say 2");
-    assert_eq!(critic.prefixes, vec![REPLY_START; 3], "the critic's reply is started as JSON where the backend allows");
+    assert_eq!(
+        critic.prefixes,
+        vec![REPLY_START; 3],
+        "the critic's reply is started as JSON where the backend allows"
+    );
     // Stored: the verdict (raw kept when unparsed), the votes with their extracted answers.
     let d = s.sample(2).unwrap();
     let j = d.judgement.unwrap();
-    assert_eq!((j.score, j.raw.as_str(), j.judge_model.as_deref()), (None, "I refuse to grade this.", Some("scripted-critic")));
+    assert_eq!(
+        (j.score, j.raw.as_str(), j.judge_model.as_deref()),
+        (None, "I refuse to grade this.", Some("scripted-critic"))
+    );
     let d = s.sample(1).unwrap();
     assert_eq!(d.judgement.unwrap().rationale.as_deref(), Some("Right."));
     let extracted: Vec<Option<String>> = d.candidates.iter().map(|c| c.extracted.clone()).collect();
     assert_eq!(extracted, vec![Some("2".into()), Some("2".into()), Some("3".into())]);
-    assert!((d.candidates[0].logprob.unwrap() + 0.2).abs() < 1e-6, "the mean token log-probability");
+    assert!(
+        (d.candidates[0].logprob.unwrap() + 0.2).abs() < 1e-6,
+        "the mean token log-probability"
+    );
     // The queue's triage classes: the unparsed verdict first, then by score.
     use distillery::judge::Needs;
-    let needs: Vec<(i64, Needs)> = s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
+    let needs: Vec<(i64, Needs)> =
+        s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
     assert_eq!(needs, vec![(3, Needs::Ordinary), (2, Needs::Unparsed), (1, Needs::Ordinary)]);
     // Nothing left to judge; a second run does nothing.
     assert!(s.unjudged(10).unwrap().is_empty());
-    assert_eq!(judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged, 0);
+    assert_eq!(
+        judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged,
+        0
+    );
 }
 
 #[test]
 fn the_injection_fixture_is_well_formed_and_every_payload_stays_inside_the_markers() {
-    let fx: serde_json::Value = serde_json::from_str(include_str!("fixtures/injection.json")).unwrap();
+    let fx: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/injection.json")).unwrap();
     let samples: Vec<SampleText> = serde_json::from_value(fx["samples"].clone()).unwrap();
     let payloads: Vec<String> = serde_json::from_value(fx["payloads"].clone()).unwrap();
     assert!(samples.len() >= 5 && payloads.len() >= 8);
@@ -108,7 +164,11 @@ fn the_injection_fixture_is_well_formed_and_every_payload_stays_inside_the_marke
 #[test]
 fn the_needs_a_human_sort_puts_doubt_first() {
     let mut s = store(3);
-    let mut critic = Scripted { verdicts: vec!["{\"score\": 9}", "{\"score\": 3}", "no idea"], answers: vec!["#### 2"], prefixes: vec![] };
+    let mut critic = Scripted {
+        verdicts: vec!["{\"score\": 9}", "{\"score\": 3}", "no idea"],
+        answers: vec!["#### 2"],
+        prefixes: vec![],
+    };
     let o = JudgeOptions { votes: 2, limit: 10, rubric: RUBRIC.into(), ..JudgeOptions::default() };
     judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap();
     let mut h = common::Harness::new(s);
@@ -134,29 +194,64 @@ fn near_duplicates_are_found_and_the_automatic_accept_is_marked_and_undoable() {
         ("Compute 5 times 5.", "5 * 5 = 24. The answer is 42."),
     ]
     .into_iter()
-    .map(|(i, o)| NewSample { text: SampleText::new(i, "", o), task: None, provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
+    .map(|(i, o)| NewSample {
+        text: SampleText::new(i, "", o),
+        task: None,
+        provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+    })
     .collect();
     s.insert_samples(&rows).unwrap();
-    s.decide(&Decision { sample_ids: vec![1], kind: DecisionKind::Accept, seconds: Some(2.0), session: "me".into(), automatic: false }).unwrap();
-    let mut critic = Scripted { verdicts: vec!["{\"score\": 9}"; 4], answers: vec!["The answer is 42."], prefixes: vec![] };
-    let o = JudgeOptions { votes: 3, limit: 10, rubric: RUBRIC.into(), auto_accept: Some(AutoAccept::default()), ..JudgeOptions::default() };
+    s.decide(&Decision {
+        sample_ids: vec![1],
+        kind: DecisionKind::Accept,
+        seconds: Some(2.0),
+        session: "me".into(),
+        automatic: false,
+    })
+    .unwrap();
+    let mut critic = Scripted {
+        verdicts: vec!["{\"score\": 9}"; 4],
+        answers: vec!["The answer is 42."],
+        prefixes: vec![],
+    };
+    let o = JudgeOptions {
+        votes: 3,
+        limit: 10,
+        rubric: RUBRIC.into(),
+        auto_accept: Some(AutoAccept::default()),
+        ..JudgeOptions::default()
+    };
     let mut near = Vec::new();
     let p = judge_pending(&mut critic, None, &mut s, &o, &mut |_, id, _, _, x| {
         near.push((id, x.neighbour.as_ref().filter(|n| n.near).map(|n| n.id), x.auto.is_some()))
     })
     .unwrap();
     assert_eq!((p.judged, p.near_duplicates, p.auto_accepted), (3, 1, 1));
-    assert_eq!(near, vec![(2, Some(1), false), (3, None, true), (4, None, false)], "#2 copies #1; #4 states 5 * 5 = 24, a failed check");
+    assert_eq!(
+        near,
+        vec![(2, Some(1), false), (3, None, true), (4, None, false)],
+        "#2 copies #1; #4 states 5 * 5 = 24, a failed check"
+    );
     assert_eq!(s.sample(3).unwrap().status, Status::Accepted);
-    let needs: Vec<(i64, Needs)> = s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
+    let needs: Vec<(i64, Needs)> =
+        s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
     assert_eq!(needs[2], (2, Needs::NearDuplicate));
     // The automatic accept is the latest decision, and undo takes it back like any other.
     let u = s.undo("me").unwrap().unwrap();
     assert_eq!((u.kind.as_str(), u.committed.states[0].sample_id), ("accept", 3));
     assert_eq!(s.sample(3).unwrap().status, Status::Pending);
     // Re-judging one sample, whatever its state.
-    let o = JudgeOptions { only: Some(vec![1]), votes: 0, rubric: RUBRIC.into(), ..JudgeOptions::default() };
-    let mut critic = Scripted { verdicts: vec!["{\"score\": 2}"], answers: vec![], prefixes: vec![] };
-    assert_eq!(judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged, 1);
+    let o = JudgeOptions {
+        only: Some(vec![1]),
+        votes: 0,
+        rubric: RUBRIC.into(),
+        ..JudgeOptions::default()
+    };
+    let mut critic =
+        Scripted { verdicts: vec!["{\"score\": 2}"], answers: vec![], prefixes: vec![] };
+    assert_eq!(
+        judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap().judged,
+        1
+    );
     assert_eq!(s.sample(1).unwrap().judgement.unwrap().score, Some(2.0));
 }

@@ -20,7 +20,11 @@ fn tiny(opts: &TinyOptions) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn models() -> Vec<TinyOptions> {
-    vec![TinyOptions::default(), TinyOptions { q4_1: true, tied: true, ..Default::default() }, TinyOptions { q8_0: true, ..Default::default() }]
+    vec![
+        TinyOptions::default(),
+        TinyOptions { q4_1: true, tied: true, ..Default::default() },
+        TinyOptions { q8_0: true, ..Default::default() },
+    ]
 }
 
 fn prompt(n: usize, salt: u32) -> Vec<u32> {
@@ -59,14 +63,25 @@ fn a_prompt_gives_the_same_logits_in_one_pass_in_chunks_and_from_cached_blocks()
 }
 
 fn request(ids: Vec<u32>, max_tokens: usize, n: usize, seed: u64) -> Request {
-    let params = GenParams { temperature: 0.9, top_p: 0.95, top_k: 20, max_tokens, seed, ..GenParams::default() };
+    let params = GenParams {
+        temperature: 0.9,
+        top_p: 0.95,
+        top_k: 20,
+        max_tokens,
+        seed,
+        ..GenParams::default()
+    };
     Request { ids, params, n, ignore_eos: false, cancel: None }
 }
 
 /// Runs requests through a scheduler: request `i` is submitted before step `at[i]`. Returns the
 /// replies and the most rows that decoded in one step.
 fn run(path: &std::path::Path, isa: Isa, reqs: &[(Request, usize)]) -> (Vec<Reply>, usize) {
-    let (mut s, _, _, _) = open(path, &LoadOptions { isa: Some(isa), threads: Some(2), max_rows: Some(8), kv_mb: Some(64) }).unwrap();
+    let (mut s, _, _, _) = open(
+        path,
+        &LoadOptions { isa: Some(isa), threads: Some(2), max_rows: Some(8), kv_mb: Some(64) },
+    )
+    .unwrap();
     let mut rx: Vec<Option<mpsc::Receiver<Reply>>> = reqs.iter().map(|_| None).collect();
     let (mut out, mut most): (Vec<Option<Reply>>, usize) = (reqs.iter().map(|_| None).collect(), 0);
     for step in 0..1000 {
@@ -96,7 +111,12 @@ fn sequences_decoded_together_give_the_tokens_each_gives_alone() {
     for opts in models() {
         let (_d, p) = tiny(&opts);
         let long = Request { ignore_eos: true, ..request(prompt(30, 1), 14, 1, 5) };
-        let reqs = vec![(long, 0), (request(prompt(9, 2), 5, 1, 6), 3), (request(prompt(21, 3), 9, 3, 7), 3), (request(prompt(40, 4), 12, 1, 8), 6)];
+        let reqs = vec![
+            (long, 0),
+            (request(prompt(9, 2), 5, 1, 6), 3),
+            (request(prompt(21, 3), 9, 3, 7), 3),
+            (request(prompt(40, 4), 12, 1, 8), 6),
+        ];
         for isa in supported() {
             let (together, most) = run(&p, isa, &reqs);
             assert!(most >= 5, "{isa}: rows decoded together ({most})");
@@ -105,10 +125,17 @@ fn sequences_decoded_together_give_the_tokens_each_gives_alone() {
                 let (a, t) = (alone[0].as_ref().unwrap(), together[i].as_ref().unwrap());
                 assert_eq!(a.len(), r.n);
                 for (x, y) in a.iter().zip(t) {
-                    assert_eq!((&x.tokens, &x.logprobs, &x.text), (&y.tokens, &y.logprobs, &y.text), "{isa} {opts:?}: request {i}");
+                    assert_eq!(
+                        (&x.tokens, &x.logprobs, &x.text),
+                        (&y.tokens, &y.logprobs, &y.text),
+                        "{isa} {opts:?}: request {i}"
+                    );
                 }
             }
-            let lens: Vec<usize> = together.iter().flat_map(|r| r.as_ref().unwrap().iter().map(|c| c.tokens.len())).collect();
+            let lens: Vec<usize> = together
+                .iter()
+                .flat_map(|r| r.as_ref().unwrap().iter().map(|c| c.tokens.len()))
+                .collect();
             assert!(lens.iter().any(|&l| l != lens[0]), "rows ended at different steps: {lens:?}");
         }
     }
@@ -117,7 +144,11 @@ fn sequences_decoded_together_give_the_tokens_each_gives_alone() {
 #[test]
 fn bad_requests_are_answered_with_their_error_and_the_rest_run() {
     let (_d, p) = tiny(&TinyOptions::default());
-    let reqs = vec![(request(vec![], 4, 1, 1), 0), (request(vec![3, 900_000], 4, 1, 1), 0), (request(prompt(5, 1), 4, 2, 1), 0)];
+    let reqs = vec![
+        (request(vec![], 4, 1, 1), 0),
+        (request(vec![3, 900_000], 4, 1, 1), 0),
+        (request(prompt(5, 1), 4, 2, 1), 0),
+    ];
     let (out, _) = run(&p, Isa::Scalar, &reqs);
     assert!(out[0].as_ref().unwrap_err().to_string().contains("empty"));
     assert!(out[1].as_ref().unwrap_err().to_string().contains("outside the vocabulary"));

@@ -42,8 +42,10 @@ fn reference(w: &[f32], x: &[f32], n: usize, k: usize, quantized: bool) -> (Vec<
             .collect();
         for r in 0..n {
             let wr = &w[r * k..(r + 1) * k];
-            out[i * n + r] = wr.iter().zip(xi).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() as f32;
-            tol[i * n + r] = wr.iter().zip(&step).map(|(a, s)| a.abs() * s).sum::<f32>() * 1.01 + 1e-4;
+            out[i * n + r] =
+                wr.iter().zip(xi).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() as f32;
+            tol[i * n + r] =
+                wr.iter().zip(&step).map(|(a, s)| a.abs() * s).sum::<f32>() * 1.01 + 1e-4;
         }
     }
     (out, tol)
@@ -51,11 +53,22 @@ fn reference(w: &[f32], x: &[f32], n: usize, k: usize, quantized: bool) -> (Vec<
 
 /// `x · Wᵀ` in f64 on the activations as quantized (their bytes times their scales): what the
 /// kernels compute exactly but for float rounding. Returns it and each output's Σ|w·x|.
-fn exact(w: &[f32], x: &[f32], n: usize, k: usize, isa: distillery::llm::engine::Isa, quantized: bool) -> (Vec<f64>, Vec<f64>) {
+fn exact(
+    w: &[f32],
+    x: &[f32],
+    n: usize,
+    k: usize,
+    isa: distillery::llm::engine::Isa,
+    quantized: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let m = x.len() / k;
     let mut a = Acts::default();
     a.quantize(isa, x, m, k);
-    let xq: Vec<f64> = if quantized { a.q.iter().enumerate().map(|(i, &q)| q as f64 * a.s[i / 32] as f64).collect() } else { x.iter().map(|&v| v as f64).collect() };
+    let xq: Vec<f64> = if quantized {
+        a.q.iter().enumerate().map(|(i, &q)| q as f64 * a.s[i / 32] as f64).collect()
+    } else {
+        x.iter().map(|&v| v as f64).collect()
+    };
     let (mut out, mut mag) = (vec![0f64; m * n], vec![0f64; m * n]);
     for i in 0..m {
         for r in 0..n {
@@ -86,14 +99,22 @@ fn product(pool: &Pool, kernels: Kernels, m: &Matrix, x: &[f32], rows: usize) ->
     out
 }
 
-const TYPES: [(GgmlDType, bool); 4] = [(GgmlDType::Q8_0, true), (GgmlDType::Q4_1, true), (GgmlDType::Q4_0, true), (GgmlDType::F32, false)];
+const TYPES: [(GgmlDType, bool); 4] = [
+    (GgmlDType::Q8_0, true),
+    (GgmlDType::Q4_1, true),
+    (GgmlDType::Q4_0, true),
+    (GgmlDType::F32, false),
+];
 
 #[test]
 fn every_kernel_path_matches_the_dequantized_weights() {
     let mut rng = Rng::new(7);
     let pool = Pool::new(2, Duration::from_micros(20));
     let paths = supported();
-    assert!(paths.len() >= 2, "scalar and at least one SIMD path on x86-64 and aarch64 test machines: {paths:?}");
+    assert!(
+        paths.len() >= 2,
+        "scalar and at least one SIMD path on x86-64 and aarch64 test machines: {paths:?}"
+    );
     for (dtype, quantized) in TYPES {
         for (n, k) in [(48, 96), (40, 64), (7, 32)] {
             let (m, w) = matrix(n, k, dtype, &mut rng);
@@ -109,7 +130,10 @@ fn every_kernel_path_matches_the_dequantized_weights() {
                     // On the quantized activations themselves, only float rounding differs.
                     let (want, mag) = exact(&w, &x, n, k, isa, quantized);
                     for (j, ((g, w), m)) in got.iter().zip(&want).zip(&mag).enumerate() {
-                        assert!((*g as f64 - w).abs() <= 1e-5 * m + 1e-6, "{isa} {dtype:?} {n}×{k}, {rows} rows: output {j} is {g}, exactly {w}");
+                        assert!(
+                            (*g as f64 - w).abs() <= 1e-5 * m + 1e-6,
+                            "{isa} {dtype:?} {n}×{k}, {rows} rows: output {j} is {g}, exactly {w}"
+                        );
                     }
                 }
             }

@@ -8,7 +8,11 @@ use distillery::sample::{Message, Role};
 fn model() -> Option<LocalModel> {
     let path = DEFAULT_FILES[0].path(&cache_dir());
     if !path.exists() {
-        assert!(std::env::var("CI").is_err(), "CI must fetch the model first: {} is missing", path.display());
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must fetch the model first: {} is missing",
+            path.display()
+        );
         eprintln!("SKIPPED: {} is missing; run `distillery models fetch`", path.display());
         return None;
     }
@@ -33,7 +37,10 @@ fn real_smollm2_tokenizer_and_answer() {
     let text = "Ünïcode, tabs\tand 漢字 🦀 — round trip";
     assert_eq!(m.decode(&m.encode(text).unwrap()).unwrap(), text);
 
-    let msgs = vec![Message { role: Role::User, content: "What is the capital of France? Answer with one word.".into() }];
+    let msgs = vec![Message {
+        role: Role::User,
+        content: "What is the capital of France? Answer with one word.".into(),
+    }];
     let p = GenParams { temperature: 0.0, max_tokens: 16, ..GenParams::default() };
     let out = m.generate(&msgs, &p, 1).unwrap().remove(0);
     assert_eq!(out.finish, FinishReason::Stop, "the model ended its turn: {:?}", out.text);

@@ -17,7 +17,15 @@ fn ask(text: &str) -> Vec<Message> {
 }
 
 fn params(seed: u64) -> GenParams {
-    GenParams { temperature: 1.0, top_p: 0.95, top_k: 50, repetition_penalty: 1.1, max_tokens: 12, stop: vec![], seed }
+    GenParams {
+        temperature: 1.0,
+        top_p: 0.95,
+        top_k: 50,
+        repetition_penalty: 1.1,
+        max_tokens: 12,
+        stop: vec![],
+        seed,
+    }
 }
 
 #[test]
@@ -29,7 +37,9 @@ fn same_seed_same_text_and_batches_give_k_answers() {
     // The second call reuses the cached prompt; the text is the same, the log-probabilities agree
     // to float rounding.
     let same = |x: &distillery::llm::Completion, y: &distillery::llm::Completion| {
-        x.tokens == y.tokens && x.text == y.text && x.logprobs.iter().zip(&y.logprobs).all(|(p, q)| (p - q).abs() < 1e-4)
+        x.tokens == y.tokens
+            && x.text == y.text
+            && x.logprobs.iter().zip(&y.logprobs).all(|(p, q)| (p - q).abs() < 1e-4)
     };
     assert!(same(&a[0], &b[0]), "a seed fixes the text: {a:?} vs {b:?}");
     let c = m.generate(&ask("hello"), &params(8), 1).unwrap();
@@ -37,7 +47,9 @@ fn same_seed_same_text_and_batches_give_k_answers() {
     let k = m.generate(&ask("hello"), &params(7), 4).unwrap();
     assert!(same(&k[0], &a[0]), "answer i uses seed + i: the first is the single answer");
     assert_eq!(k.len(), 4);
-    assert!(k.iter().all(|c| c.logprobs.len() == c.tokens.len() && c.logprobs.iter().all(|&l| l <= 0.0)));
+    assert!(k
+        .iter()
+        .all(|c| c.logprobs.len() == c.tokens.len() && c.logprobs.iter().all(|&l| l <= 0.0)));
     assert!(k.iter().all(|c| c.prompt_tokens == a[0].prompt_tokens));
     let distinct: std::collections::HashSet<_> = k.iter().map(|c| c.tokens.clone()).collect();
     assert!(distinct.len() > 1, "the k samples differ");
@@ -60,12 +72,20 @@ fn greedy_is_deterministic_and_max_tokens_bounds_length() {
 fn stop_strings_end_the_text_before_them() {
     let (_d, p) = tiny(&TinyOptions::default());
     let mut m = LocalModel::load(&p).unwrap();
-    let free = m.generate(&ask("abc"), &GenParams { max_tokens: 30, ..params(3) }, 1).unwrap().remove(0);
+    let free =
+        m.generate(&ask("abc"), &GenParams { max_tokens: 30, ..params(3) }, 1).unwrap().remove(0);
     let text = free.text.clone();
     assert!(text.chars().count() >= 4, "the tiny model wrote something: {text:?}");
     // Stop at a piece of what it writes anyway: the text must end right before it.
     let stop: String = text.chars().skip(2).take(2).collect();
-    let cut = m.generate(&ask("abc"), &GenParams { max_tokens: 30, stop: vec![stop.clone()], ..params(3) }, 1).unwrap().remove(0);
+    let cut = m
+        .generate(
+            &ask("abc"),
+            &GenParams { max_tokens: 30, stop: vec![stop.clone()], ..params(3) },
+            1,
+        )
+        .unwrap()
+        .remove(0);
     assert_eq!(cut.finish, FinishReason::Stop);
     assert_eq!(cut.text, text[..text.find(&stop).unwrap()]);
 }
@@ -81,7 +101,11 @@ fn tokenizer_round_trips_and_keeps_chatml_tokens_whole() {
     assert_eq!(m.decode(&ids).unwrap(), text, "byte-exact round trip");
     let hell = m.tokenizer().token_to_id("hell").unwrap();
     assert!(ids.contains(&hell), "merges apply: {ids:?}");
-    assert_eq!(m.prompt(&ask("q")).unwrap(), "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n", "ChatML when the file has no template");
+    assert_eq!(
+        m.prompt(&ask("q")).unwrap(),
+        "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n",
+        "ChatML when the file has no template"
+    );
 }
 
 #[test]
@@ -124,11 +148,17 @@ fn bad_files_give_clear_errors() {
 fn q4_1_q8_0_and_f32_files_load_as_they_are_and_answer_the_same_on_every_path() {
     use distillery::llm::engine::isa::supported;
     use distillery::llm::local::LoadOptions;
-    for opts in [TinyOptions { q4_1: true, ..Default::default() }, TinyOptions { q8_0: true, tied: true, ..Default::default() }, TinyOptions::default()] {
+    for opts in [
+        TinyOptions { q4_1: true, ..Default::default() },
+        TinyOptions { q8_0: true, tied: true, ..Default::default() },
+        TinyOptions::default(),
+    ] {
         let (_d, p) = tiny(&opts);
         let greedy = GenParams { temperature: 0.0, max_tokens: 8, ..params(1) };
         for isa in supported() {
-            let mut m = LocalModel::load_with(&p, &LoadOptions { isa: Some(isa), ..Default::default() }).unwrap();
+            let mut m =
+                LocalModel::load_with(&p, &LoadOptions { isa: Some(isa), ..Default::default() })
+                    .unwrap();
             assert_eq!((m.requantized, m.isa()), (0, isa), "{opts:?}");
             let a = m.generate(&ask("hello"), &greedy, 1).unwrap();
             assert_eq!(a[0].tokens.len(), a[0].completion_tokens);
@@ -141,7 +171,8 @@ fn handles_on_one_engine_decode_together_and_answer_as_alone() {
     let (_d, p) = tiny(&TinyOptions { q4_1: true, tied: true, ..Default::default() });
     let mut m = LocalModel::load(&p).unwrap();
     let questions = ["one", "two two", "three three three", "four"];
-    let alone: Vec<_> = questions.iter().map(|q| m.generate(&ask(q), &params(3), 2).unwrap()).collect();
+    let alone: Vec<_> =
+        questions.iter().map(|q| m.generate(&ask(q), &params(3), 2).unwrap()).collect();
     let together: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = questions
             .iter()

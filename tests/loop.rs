@@ -43,7 +43,9 @@ async fn keys_through_the_loop_reach_the_store() {
     });
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let app = App::new("loop".into(), Keymap::default_keys(), clock);
-    let mut editor = |_: &mut Terminal<TestBackend>, id, _: &distillery::sample::SampleText| Event::ExternalEdit { id, result: Ok(None) };
+    let mut editor = |_: &mut Terminal<TestBackend>, id, _: &distillery::sample::SampleText| {
+        Event::ExternalEdit { id, result: Ok(None) }
+    };
     let mut make_input = Some(futures_util::stream::poll_fn(move |cx| key_rx.poll_recv(cx)));
     let run = distillery::tui::run(
         &mut terminal,
@@ -54,7 +56,10 @@ async fn keys_through_the_loop_reach_the_store() {
         std::future::pending(),
         &mut editor,
     );
-    let app = tokio::time::timeout(Duration::from_secs(10), run).await.expect("the loop ends on q").unwrap();
+    let app = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the loop ends on q")
+        .unwrap();
     assert!(app.quit);
     worker.finish();
     // Decisions sent before quitting are committed once the worker finishes.

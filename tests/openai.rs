@@ -14,9 +14,16 @@ use std::time::{Duration, Instant};
 /// What the server answers to one request.
 #[derive(Clone)]
 enum Reply {
-    Status { code: u16, headers: Vec<(String, String)>, body: String },
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// SSE `data:` payloads, then how the stream ends.
-    Stream { chunks: Vec<String>, end: End },
+    Stream {
+        chunks: Vec<String>,
+        end: End,
+    },
 }
 
 #[derive(Clone)]
@@ -48,7 +55,14 @@ fn chunk(index: usize, text: &str, finish: Option<&str>) -> String {
 
 fn ok(text: &str) -> Reply {
     let mid = text.len() / 2;
-    Reply::Stream { chunks: vec![chunk(0, &text[..mid], None), chunk(0, &text[mid..], None), chunk(0, "", Some("stop"))], end: End::Done }
+    Reply::Stream {
+        chunks: vec![
+            chunk(0, &text[..mid], None),
+            chunk(0, &text[mid..], None),
+            chunk(0, "", Some("stop")),
+        ],
+        end: End::Done,
+    }
 }
 
 /// Serves `replies` in order, one per request (the last one repeats), each connection on its own
@@ -64,7 +78,8 @@ fn serve(replies: Vec<Reply>, delay: Duration) -> Server {
         let next = Arc::new(AtomicUsize::new(0));
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let (replies, seen, next, in_flight, max) = (replies.clone(), s2.clone(), next.clone(), f2.clone(), m2.clone());
+            let (replies, seen, next, in_flight, max) =
+                (replies.clone(), s2.clone(), next.clone(), f2.clone(), m2.clone());
             std::thread::spawn(move || {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
@@ -76,7 +91,13 @@ fn serve(replies: Vec<Reply>, delay: Duration) -> Server {
     Server { url, seen, max_in_flight }
 }
 
-fn handle(conn: TcpStream, replies: &[Reply], seen: &Mutex<Vec<Seen>>, next: &AtomicUsize, delay: Duration) {
+fn handle(
+    conn: TcpStream,
+    replies: &[Reply],
+    seen: &Mutex<Vec<Seen>>,
+    next: &AtomicUsize,
+    delay: Duration,
+) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -98,20 +119,30 @@ fn handle(conn: TcpStream, replies: &[Reply], seen: &Mutex<Vec<Seen>>, next: &At
     }
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
-    seen.lock().unwrap().push(Seen { path, authorization: auth, body: serde_json::from_slice(&body).unwrap() });
+    seen.lock().unwrap().push(Seen {
+        path,
+        authorization: auth,
+        body: serde_json::from_slice(&body).unwrap(),
+    });
     let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
     std::thread::sleep(delay);
     let mut w = conn;
     match &replies[i] {
         Reply::Status { code, headers, body } => {
-            let mut head = format!("HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
             let _ = write!(w, "{head}\r\n{body}");
         }
         Reply::Stream { chunks, end } => {
-            let _ = write!(w, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+            );
             for c in chunks {
                 let _ = write!(w, "data: {c}\n\n");
                 let _ = w.flush();
@@ -137,7 +168,10 @@ fn client(server: &Server, tweak: impl FnOnce(&mut EndpointConfig)) -> OpenAiCli
 
 fn ask(c: &mut OpenAiClient, n: usize) -> Result<Vec<String>, LlmError> {
     let msgs = [Message { role: Role::User, content: "Say hi".into() }];
-    Ok(c.generate(&msgs, &GenParams { seed: 42, ..GenParams::default() }, n)?.into_iter().map(|c| c.text).collect())
+    Ok(c.generate(&msgs, &GenParams { seed: 42, ..GenParams::default() }, n)?
+        .into_iter()
+        .map(|c| c.text)
+        .collect())
 }
 
 #[test]
@@ -155,12 +189,20 @@ fn a_streamed_answer_is_assembled_and_the_request_is_well_formed() {
 
 #[test]
 fn a_429_is_retried_after_the_servers_retry_after() {
-    let busy = Reply::Status { code: 429, headers: vec![("Retry-After".into(), "1".into())], body: "{\"error\":\"slow down\"}".into() };
+    let busy = Reply::Status {
+        code: 429,
+        headers: vec![("Retry-After".into(), "1".into())],
+        body: "{\"error\":\"slow down\"}".into(),
+    };
     let s = serve(vec![busy, ok("fine")], Duration::ZERO);
     let mut c = client(&s, |_| {});
     let t = Instant::now();
     assert_eq!(ask(&mut c, 1).unwrap(), vec!["fine"]);
-    assert!(t.elapsed() >= Duration::from_millis(950), "retried after {:?}, not the 1 s asked", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "retried after {:?}, not the 1 s asked",
+        t.elapsed()
+    );
     assert_eq!(c.stats.retries.load(Ordering::Relaxed), 1);
 }
 
@@ -171,18 +213,32 @@ fn a_500_is_retried_and_gives_up_with_the_servers_words() {
     assert_eq!(ask(&mut client(&s, |_| {}), 1).unwrap(), vec!["recovered"]);
     let s = serve(vec![broken], Duration::ZERO);
     let err = ask(&mut client(&s, |c| c.max_retries = 1), 1).unwrap_err().to_string();
-    assert!(err.contains("500") && err.contains("kaboom in the GPU") && err.contains("gave up after 1"), "{err}");
+    assert!(
+        err.contains("500") && err.contains("kaboom in the GPU") && err.contains("gave up after 1"),
+        "{err}"
+    );
     assert_eq!(s.seen.lock().unwrap().len(), 2);
 }
 
 #[test]
 fn a_stalled_stream_times_out_and_is_retried() {
-    let stall = Reply::Stream { chunks: vec![chunk(0, "Hel", None)], end: End::Stall(Duration::from_secs(3)) };
+    let stall = Reply::Stream {
+        chunks: vec![chunk(0, "Hel", None)],
+        end: End::Stall(Duration::from_secs(3)),
+    };
     let s = serve(vec![stall, ok("Hello")], Duration::ZERO);
     let mut c = client(&s, |c| c.idle_timeout_s = 0.5);
     let t = Instant::now();
-    assert_eq!(ask(&mut c, 1).unwrap(), vec!["Hello"], "the partial \"Hel\" must never be returned");
-    assert!(t.elapsed() < Duration::from_secs(3), "waited for the stall instead of timing out: {:?}", t.elapsed());
+    assert_eq!(
+        ask(&mut c, 1).unwrap(),
+        vec!["Hello"],
+        "the partial \"Hel\" must never be returned"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "waited for the stall instead of timing out: {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -197,7 +253,10 @@ fn a_stream_cut_mid_way_is_an_error_never_a_partial_sample() {
 
 #[test]
 fn a_malformed_chunk_is_reported_with_its_raw_text_and_not_retried() {
-    let bad = Reply::Stream { chunks: vec![chunk(0, "ok", None), "{\"choices\": [oops".into()], end: End::Done };
+    let bad = Reply::Stream {
+        chunks: vec![chunk(0, "ok", None), "{\"choices\": [oops".into()],
+        end: End::Done,
+    };
     let s = serve(vec![bad, ok("never asked")], Duration::ZERO);
     let err = ask(&mut client(&s, |_| {}), 1).unwrap_err().to_string();
     assert!(err.contains("malformed chunk") && err.contains("{\"choices\": [oops"), "{err}");
@@ -206,8 +265,12 @@ fn a_malformed_chunk_is_reported_with_its_raw_text_and_not_retried() {
 
 #[test]
 fn an_error_inside_a_200_stream_is_reported() {
-    let e = serde_json::json!({"error": {"message": "CUDA out of memory", "type": "server_error"}}).to_string();
-    let s = serve(vec![Reply::Stream { chunks: vec![chunk(0, "Hi", None), e], end: End::Done }], Duration::ZERO);
+    let e = serde_json::json!({"error": {"message": "CUDA out of memory", "type": "server_error"}})
+        .to_string();
+    let s = serve(
+        vec![Reply::Stream { chunks: vec![chunk(0, "Hi", None), e], end: End::Done }],
+        Duration::ZERO,
+    );
     let err = ask(&mut client(&s, |_| {}), 1).unwrap_err().to_string();
     assert!(err.contains("CUDA out of memory") && err.contains("mid-stream"), "{err}");
 }
@@ -228,7 +291,12 @@ fn when_the_server_ignores_n_the_rest_are_asked_one_by_one_with_their_own_seeds(
 
 #[test]
 fn when_the_server_honours_n_one_request_brings_every_choice() {
-    let chunks = vec![chunk(0, "a", None), chunk(1, "b", None), chunk(1, "", Some("stop")), chunk(0, "", Some("length"))];
+    let chunks = vec![
+        chunk(0, "a", None),
+        chunk(1, "b", None),
+        chunk(1, "", Some("stop")),
+        chunk(0, "", Some("length")),
+    ];
     let s = serve(vec![Reply::Stream { chunks, end: End::Done }], Duration::ZERO);
     let mut c = client(&s, |_| {});
     let msgs = [Message { role: Role::User, content: "x".into() }];
@@ -240,7 +308,9 @@ fn when_the_server_honours_n_one_request_brings_every_choice() {
 
 #[test]
 fn the_token_budget_stops_the_run_hard() {
-    let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 15, "completion_tokens": 10}}).to_string();
+    let usage =
+        serde_json::json!({"choices": [], "usage": {"prompt_tokens": 15, "completion_tokens": 10}})
+            .to_string();
     let reply = Reply::Stream { chunks: vec![chunk(0, "Hi", Some("stop")), usage], end: End::Done };
     let s = serve(vec![reply], Duration::ZERO);
     let mut c = client(&s, |c| c.token_budget = Some(20));
@@ -262,12 +332,18 @@ fn requests_in_flight_never_exceed_the_concurrency_limit() {
 
 #[test]
 fn the_api_key_comes_from_the_named_variable_and_never_appears_in_errors() {
-    let s = serve(vec![Reply::Status { code: 401, headers: vec![], body: "invalid key".into() }], Duration::ZERO);
+    let s = serve(
+        vec![Reply::Status { code: 401, headers: vec![], body: "invalid key".into() }],
+        Duration::ZERO,
+    );
     std::env::set_var("DISTILLERY_TEST_KEY_A", "sk-very-secret-123");
     let mut c = client(&s, |c| c.api_key_env = Some("DISTILLERY_TEST_KEY_A".into()));
     let err = ask(&mut c, 1).unwrap_err().to_string();
     assert!(err.contains("401") && !err.contains("sk-very-secret"), "{err}");
-    assert_eq!(s.seen.lock().unwrap()[0].authorization.as_deref(), Some("Bearer sk-very-secret-123"));
+    assert_eq!(
+        s.seen.lock().unwrap()[0].authorization.as_deref(),
+        Some("Bearer sk-very-secret-123")
+    );
     assert_eq!(s.seen.lock().unwrap().len(), 1, "a 401 is not retried");
     let mut cfg = EndpointConfig::new(&s.url, "m");
     cfg.api_key_env = Some("DISTILLERY_TEST_KEY_UNSET".into());
@@ -277,8 +353,16 @@ fn the_api_key_comes_from_the_named_variable_and_never_appears_in_errors() {
 
 #[test]
 fn raw_prompts_go_to_the_completions_route() {
-    let text = |t: &str, f: Option<&str>| serde_json::json!({"choices": [{"index": 0, "text": t, "finish_reason": f}]}).to_string();
-    let s = serve(vec![Reply::Stream { chunks: vec![text("1. Write", None), text(" a poem", Some("stop"))], end: End::Done }], Duration::ZERO);
+    let text = |t: &str, f: Option<&str>| {
+        serde_json::json!({"choices": [{"index": 0, "text": t, "finish_reason": f}]}).to_string()
+    };
+    let s = serve(
+        vec![Reply::Stream {
+            chunks: vec![text("1. Write", None), text(" a poem", Some("stop"))],
+            end: End::Done,
+        }],
+        Duration::ZERO,
+    );
     let out = client(&s, |_| {}).complete("Tasks:\n", &GenParams::default(), 1).unwrap();
     assert_eq!(out[0].text, "1. Write a poem");
     let seen = s.seen.lock().unwrap();
@@ -289,7 +373,10 @@ fn raw_prompts_go_to_the_completions_route() {
 #[test]
 fn an_unreachable_server_is_a_clear_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = EndpointConfig { max_retries: 0, ..EndpointConfig::new(&format!("http://127.0.0.1:{port}/v1"), "m") };
+    let cfg = EndpointConfig {
+        max_retries: 0,
+        ..EndpointConfig::new(&format!("http://127.0.0.1:{port}/v1"), "m")
+    };
     let err = ask(&mut OpenAiClient::new("test", cfg).unwrap(), 1).unwrap_err().to_string();
     assert!(err.contains("cannot reach") && err.contains(&port.to_string()), "{err}");
 }
@@ -300,7 +387,8 @@ fn log_probabilities_are_asked_for_and_kept_per_token() {
         serde_json::json!({"choices": [{"index": i, "delta": {"content": t}, "logprobs": {"content": [{"token": t, "logprob": l}]}, "finish_reason": f}]})
             .to_string()
     };
-    let chunks = vec![lp(0, "Hi", -0.25, None), lp(0, "!", -1.5, None), lp(0, "", -0.0, Some("stop"))];
+    let chunks =
+        vec![lp(0, "Hi", -0.25, None), lp(0, "!", -1.5, None), lp(0, "", -0.0, Some("stop"))];
     let s = serve(vec![Reply::Stream { chunks, end: End::Done }], Duration::ZERO);
     let msgs = [Message { role: Role::User, content: "Say hi".into() }];
     let out = client(&s, |_| {}).generate(&msgs, &GenParams::default(), 1).unwrap();
@@ -317,7 +405,11 @@ fn log_probabilities_are_asked_for_and_kept_per_token() {
 
 #[test]
 fn a_server_that_refuses_log_probabilities_is_asked_again_without_them() {
-    let refuse = Reply::Status { code: 400, headers: vec![], body: "{\"error\":{\"message\":\"logprobs is not supported\"}}".into() };
+    let refuse = Reply::Status {
+        code: 400,
+        headers: vec![],
+        body: "{\"error\":{\"message\":\"logprobs is not supported\"}}".into(),
+    };
     let s = serve(vec![refuse, ok("fine"), ok("again")], Duration::ZERO);
     let mut c = client(&s, |cfg| cfg.max_retries = 0);
     assert_eq!(ask(&mut c, 1).unwrap(), vec!["fine"], "no retry budget is spent on it");
@@ -325,9 +417,13 @@ fn a_server_that_refuses_log_probabilities_is_asked_again_without_them() {
     let seen = s.seen.lock().unwrap();
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[0].body["logprobs"], true);
-    assert!(seen[1].body.get("logprobs").is_none() && seen[2].body.get("logprobs").is_none(), "and not again");
+    assert!(
+        seen[1].body.get("logprobs").is_none() && seen[2].body.get("logprobs").is_none(),
+        "and not again"
+    );
     // Switched off in the config, they are never asked for; another 400 stays an error.
-    let bad = Reply::Status { code: 400, headers: vec![], body: "{\"error\":\"bad model\"}".into() };
+    let bad =
+        Reply::Status { code: 400, headers: vec![], body: "{\"error\":\"bad model\"}".into() };
     let s = serve(vec![bad], Duration::ZERO);
     let err = ask(&mut client(&s, |cfg| cfg.logprobs = false), 1).unwrap_err().to_string();
     assert!(err.contains("HTTP 400") && err.contains("bad model"), "{err}");

@@ -2,8 +2,8 @@
 //! lands in the store with provenance, failed evolutions and malformed dialogues say why, and a
 //! cancelled run stops.
 
-use distillery::recipes::dispatch::{run_recipe, sources};
 use distillery::llm::{Completion, FinishReason, GenParams, Generator, LlmError};
+use distillery::recipes::dispatch::{run_recipe, sources};
 use distillery::recipes::run::{Outcome, Progress, RunOptions};
 use distillery::recipes::{template, template_hash};
 use distillery::sample::{Instance, Message, SeedTask};
@@ -13,15 +13,34 @@ use distillery::store::{NewSeed, Store};
 struct Replay(Vec<&'static str>, Vec<String>);
 
 impl Generator for Replay {
-    fn generate(&mut self, messages: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate(
+        &mut self,
+        messages: &[Message],
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let all: Vec<String> = messages.iter().map(|m| m.content.clone()).collect();
         self.complete(&all.join("\n"), p, n)
     }
 
-    fn complete(&mut self, prompt: &str, _: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn complete(
+        &mut self,
+        prompt: &str,
+        _: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         self.1.push(prompt.to_owned());
         let text = if self.0.is_empty() { String::new() } else { self.0.remove(0).to_owned() };
-        Ok((0..n).map(|_| Completion { text: text.clone(), tokens: vec![], logprobs: vec![], finish: FinishReason::Stop, prompt_tokens: 9, completion_tokens: 4 }).collect())
+        Ok((0..n)
+            .map(|_| Completion {
+                text: text.clone(),
+                tokens: vec![],
+                logprobs: vec![],
+                finish: FinishReason::Stop,
+                prompt_tokens: 9,
+                completion_tokens: 4,
+            })
+            .collect())
     }
 
     fn name(&self) -> String {
@@ -32,7 +51,15 @@ impl Generator for Replay {
 fn store() -> Store {
     let mut s = Store::open_in_memory().unwrap();
     let seed = NewSeed {
-        seed: SeedTask { name: None, instruction: "Explain why the sky is blue.".into(), instances: vec![Instance { input: String::new(), output: "Rayleigh scattering.".into() }], is_classification: None },
+        seed: SeedTask {
+            name: None,
+            instruction: "Explain why the sky is blue.".into(),
+            instances: vec![Instance {
+                input: String::new(),
+                output: "Rayleigh scattering.".into(),
+            }],
+            is_classification: None,
+        },
         task: Some("science".into()),
         source: "seeds.jsonl:1".into(),
     };
@@ -42,19 +69,51 @@ fn store() -> Store {
 
 fn opts(recipe: &str, n: usize) -> RunOptions {
     let (tmpl, _) = template(recipe, None).unwrap();
-    RunOptions { cancel: Default::default(), n, params: GenParams::default(), task: None, shots: 2, template_hash: template_hash(&tmpl), template: tmpl }
+    RunOptions {
+        cancel: Default::default(),
+        n,
+        params: GenParams::default(),
+        task: None,
+        shots: 2,
+        template_hash: template_hash(&tmpl),
+        template: tmpl,
+    }
 }
 
-fn run(recipe: &str, n: usize, outputs: Vec<&'static str>, s: &mut Store, docs: Option<&std::path::Path>) -> (Progress, Vec<Outcome>, Replay) {
+fn run(
+    recipe: &str,
+    n: usize,
+    outputs: Vec<&'static str>,
+    s: &mut Store,
+    docs: Option<&std::path::Path>,
+) -> (Progress, Vec<Outcome>, Replay) {
     let srcs = sources(s, recipe, None, docs).unwrap();
     let mut teacher = Replay(outputs, Vec::new());
     let mut seen = Vec::new();
-    let p = run_recipe(recipe, &mut teacher, s, &opts(recipe, n), &srcs, ("a student", "a teacher"), 2, &mut |_, o| seen.push(o.clone())).unwrap();
+    let p = run_recipe(
+        recipe,
+        &mut teacher,
+        s,
+        &opts(recipe, n),
+        &srcs,
+        ("a student", "a teacher"),
+        2,
+        &mut |_, o| seen.push(o.clone()),
+    )
+    .unwrap();
     (p, seen, teacher)
 }
 
 fn reasons(o: &[Outcome]) -> Vec<String> {
-    o.iter().filter_map(|o| if let Outcome::Dropped { reason, .. } = o { Some(reason.clone()) } else { None }).collect()
+    o.iter()
+        .filter_map(|o| {
+            if let Outcome::Dropped { reason, .. } = o {
+                Some(reason.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -71,7 +130,10 @@ fn evol_instruct_keeps_real_evolutions_and_eliminates_failed_ones_with_a_reason(
     let (p, seen, teacher) = run("evol-instruct", 1, outputs.clone(), &mut s, None);
     assert_eq!((p.kept, p.dropped), (1, 1), "{seen:?}");
     assert!(reasons(&seen)[0].contains("copy of the original"), "{seen:?}");
-    assert!(teacher.1[0].contains("#Given Prompt#") && teacher.1[0].contains("Explain why the sky is blue."));
+    assert!(
+        teacher.1[0].contains("#Given Prompt#")
+            && teacher.1[0].contains("Explain why the sky is blue.")
+    );
     let d = s.sample(1).unwrap();
     assert!(d.original.instruction.starts_with("Explain why the sky is blue at noon"));
     assert!(d.original.output.starts_with("At noon"));
@@ -82,7 +144,13 @@ fn evol_instruct_keeps_real_evolutions_and_eliminates_failed_ones_with_a_reason(
     assert_eq!(params["evolved_from"], "Explain why the sky is blue.");
     assert!(params["evolution"].as_str().is_some());
     // With the first sample accepted, the next run evolves it (it becomes the parent).
-    let decision = distillery::store::Decision { sample_ids: vec![1], kind: distillery::store::DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false };
+    let decision = distillery::store::Decision {
+        sample_ids: vec![1],
+        kind: distillery::store::DecisionKind::Accept,
+        seconds: None,
+        session: "t".into(),
+        automatic: false,
+    };
     s.decide(&decision).unwrap();
     let (p, seen, _) = run("evol-instruct", 1, outputs[3..].to_vec(), &mut s, None);
     assert_eq!(p.kept, 0);
@@ -98,16 +166,26 @@ fn backtranslation_pairs_documents_with_requests() {
     let docs = dir.path().join("docs.txt");
     std::fs::write(&docs, "Mugs ship free on orders of five boxes or more.\n\nThe shop closes on Sundays and public holidays.\n").unwrap();
     let mut s = store();
-    let outputs = vec!["Request: Do mugs ship free if I order five boxes?", "Why?", "When is the shop closed?"];
+    let outputs = vec![
+        "Request: Do mugs ship free if I order five boxes?",
+        "Why?",
+        "When is the shop closed?",
+    ];
     let (p, seen, teacher) = run("backtranslation", 2, outputs.clone(), &mut s, Some(&docs));
     assert_eq!((p.kept, p.dropped), (2, 1), "{seen:?}");
     assert!(reasons(&seen)[0].contains("words"), "{seen:?}");
     // Each sample pairs a document with the request written for that document.
     for id in [1, 2] {
         let t = s.sample(id).unwrap().original;
-        let k = outputs.iter().position(|o| o.trim_start_matches("Request: ") == t.instruction).unwrap();
+        let k = outputs
+            .iter()
+            .position(|o| o.trim_start_matches("Request: ") == t.instruction)
+            .unwrap();
         assert!(teacher.1[k].contains(&t.output), "{t:?} came from prompt {:?}", teacher.1[k]);
-        assert!(t.output == "Mugs ship free on orders of five boxes or more." || t.output == "The shop closes on Sundays and public holidays.");
+        assert!(
+            t.output == "Mugs ship free on orders of five boxes or more."
+                || t.output == "The shop closes on Sundays and public holidays."
+        );
     }
     let e = sources(&s, "backtranslation", None, None).unwrap_err().to_string();
     assert!(e.contains("--docs"), "{e}");
@@ -124,17 +202,29 @@ fn backtranslation_pairs_documents_with_requests() {
     std::fs::write(folder.join("b.jsonl"), "{\"text\": \"Third.\"}\n").unwrap();
     std::fs::write(folder.join("a.txt"), "First.\n\nSecond.\n").unwrap();
     std::fs::write(folder.join("notes.pdf"), "not text").unwrap();
-    let got: Vec<String> = sources(&s, "backtranslation", None, Some(&folder)).unwrap().into_iter().map(|d| d.text.output).collect();
+    let got: Vec<String> = sources(&s, "backtranslation", None, Some(&folder))
+        .unwrap()
+        .into_iter()
+        .map(|d| d.text.output)
+        .collect();
     assert_eq!(got, vec!["First.", "Second.", "Third."]);
 }
 
 #[test]
 fn self_chat_builds_a_multi_turn_dialogue_turn_by_turn() {
     let mut s = store();
-    let outputs = vec!["Sunlight scatters off air molecules, and blue scatters most.", "Then why are sunsets red?", "At sunset light travels through more air, so the blue is scattered away."];
+    let outputs = vec![
+        "Sunlight scatters off air molecules, and blue scatters most.",
+        "Then why are sunsets red?",
+        "At sunset light travels through more air, so the blue is scattered away.",
+    ];
     let (p, seen, teacher) = run("self-chat", 1, outputs, &mut s, None);
     assert_eq!(p.kept, 1, "{seen:?}");
-    assert!(teacher.1[0].ends_with("[Human]: Explain why the sky is blue.\n[AI]: "), "{:?}", teacher.1[0]);
+    assert!(
+        teacher.1[0].ends_with("[Human]: Explain why the sky is blue.\n[AI]: "),
+        "{:?}",
+        teacher.1[0]
+    );
     assert!(teacher.1[1].ends_with("[Human]: "));
     let t = s.sample(1).unwrap().original;
     assert_eq!(t.history.len(), 2);
@@ -152,12 +242,23 @@ fn role_play_alternates_two_roles_and_drops_bad_turns() {
     ];
     let (p, seen, teacher) = run("role-play", 1, outputs, &mut s, None);
     assert_eq!(p.kept, 1, "{seen:?}");
-    assert!(teacher.1[0].contains("You are a student") && teacher.1[1].contains("You are a teacher"));
+    assert!(
+        teacher.1[0].contains("You are a student") && teacher.1[1].contains("You are a teacher")
+    );
     let t = s.sample(1).unwrap().original;
     assert_eq!((t.history.len(), t.instruction.as_str()), (2, "Now explain it to a ten-year-old."));
-    let (p, seen, _) = run("role-play", 1, vec!["Tell me more about clouds and rain.", "I'm sorry, I cannot help."], &mut store(), None);
+    let (p, seen, _) = run(
+        "role-play",
+        1,
+        vec!["Tell me more about clouds and rain.", "I'm sorry, I cannot help."],
+        &mut store(),
+        None,
+    );
     assert_eq!(p.kept, 0);
-    assert!(reasons(&seen)[0].contains("assistant role") && reasons(&seen)[0].contains("refusal"), "{seen:?}");
+    assert!(
+        reasons(&seen)[0].contains("assistant role") && reasons(&seen)[0].contains("refusal"),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -166,7 +267,17 @@ fn a_cancelled_run_stops_before_its_next_attempt() {
     let srcs = sources(&s, "self-chat", None, None).unwrap();
     let o = opts("self-chat", 5);
     o.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-    let p = run_recipe("self-chat", &mut Replay(vec![], vec![]), &mut s, &o, &srcs, ("a", "b"), 2, &mut |_, _| {}).unwrap();
+    let p = run_recipe(
+        "self-chat",
+        &mut Replay(vec![], vec![]),
+        &mut s,
+        &o,
+        &srcs,
+        ("a", "b"),
+        2,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(p.attempts, 0);
 }
 
@@ -174,7 +285,12 @@ fn a_cancelled_run_stops_before_its_next_attempt() {
 struct CancelsSecond(usize);
 
 impl Generator for CancelsSecond {
-    fn generate(&mut self, m: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate(
+        &mut self,
+        m: &[Message],
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         self.complete(&m[0].content, p, n)
     }
 
@@ -183,8 +299,16 @@ impl Generator for CancelsSecond {
         if self.0 > 3 {
             return Err(LlmError::Cancelled);
         }
-        let text = ["Light scatters.", "Why blue?", "Short waves scatter most."][self.0 - 1].to_owned();
-        Ok(vec![Completion { text, tokens: vec![], logprobs: vec![], finish: FinishReason::Stop, prompt_tokens: 1, completion_tokens: 2 }])
+        let text =
+            ["Light scatters.", "Why blue?", "Short waves scatter most."][self.0 - 1].to_owned();
+        Ok(vec![Completion {
+            text,
+            tokens: vec![],
+            logprobs: vec![],
+            finish: FinishReason::Stop,
+            prompt_tokens: 1,
+            completion_tokens: 2,
+        }])
     }
 
     fn name(&self) -> String {
@@ -196,7 +320,17 @@ impl Generator for CancelsSecond {
 fn a_cancel_during_an_answer_ends_the_run_keeping_what_was_kept() {
     let mut s = store();
     let srcs = sources(&s, "self-chat", None, None).unwrap();
-    let p = run_recipe("self-chat", &mut CancelsSecond(0), &mut s, &opts("self-chat", 5), &srcs, ("a", "b"), 2, &mut |_, _| {}).unwrap();
+    let p = run_recipe(
+        "self-chat",
+        &mut CancelsSecond(0),
+        &mut s,
+        &opts("self-chat", 5),
+        &srcs,
+        ("a", "b"),
+        2,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!((p.kept, p.attempts), (1, 2));
     assert_eq!(s.stats().unwrap().samples, 1);
 }
@@ -206,37 +340,93 @@ fn self_refine_revises_low_scored_samples_from_the_critics_rationale() {
     use distillery::sample::SampleText;
     use distillery::store::{Decision, DecisionKind, NewJudgement, NewSample, Provenance};
     let mut s = store();
-    let rows: Vec<NewSample> = ["Sydney is the capital of Australia.", "Canberra.", "Lyon.", "Water boils at 50 degrees."]
-        .iter()
-        .enumerate()
-        .map(|(i, o)| NewSample { text: SampleText::new(format!("Question {i}?"), "", *o), task: Some("science".into()), provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
-        .collect();
+    let rows: Vec<NewSample> =
+        ["Sydney is the capital of Australia.", "Canberra.", "Lyon.", "Water boils at 50 degrees."]
+            .iter()
+            .enumerate()
+            .map(|(i, o)| NewSample {
+                text: SampleText::new(format!("Question {i}?"), "", *o),
+                task: Some("science".into()),
+                provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+            })
+            .collect();
     s.insert_samples(&rows).unwrap();
-    let j = |score: Option<f32>, rationale: &'static str| NewJudgement { score, rationale: Some(rationale), raw: rationale, judge_model: "c", rubric_hash: "h", confidence: None };
+    let j = |score: Option<f32>, rationale: &'static str| NewJudgement {
+        score,
+        rationale: Some(rationale),
+        raw: rationale,
+        judge_model: "c",
+        rubric_hash: "h",
+        confidence: None,
+    };
     s.record_judgement(1, &j(Some(3.0), "Wrong: the capital is Canberra.")).unwrap();
     s.record_judgement(2, &j(Some(9.0), "Right.")).unwrap();
     s.record_judgement(3, &j(Some(2.0), "Lyon is not the capital of France.")).unwrap();
     s.record_judgement(4, &j(None, "???")).unwrap();
     // Sample 3 is accepted already: the curator has decided it, there is nothing to revise.
-    s.decide(&Decision { sample_ids: vec![3], kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
-    assert_eq!(s.refine_sources(None, 7.0, 10).unwrap(), vec![1], "low scored, undecided, with a rationale; not the high, decided or unparsed ones");
+    s.decide(&Decision {
+        sample_ids: vec![3],
+        kind: DecisionKind::Accept,
+        seconds: None,
+        session: "t".into(),
+        automatic: false,
+    })
+    .unwrap();
+    assert_eq!(
+        s.refine_sources(None, 7.0, 10).unwrap(),
+        vec![1],
+        "low scored, undecided, with a rationale; not the high, decided or unparsed ones"
+    );
     assert_eq!(s.refine_sources(Some("maths"), 7.0, 10).unwrap(), Vec::<i64>::new());
-    let outputs = vec!["Sydney is the capital of Australia.", "Better answer: Canberra is the capital of Australia; Sydney is its largest city."];
+    let outputs = vec![
+        "Sydney is the capital of Australia.",
+        "Better answer: Canberra is the capital of Australia; Sydney is its largest city.",
+    ];
     let (p, seen, teacher) = run("self-refine", 1, outputs, &mut s, None);
     assert_eq!((p.kept, p.dropped), (1, 1), "{seen:?}");
     assert!(reasons(&seen)[0].contains("changes almost nothing"), "{seen:?}");
-    assert!(teacher.1[0].contains("Wrong: the capital is Canberra.") && teacher.1[0].contains("3/10") && teacher.1[0].contains("Sydney is the capital"), "{}", teacher.1[0]);
+    assert!(
+        teacher.1[0].contains("Wrong: the capital is Canberra.")
+            && teacher.1[0].contains("3/10")
+            && teacher.1[0].contains("Sydney is the capital"),
+        "{}",
+        teacher.1[0]
+    );
     let id = s.last_sample_id().unwrap();
     let d = s.sample(id).unwrap();
-    assert_eq!(d.current.output, "Canberra is the capital of Australia; Sydney is its largest city.");
+    assert_eq!(
+        d.current.output,
+        "Canberra is the capital of Australia; Sydney is its largest city."
+    );
     assert_eq!(d.current.instruction, "Question 0?", "the revision answers its parent's prompt");
-    assert_eq!((d.provenance.recipe.as_deref(), d.provenance.parent_id, d.task.as_deref()), (Some("self-refine"), Some(1), Some("science")));
-    let params: serde_json::Value = serde_json::from_str(d.provenance.params.as_deref().unwrap()).unwrap();
-    assert_eq!((params["refined_from"].as_i64(), params["critic_score"].as_f64(), params["critique"].as_str()), (Some(1), Some(3.0), Some("Wrong: the capital is Canberra.")));
+    assert_eq!(
+        (d.provenance.recipe.as_deref(), d.provenance.parent_id, d.task.as_deref()),
+        (Some("self-refine"), Some(1), Some("science"))
+    );
+    let params: serde_json::Value =
+        serde_json::from_str(d.provenance.params.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (
+            params["refined_from"].as_i64(),
+            params["critic_score"].as_f64(),
+            params["critique"].as_str()
+        ),
+        (Some(1), Some(3.0), Some("Wrong: the capital is Canberra."))
+    );
     // A sample is revised once; with nothing left, the recipe says what it needs.
     assert!(s.refine_sources(None, 7.0, 10).unwrap().is_empty());
     let srcs = sources(&s, "self-refine", None, None).unwrap();
     let mut teacher = Replay(vec![], Vec::new());
-    let err = run_recipe("self-refine", &mut teacher, &mut s, &opts("self-refine", 1), &srcs, ("a", "b"), 2, &mut |_, _| {}).unwrap_err();
+    let err = run_recipe(
+        "self-refine",
+        &mut teacher,
+        &mut s,
+        &opts("self-refine", 1),
+        &srcs,
+        ("a", "b"),
+        2,
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("judge first"), "{err}");
 }

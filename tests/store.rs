@@ -6,9 +6,15 @@ use distillery::sample::{SampleText, Status};
 use distillery::store::{Decision, DecisionKind, NewSample, Provenance, Store};
 
 fn decide(s: &mut Store, ids: &[i64], kind: DecisionKind) -> i64 {
-    s.decide(&Decision { sample_ids: ids.to_vec(), kind, seconds: Some(2.0), session: "t".into(), automatic: false })
-        .unwrap()
-        .batch
+    s.decide(&Decision {
+        sample_ids: ids.to_vec(),
+        kind,
+        seconds: Some(2.0),
+        session: "t".into(),
+        automatic: false,
+    })
+    .unwrap()
+    .batch
 }
 
 fn event_count(s: &Store) -> usize {
@@ -24,9 +30,16 @@ fn status_is_derived_from_the_latest_decision() {
     assert_eq!(s.sample(1).unwrap().status, Status::Rejected);
     decide(&mut s, &[1], DecisionKind::Edit(SampleText::new("Question 1", "", "Better")));
     let d = s.sample(1).unwrap();
-    assert_eq!((d.status, d.current.output.as_str(), d.original.output.as_str(), d.edits), (Status::Edited, "Better", "Answer 1", 1));
+    assert_eq!(
+        (d.status, d.current.output.as_str(), d.original.output.as_str(), d.edits),
+        (Status::Edited, "Better", "Answer 1", 1)
+    );
     decide(&mut s, &[1], DecisionKind::Accept);
-    assert_eq!(s.sample(1).unwrap().status, Status::Edited, "accepting an edited sample keeps it marked edited");
+    assert_eq!(
+        s.sample(1).unwrap().status,
+        Status::Edited,
+        "accepting an edited sample keeps it marked edited"
+    );
     assert!(s.rebuild_state().unwrap().is_empty(), "the derived table matches the log");
 }
 
@@ -37,9 +50,16 @@ fn undo_appends_and_never_deletes() {
     decide(&mut s, &[2, 3], DecisionKind::Reject);
     assert_eq!(event_count(&s), 3);
     let u = s.undo("t").unwrap().unwrap();
-    assert_eq!((u.kind.as_str(), u.committed.states.len()), ("reject", 2), "the whole batch is undone");
+    assert_eq!(
+        (u.kind.as_str(), u.committed.states.len()),
+        ("reject", 2),
+        "the whole batch is undone"
+    );
     assert_eq!(event_count(&s), 5, "undo adds events");
-    assert_eq!((s.sample(2).unwrap().status, s.sample(3).unwrap().status), (Status::Pending, Status::Pending));
+    assert_eq!(
+        (s.sample(2).unwrap().status, s.sample(3).unwrap().status),
+        (Status::Pending, Status::Pending)
+    );
     s.undo("t").unwrap().unwrap();
     assert_eq!(s.sample(1).unwrap().status, Status::Pending);
     assert!(s.undo("t").unwrap().is_none(), "nothing left");
@@ -63,7 +83,13 @@ fn undo_of_an_edit_restores_the_previous_text() {
 #[test]
 fn decisions_on_missing_samples_fail_whole() {
     let mut s = store_with(2, &[]);
-    let r = s.decide(&Decision { sample_ids: vec![1, 99], kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false });
+    let r = s.decide(&Decision {
+        sample_ids: vec![1, 99],
+        kind: DecisionKind::Accept,
+        seconds: None,
+        session: "t".into(),
+        automatic: false,
+    });
     assert!(r.unwrap_err().to_string().contains("99"));
     assert_eq!(s.sample(1).unwrap().status, Status::Pending, "the transaction rolled back");
     assert_eq!(event_count(&s), 0);
@@ -74,7 +100,11 @@ fn importing_twice_adds_nothing() {
     let mut s = Store::open_in_memory().unwrap();
     let rows: Vec<NewSample> = ["a", "b", "a"]
         .iter()
-        .map(|t| NewSample { text: SampleText::new(*t, "", "x"), task: None, provenance: Provenance::imported("f:1".into()) })
+        .map(|t| NewSample {
+            text: SampleText::new(*t, "", "x"),
+            task: None,
+            provenance: Provenance::imported("f:1".into()),
+        })
         .collect();
     let r = s.insert_samples(&rows).unwrap();
     assert_eq!((r.added, r.already_present, r.repeated_in_file), (2, 0, 1));
@@ -89,7 +119,10 @@ fn multi_turn_history_is_stored() {
     t.system = Some("sys".into());
     t.history = vec![
         distillery::sample::Message { role: distillery::sample::Role::User, content: "u1".into() },
-        distillery::sample::Message { role: distillery::sample::Role::Assistant, content: "a1".into() },
+        distillery::sample::Message {
+            role: distillery::sample::Role::Assistant,
+            content: "a1".into(),
+        },
     ];
     let s = store_with(0, std::slice::from_ref(&t));
     assert_eq!(s.sample(1).unwrap().original, t);
@@ -104,7 +137,10 @@ fn stats_count_rates_and_edits() {
     decide(&mut s, &[4], DecisionKind::Accept);
     s.undo("t").unwrap();
     let st = s.stats().unwrap();
-    assert_eq!((st.by_status.pending, st.by_status.accepted, st.by_status.rejected, st.by_status.edited), (1, 1, 1, 1));
+    assert_eq!(
+        (st.by_status.pending, st.by_status.accepted, st.by_status.rejected, st.by_status.edited),
+        (1, 1, 1, 1)
+    );
     assert_eq!((st.decisions, st.undos), (3, 1));
     assert!((st.edit_rate - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(st.median_seconds_per_decision, Some(2.0));

@@ -24,8 +24,18 @@ fn the_merged_gguf_computes_what_the_adapted_model_computes() {
     // which quantizes activations for Q8_0 matmuls).
     for q8 in [true, false] {
         let base = dir.path().join("tiny.gguf");
-        write_tiny_llama(&base, &TinyOptions { tied: true, q8_0: q8, seed: 5, ..TinyOptions::default() }).unwrap();
-        let lora = LoraConfig { rank: 4, alpha: 8.0, dropout: 0.0, targets: Target::ALL.to_vec(), seed: 2 };
+        write_tiny_llama(
+            &base,
+            &TinyOptions { tied: true, q8_0: q8, seed: 5, ..TinyOptions::default() },
+        )
+        .unwrap();
+        let lora = LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            targets: Target::ALL.to_vec(),
+            seed: 2,
+        };
         let mut m = TrainModel::from_gguf(&base, &lora, DType::F32).unwrap();
         m.train = false;
         // Trained-looking adapters: B away from zero.
@@ -35,36 +45,64 @@ fn the_merged_gguf_computes_what_the_adapted_model_computes() {
             if name.contains("lora_B") {
                 let n = v.as_tensor().elem_count();
                 let vals: Vec<f32> = (0..n).map(|_| (r.next_f64() as f32 - 0.5) * 0.2).collect();
-                v.set(&Tensor::from_vec(vals, v.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+                v.set(&Tensor::from_vec(vals, v.as_tensor().shape(), &Device::Cpu).unwrap())
+                    .unwrap();
             }
             adapters.insert(name, v.as_tensor().clone());
         }
         let ids = Tensor::new(&[IDS], &Device::Cpu).unwrap();
         let want = m.forward(&ids).unwrap();
         let out = dir.path().join("merged.gguf");
-        let merged = distillery::train::merge::merge(&base, &adapters, 2.0, "test student", &out).unwrap();
+        let merged =
+            distillery::train::merge::merge(&base, &adapters, 2.0, "test student", &out).unwrap();
         assert_eq!(merged.merged, 14, "7 projections × 2 layers");
-        let mut plain = TrainModel::from_gguf(&out, &LoraConfig { targets: vec![], ..lora.clone() }, DType::F32).unwrap();
+        let mut plain = TrainModel::from_gguf(
+            &out,
+            &LoraConfig { targets: vec![], ..lora.clone() },
+            DType::F32,
+        )
+        .unwrap();
         plain.train = false;
         let got = plain.forward(&ids).unwrap();
-        let diff = (want.clone() - got).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let diff = (want.clone() - got)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-4, "q8={q8}: the merged model's logits differ by {diff}");
         let mut f = std::fs::File::open(&out).unwrap();
         let ct = gguf_file::Content::read(&mut f).unwrap();
         assert_eq!(ct.metadata["general.name"].to_string().unwrap(), "test student");
-        assert_eq!(ct.tensor_infos["blk.0.attn_q.weight"].ggml_dtype, candle_core::quantized::GgmlDType::F32);
+        assert_eq!(
+            ct.tensor_infos["blk.0.attn_q.weight"].ggml_dtype,
+            candle_core::quantized::GgmlDType::F32
+        );
         if q8 {
-            assert_eq!(ct.tensor_infos["token_embd.weight"].ggml_dtype, candle_core::quantized::GgmlDType::Q8_0);
+            assert_eq!(
+                ct.tensor_infos["token_embd.weight"].ggml_dtype,
+                candle_core::quantized::GgmlDType::Q8_0
+            );
             continue;
         }
         // The inference engine loads it and agrees.
-        let last = Engine::open(&out, distillery::llm::engine::Isa::Scalar, 1, 16).unwrap().last_logits(&IDS).unwrap();
+        let last = Engine::open(&out, distillery::llm::engine::Isa::Scalar, 1, 16)
+            .unwrap()
+            .last_logits(&IDS)
+            .unwrap();
         let w: Vec<f32> = want.get(0).unwrap().get(IDS.len() - 1).unwrap().to_vec1().unwrap();
         let d = last.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(d < 1e-4, "the engine's logits on the merged file differ by {d}");
         // An adapter of another shape is refused, and nothing is written.
         let mut wrong = adapters.clone();
-        wrong.insert("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight".into(), Tensor::zeros((5, 4), DType::F32, &Device::Cpu).unwrap());
+        wrong.insert(
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight".into(),
+            Tensor::zeros((5, 4), DType::F32, &Device::Cpu).unwrap(),
+        );
         let bad = dir.path().join("bad.gguf");
         let e = distillery::train::merge::merge(&base, &wrong, 2.0, "x", &bad).unwrap_err();
         assert!(e.contains("blk.0.attn_q.weight") && e.contains("another model"), "{e}");
@@ -73,7 +111,14 @@ fn the_merged_gguf_computes_what_the_adapted_model_computes() {
 }
 
 fn cli(ws: &Path, models: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_distillery")).arg("-w").arg(ws).args(args).env("RAYON_NUM_THREADS", "1").env("DISTILLERY_MODELS", models).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_distillery"))
+        .arg("-w")
+        .arg(ws)
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env("DISTILLERY_MODELS", models)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -83,19 +128,56 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     let models = dir.path().join("models");
     let mut s = ws.store().unwrap();
     let rows: Vec<NewSample> = (0..6)
-        .map(|i| NewSample { text: SampleText::new("Add the numbers.", format!("{i} + 2"), (i + 2).to_string()), task: Some("two-number sums".into()), provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
+        .map(|i| NewSample {
+            text: SampleText::new("Add the numbers.", format!("{i} + 2"), (i + 2).to_string()),
+            task: Some("two-number sums".into()),
+            provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+        })
         .collect();
     s.insert_samples(&rows).unwrap();
-    s.decide(&Decision { sample_ids: (1..=6).collect(), kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
-    let seed = SeedTask { name: Some("two-number sums".into()), instruction: "Add the numbers.".into(), instances: vec![Instance { input: "3 + 4".into(), output: "7".into() }], is_classification: Some(false) };
-    s.insert_seeds(&[NewSeed { seed, task: Some("two-number sums".into()), source: "test".into() }]).unwrap();
-    assert_eq!(s.seed_tasks().unwrap(), vec!["two-number sums".to_string()], "what the training dialog offers");
+    s.decide(&Decision {
+        sample_ids: (1..=6).collect(),
+        kind: DecisionKind::Accept,
+        seconds: None,
+        session: "t".into(),
+        automatic: false,
+    })
+    .unwrap();
+    let seed = SeedTask {
+        name: Some("two-number sums".into()),
+        instruction: "Add the numbers.".into(),
+        instances: vec![Instance { input: "3 + 4".into(), output: "7".into() }],
+        is_classification: Some(false),
+    };
+    s.insert_seeds(&[NewSeed {
+        seed,
+        task: Some("two-number sums".into()),
+        source: "test".into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.seed_tasks().unwrap(),
+        vec!["two-number sums".to_string()],
+        "what the training dialog offers"
+    );
     let items: Vec<(EvalItem, String)> = (0..3)
-        .map(|i| (EvalItem { task: Some("two-number sums".into()), instruction: "Add the numbers.".into(), input: format!("{i} + 5"), reference: (i + 5).to_string(), scorer: "number".into() }, "test".into()))
+        .map(|i| {
+            (
+                EvalItem {
+                    task: Some("two-number sums".into()),
+                    instruction: "Add the numbers.".into(),
+                    input: format!("{i} + 5"),
+                    reference: (i + 5).to_string(),
+                    scorer: "number".into(),
+                },
+                "test".into(),
+            )
+        })
         .collect();
     s.insert_eval_items(&items).unwrap();
     let base = dir.path().join("tiny.gguf");
-    write_tiny_llama(&base, &TinyOptions { tied: true, q4_1: true, ..TinyOptions::default() }).unwrap();
+    write_tiny_llama(&base, &TinyOptions { tied: true, q4_1: true, ..TinyOptions::default() })
+        .unwrap();
     let base = base.to_str().unwrap();
 
     // Before any run, eval scores the base alone.
@@ -115,32 +197,69 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     });
-    let out = cli(&ws.dir, &models, &["train", "--base", base, "--epochs", "50", "--batch", "2", "--checkpoint-every", "0", "--lr", "0.01"]);
+    let out = cli(
+        &ws.dir,
+        &models,
+        &[
+            "train",
+            "--base",
+            base,
+            "--epochs",
+            "50",
+            "--batch",
+            "2",
+            "--checkpoint-every",
+            "0",
+            "--lr",
+            "0.01",
+        ],
+    );
     watcher.join().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("cancel asked for") && err.contains("synthetic_share 1.000"), "{err}");
     let run = s.run(1).unwrap().unwrap();
     assert_eq!(run.status, "cancelled");
-    let steps = std::fs::read_to_string(ws.dir.join("runs/1").join(distillery::train::PROGRESS)).unwrap().lines().count();
+    let steps = std::fs::read_to_string(ws.dir.join("runs/1").join(distillery::train::PROGRESS))
+        .unwrap()
+        .lines()
+        .count();
     assert!((2..150).contains(&steps), "{steps} steps");
-    let (ck, _) = distillery::train::checkpoint::latest(&ws.dir.join("runs/1/checkpoints")).unwrap();
+    let (ck, _) =
+        distillery::train::checkpoint::latest(&ws.dir.join("runs/1/checkpoints")).unwrap();
     assert_eq!(ck.unwrap().state.step, steps, "the cancelled step was checkpointed");
 
     // eval: the student joins the base; its wrong answers on its training items are stored.
     let out = cli(&ws.dir, &models, &["eval", "--max-tokens", "8"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("base") && text.contains("round 1") && text.contains("exact match") && text.contains("loss"), "{text}");
+    assert!(
+        text.contains("base")
+            && text.contains("round 1")
+            && text.contains("exact match")
+            && text.contains("loss"),
+        "{text}"
+    );
     // Every row of the table ends in the same column, the long task's rows too.
-    let table: Vec<&str> = text.lines().skip(1).take_while(|l| !l.starts_with("warning") && !l.contains("wrong answers")).collect();
-    let widths: std::collections::BTreeSet<usize> = table.iter().map(|l| l.chars().count()).collect();
-    assert!(table.iter().any(|l| l.contains("two-number sums: verifier pass")) && widths.len() == 1, "{text}");
+    let table: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("warning") && !l.contains("wrong answers"))
+        .collect();
+    let widths: std::collections::BTreeSet<usize> =
+        table.iter().map(|l| l.chars().count()).collect();
+    assert!(
+        table.iter().any(|l| l.contains("two-number sums: verifier pass")) && widths.len() == 1,
+        "{text}"
+    );
     let m = s.metrics().unwrap();
     for run in [None, Some(1)] {
-        let loss = m.iter().find(|x| x.run_id == run && x.task.is_none() && x.metric == "loss").unwrap();
+        let loss =
+            m.iter().find(|x| x.run_id == run && x.task.is_none() && x.metric == "loss").unwrap();
         assert!(loss.value.is_finite() && loss.value > 0.0 && loss.n == 3, "{loss:?}");
-        assert!(m.iter().any(|x| x.run_id == run && x.task.as_deref() == Some("two-number sums") && x.metric == "exact_match"));
+        assert!(m.iter().any(|x| x.run_id == run
+            && x.task.as_deref() == Some("two-number sums")
+            && x.metric == "exact_match"));
     }
     assert!(m.iter().any(|x| x.run_id == Some(1) && x.metric == "guard.distinct_2"));
     let failures = s.failures(None).unwrap();
@@ -189,7 +308,13 @@ fn hf_folder_of(gguf: &Path, dir: &Path) {
                 format!("model.layers.{layer}.{module}.weight")
             }
         };
-        let t = if hf.ends_with("q_proj.weight") { unpermute_rows(&t, heads).unwrap() } else if hf.ends_with("k_proj.weight") { unpermute_rows(&t, kv).unwrap() } else { t };
+        let t = if hf.ends_with("q_proj.weight") {
+            unpermute_rows(&t, heads).unwrap()
+        } else if hf.ends_with("k_proj.weight") {
+            unpermute_rows(&t, kv).unwrap()
+        } else {
+            t
+        };
         out.insert(hf, t);
     }
     candle_core::safetensors::save(&out, dir.join("model.safetensors")).unwrap();
@@ -200,7 +325,10 @@ fn hf_folder_of(gguf: &Path, dir: &Path) {
         "_name_or_path": "tiny/llama"
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    distillery::llm::tokenizer::from_gguf(&ct.metadata, gguf).unwrap().save(dir.join("tokenizer.json"), false).unwrap();
+    distillery::llm::tokenizer::from_gguf(&ct.metadata, gguf)
+        .unwrap()
+        .save(dir.join("tokenizer.json"), false)
+        .unwrap();
 }
 
 #[test]
@@ -210,11 +338,21 @@ fn a_hugging_face_folder_trains_like_its_gguf() {
     write_tiny_llama(&gguf, &TinyOptions { seed: 4, ..TinyOptions::default() }).unwrap();
     let hf = dir.path().join("tiny-hf");
     hf_folder_of(&gguf, &hf);
-    let lora = LoraConfig { rank: 2, alpha: 4.0, dropout: 0.0, targets: Target::ALL.to_vec(), seed: 2 };
+    let lora =
+        LoraConfig { rank: 2, alpha: 4.0, dropout: 0.0, targets: Target::ALL.to_vec(), seed: 2 };
     let ids = Tensor::new(&[IDS], &Device::Cpu).unwrap();
     let mut a = TrainModel::from_gguf(&gguf, &lora, DType::F32).unwrap();
     let mut b = TrainModel::from_path(&hf, &lora, DType::F32).unwrap();
-    let d = (a.forward(&ids).unwrap() - b.forward(&ids).unwrap()).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    let d = (a.forward(&ids).unwrap() - b.forward(&ids).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(d < 1e-5, "the folder's logits differ from the GGUF's by {d}");
     let fa = distillery::train::data::Formatter::from_gguf(&gguf).unwrap();
     let fb = distillery::train::data::Formatter::from_path(&hf).unwrap();
@@ -223,16 +361,35 @@ fn a_hugging_face_folder_trains_like_its_gguf() {
     // The CLI trains on the folder and exports the adapter; merging asks for a GGUF.
     let (ws, _) = Workspace::init(&dir.path().join("ws")).unwrap();
     let mut s = ws.store().unwrap();
-    s.insert_samples(&[NewSample { text: t, task: None, provenance: Provenance { origin: "generated".into(), ..Provenance::default() } }]).unwrap();
-    s.decide(&Decision { sample_ids: vec![1], kind: DecisionKind::Accept, seconds: None, session: "t".into(), automatic: false }).unwrap();
+    s.insert_samples(&[NewSample {
+        text: t,
+        task: None,
+        provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+    }])
+    .unwrap();
+    s.decide(&Decision {
+        sample_ids: vec![1],
+        kind: DecisionKind::Accept,
+        seconds: None,
+        session: "t".into(),
+        automatic: false,
+    })
+    .unwrap();
     let models = dir.path().join("models");
     let out = cli(&ws.dir, &models, &["train", "--base", hf.to_str().unwrap(), "--epochs", "1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let adapter = dir.path().join("adapter");
     let out = cli(&ws.dir, &models, &["export-adapter", "-o", adapter.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(adapter.join("adapter_config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["base_model_name_or_path"], "tiny/llama");
-    let out = cli(&ws.dir, &models, &["export-model", "-o", dir.path().join("m.gguf").to_str().unwrap()]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("need a GGUF base"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        cli(&ws.dir, &models, &["export-model", "-o", dir.path().join("m.gguf").to_str().unwrap()]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("need a GGUF base"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

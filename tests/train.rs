@@ -66,7 +66,8 @@ fn every_adapter_gets_a_gradient_and_the_gradients_match_finite_differences() {
     assert_eq!(m.trainable().len(), 2 * 7 * 2, "A and B on seven projections of two blocks");
     let loss = loss_of(&mut m);
     let grads = loss.backward().unwrap();
-    let trainable: Vec<(String, Tensor)> = m.trainable().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+    let trainable: Vec<(String, Tensor)> =
+        m.trainable().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
     for (name, t) in &trainable {
         let g = grads.get(t).unwrap_or_else(|| panic!("{name} received no gradient"));
         let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
@@ -75,7 +76,10 @@ fn every_adapter_gets_a_gradient_and_the_gradients_match_finite_differences() {
     // Central differences on a few entries of each kind of adapter.
     let eps = 1e-5;
     let mut checked = 0;
-    for (name, t) in trainable.iter().filter(|(n, _)| n.contains("layers.1.") || n.contains("layers.0.self_attn.q_proj")) {
+    for (name, t) in trainable
+        .iter()
+        .filter(|(n, _)| n.contains("layers.1.") || n.contains("layers.0.self_attn.q_proj"))
+    {
         let g: Vec<f64> = grads.get(t).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let base: Vec<f64> = t.flatten_all().unwrap().to_vec1().unwrap();
         let var = m.trainable().into_iter().find(|(n, _)| n == name).unwrap().1.clone();
@@ -89,7 +93,11 @@ fn every_adapter_gets_a_gradient_and_the_gradients_match_finite_differences() {
             let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
             at(0.0);
             let err = (numeric - g[i]).abs() / numeric.abs().max(g[i].abs()).max(1e-6);
-            assert!(err < 1e-4, "{name}[{i}]: backward {} vs finite difference {numeric} (relative error {err})", g[i]);
+            assert!(
+                err < 1e-4,
+                "{name}[{i}]: backward {} vs finite difference {numeric} (relative error {err})",
+                g[i]
+            );
             checked += 1;
         }
     }
@@ -105,7 +113,13 @@ fn dropout_is_seeded_and_off_in_evaluation() {
         let mut m = TrainModel::from_gguf(&path, &all_targets(0.5), DType::F32).unwrap();
         for (_, v) in m.trainable() {
             let n = v.as_tensor().elem_count();
-            v.set(&Tensor::ones(n, DType::F32, &Device::Cpu).unwrap().reshape(v.as_tensor().shape()).unwrap()).unwrap();
+            v.set(
+                &Tensor::ones(n, DType::F32, &Device::Cpu)
+                    .unwrap()
+                    .reshape(v.as_tensor().shape())
+                    .unwrap(),
+            )
+            .unwrap();
         }
         m.train = train;
         m.forward(&ids).unwrap().flatten_all().unwrap().to_vec1().unwrap()
@@ -129,16 +143,33 @@ mod loop_ {
         ["hello", "hell", "he", "hello hello"]
             .iter()
             .enumerate()
-            .map(|(i, a)| f.example(format!("sample #{}", i + 1), &distillery::sample::SampleText::new(format!("say {i}"), "", *a)).unwrap())
+            .map(|(i, a)| {
+                f.example(
+                    format!("sample #{}", i + 1),
+                    &distillery::sample::SampleText::new(format!("say {i}"), "", *a),
+                )
+                .unwrap()
+            })
             .collect()
     }
 
     fn opts() -> TrainOptions {
-        TrainOptions { lr: 2e-2, warmup: 1, epochs: 3, batch: 2, accum: 1, seed: 5, checkpoint_every: 1 }
+        TrainOptions {
+            lr: 2e-2,
+            warmup: 1,
+            epochs: 3,
+            batch: 2,
+            accum: 1,
+            seed: 5,
+            checkpoint_every: 1,
+        }
     }
 
     fn adapters(m: &TrainModel) -> Vec<Vec<f32>> {
-        m.trainable().into_iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect()
+        m.trainable()
+            .into_iter()
+            .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
     }
 
     #[test]
@@ -148,13 +179,33 @@ mod loop_ {
         let ex = examples(&path);
         let f = Formatter::from_gguf(&path).unwrap();
         let e = &ex[0];
-        let tok = |ids: &[u32]| ids.iter().map(|i| distillery::llm::testing::vocab().0[*i as usize].clone()).collect::<String>();
-        assert_eq!(tok(&e.ids[e.response_start..]), "hello<|im_end|>Ċ", "the answer and the end of its turn, as the template closes it");
-        assert!(tok(&e.ids[..e.response_start]).ends_with("<|im_start|>assistantĊ"), "the prompt as inference renders it");
+        let tok = |ids: &[u32]| {
+            ids.iter()
+                .map(|i| distillery::llm::testing::vocab().0[*i as usize].clone())
+                .collect::<String>()
+        };
+        assert_eq!(
+            tok(&e.ids[e.response_start..]),
+            "hello<|im_end|>Ċ",
+            "the answer and the end of its turn, as the template closes it"
+        );
+        assert!(
+            tok(&e.ids[..e.response_start]).ends_with("<|im_start|>assistantĊ"),
+            "the prompt as inference renders it"
+        );
         let _ = f;
         let mut m = TrainModel::from_gguf(&path, &all_targets(0.0), DType::F32).unwrap();
         let mut losses = Vec::new();
-        let done = train(&mut m, &ex, &opts(), &dir.path().join("ck"), false, &AtomicBool::new(false), &mut |r| losses.push(r.loss)).unwrap();
+        let done = train(
+            &mut m,
+            &ex,
+            &opts(),
+            &dir.path().join("ck"),
+            false,
+            &AtomicBool::new(false),
+            &mut |r| losses.push(r.loss),
+        )
+        .unwrap();
         assert_eq!((done.steps, losses.len()), (6, 6));
         assert!(losses[5] < losses[0] * 0.8, "the loss falls: {losses:?}");
     }
@@ -166,29 +217,72 @@ mod loop_ {
         let ex = examples(&path);
         let lora = all_targets(0.1);
         let mut whole = TrainModel::from_gguf(&path, &lora, DType::F32).unwrap();
-        train(&mut whole, &ex, &opts(), &dir.path().join("a"), false, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        train(
+            &mut whole,
+            &ex,
+            &opts(),
+            &dir.path().join("a"),
+            false,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
         // Stopped after step 3 (the process is gone: a new model is loaded), then resumed.
         let stop = AtomicBool::new(false);
         let mut first = TrainModel::from_gguf(&path, &lora, DType::F32).unwrap();
-        let part = train(&mut first, &ex, &opts(), &dir.path().join("b"), false, &stop, &mut |r| stop.store(r.step == 3, Ordering::Relaxed)).unwrap();
+        let part = train(&mut first, &ex, &opts(), &dir.path().join("b"), false, &stop, &mut |r| {
+            stop.store(r.step == 3, Ordering::Relaxed)
+        })
+        .unwrap();
         assert!(part.cancelled && part.steps == 3, "{part:?}");
         let mut again = TrainModel::from_gguf(&path, &lora, DType::F32).unwrap();
-        let done = train(&mut again, &ex, &opts(), &dir.path().join("b"), true, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        let done = train(
+            &mut again,
+            &ex,
+            &opts(),
+            &dir.path().join("b"),
+            true,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(done.resumed_from, Some(3));
         let (a, b) = (adapters(&whole), adapters(&again));
-        let diff = a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let diff = a
+            .iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         assert!(diff < 1e-4, "the resumed run's adapters differ by {diff}");
         assert!(a.iter().flatten().any(|x| *x != 0.0));
         // A damaged newest checkpoint is named and skipped; the one before it is used.
         let ck = dir.path().join("b");
-        let newest = std::fs::read_dir(&ck).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).max().unwrap();
+        let newest = std::fs::read_dir(&ck)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .max()
+            .unwrap();
         std::fs::write(newest.join("adapter.safetensors"), b"garbage").unwrap();
         let (found, skipped) = checkpoint::latest(&ck).unwrap();
         assert_eq!(found.unwrap().state.step, 5);
-        assert!(skipped[0].contains("step-00000006") && skipped[0].contains("checksum"), "{skipped:?}");
+        assert!(
+            skipped[0].contains("step-00000006") && skipped[0].contains("checksum"),
+            "{skipped:?}"
+        );
         // Other settings do not resume from it.
         let mut other = TrainModel::from_gguf(&path, &lora, DType::F32).unwrap();
-        let err = train(&mut other, &ex, &TrainOptions { lr: 1e-3, ..opts() }, &ck, true, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+        let err = train(
+            &mut other,
+            &ex,
+            &TrainOptions { lr: 1e-3, ..opts() },
+            &ck,
+            true,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(err.contains("other settings"), "{err}");
     }
 }
@@ -206,14 +300,36 @@ fn the_masked_loss_equals_the_full_one_and_the_frozen_op_passes_gradients() {
     let (part, n_part) = m.loss(&ids, &targets, &mask).unwrap().expect("response positions");
     assert_eq!((n_full, n_part), (5, 5));
     let none = Tensor::zeros((1, n), DType::F64, &Device::Cpu).unwrap();
-    assert!(m.loss(&ids, &targets, &none).unwrap().is_none(), "no response position: nothing to learn, no error");
+    assert!(
+        m.loss(&ids, &targets, &none).unwrap().is_none(),
+        "no response position: nothing to learn, no error"
+    );
     let (a, b) = (full.to_scalar::<f64>().unwrap(), part.to_scalar::<f64>().unwrap());
     assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     // The frozen op's input gradient is the plain matmul's.
     let w = Tensor::new(&[[1f64, 2.], [3., -1.], [0.5, 0.25]], &Device::Cpu).unwrap();
     let x = candle_core::Var::new(&[[0.3f64, -0.7]], &Device::Cpu).unwrap();
-    let g1 = distillery::train::frozen::frozen_matmul(x.as_tensor(), &w).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
-    let g2 = x.as_tensor().matmul(&w.t().unwrap()).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
-    let (g1, g2): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (g1.get(x.as_tensor()).unwrap().to_vec2().unwrap(), g2.get(x.as_tensor()).unwrap().to_vec2().unwrap());
+    let g1 = distillery::train::frozen::frozen_matmul(x.as_tensor(), &w)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g2 = x
+        .as_tensor()
+        .matmul(&w.t().unwrap())
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let (g1, g2): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (
+        g1.get(x.as_tensor()).unwrap().to_vec2().unwrap(),
+        g2.get(x.as_tensor()).unwrap().to_vec2().unwrap(),
+    );
     assert_eq!(g1, g2);
 }

@@ -17,7 +17,13 @@ const IMPORT_ROWS: usize = 50_000;
 
 /// Runs one benchmark, or `all`.
 /// `critic`: the workspace and endpoint `bench judge` asks (None: the local model).
-pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_model: bool, engine: &super::bench_engine::EngineArgs) -> anyhow::Result<()> {
+pub fn run(
+    which: &str,
+    rows: usize,
+    critic: Option<(&Workspace, &str)>,
+    random_model: bool,
+    engine: &super::bench_engine::EngineArgs,
+) -> anyhow::Result<()> {
     match which {
         "import" => import(),
         "commit" => commit(),
@@ -43,9 +49,45 @@ pub fn run(which: &str, rows: usize, critic: Option<(&Workspace, &str)>, random_
 pub struct Words(u64);
 
 const VOCAB: &[&str] = &[
-    "order", "mugs", "apples", "Priya", "Tom", "March", "2024", "extract", "the", "quantity", "answer", "with", "just",
-    "number", "bought", "kettles", "how", "many", "does", "have", "now", "translate", "French", "summary", "JSON",
-    "date", "name", "item", "report", "write", "a", "short", "poem", "about", "rain", "explain", "why", "sky", "blue",
+    "order",
+    "mugs",
+    "apples",
+    "Priya",
+    "Tom",
+    "March",
+    "2024",
+    "extract",
+    "the",
+    "quantity",
+    "answer",
+    "with",
+    "just",
+    "number",
+    "bought",
+    "kettles",
+    "how",
+    "many",
+    "does",
+    "have",
+    "now",
+    "translate",
+    "French",
+    "summary",
+    "JSON",
+    "date",
+    "name",
+    "item",
+    "report",
+    "write",
+    "a",
+    "short",
+    "poem",
+    "about",
+    "rain",
+    "explain",
+    "why",
+    "sky",
+    "blue",
 ];
 
 impl Words {
@@ -72,7 +114,11 @@ impl Words {
     }
 
     pub fn sample(&mut self, i: usize) -> SampleText {
-        SampleText::new(self.sentence(10, i), if i.is_multiple_of(3) { self.sentence(6, i) } else { String::new() }, self.sentence(40, i))
+        SampleText::new(
+            self.sentence(10, i),
+            if i.is_multiple_of(3) { self.sentence(6, i) } else { String::new() },
+            self.sentence(40, i),
+        )
     }
 }
 
@@ -105,7 +151,13 @@ fn import() -> anyhow::Result<()> {
         let mut store = ws.store()?;
         let start = Instant::now();
         let bytes = std::fs::read(&file)?;
-        let req = ImportRequest { file: &file, bytes: &bytes, format: Format::Auto, as_: None, task: None };
+        let req = ImportRequest {
+            file: &file,
+            bytes: &bytes,
+            format: Format::Auto,
+            as_: None,
+            task: None,
+        };
         let (_, _, report) = import_bytes(&mut store, &req)?;
         ours.push(start.elapsed().as_secs_f64());
         anyhow::ensure!(report.added == IMPORT_ROWS, "imported {} of {IMPORT_ROWS}", report.added);
@@ -128,24 +180,42 @@ fn import() -> anyhow::Result<()> {
     let mut theirs = Vec::new();
     for run in 0..3 {
         let (ws, _) = Workspace::init(&dir.path().join(format!("py{run}")))?;
-        let out = std::process::Command::new("python3").arg(&script).arg(&file).arg(ws.db_path()).output();
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&file)
+            .arg(ws.db_path())
+            .output();
         match out {
-            Ok(o) if o.status.success() => theirs.push(String::from_utf8_lossy(&o.stdout).trim().parse::<f64>()?),
-            Ok(o) => anyhow::bail!("python reference failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Ok(o) if o.status.success() => {
+                theirs.push(String::from_utf8_lossy(&o.stdout).trim().parse::<f64>()?)
+            }
+            Ok(o) => {
+                anyhow::bail!("python reference failed: {}", String::from_utf8_lossy(&o.stderr))
+            }
             Err(e) => {
                 println!("import: python3 not found ({e}); no reference ratio");
                 break;
             }
         }
     }
-    println!("import: {IMPORT_ROWS} Alpaca rows ({mb:.1} MB JSON) into a new workspace, median of 3");
+    println!(
+        "import: {IMPORT_ROWS} Alpaca rows ({mb:.1} MB JSON) into a new workspace, median of 3"
+    );
     println!("  distillery      {:>8.1} ms  ({:.0} rows/s)", ours * 1e3, IMPORT_ROWS as f64 / ours);
     println!("    of which SQLite: {:.1} ms to hash, insert and commit already-parsed rows (the floor both sides share)", floor * 1e3);
     if theirs.is_empty() {
-        println!("bench import: rows={IMPORT_ROWS} ms={:.1} rows_per_s={:.0}", ours * 1e3, IMPORT_ROWS as f64 / ours);
+        println!(
+            "bench import: rows={IMPORT_ROWS} ms={:.1} rows_per_s={:.0}",
+            ours * 1e3,
+            IMPORT_ROWS as f64 / ours
+        );
     } else {
         let theirs = median(&mut theirs);
-        println!("  python json+sqlite3 {:>4.1} ms  ({:.0} rows/s)", theirs * 1e3, IMPORT_ROWS as f64 / theirs);
+        println!(
+            "  python json+sqlite3 {:>4.1} ms  ({:.0} rows/s)",
+            theirs * 1e3,
+            IMPORT_ROWS as f64 / theirs
+        );
         println!(
             "bench import: rows={IMPORT_ROWS} ms={:.1} python_ms={:.1} ratio={:.2} sqlite_floor_ms={:.1} target_ratio=5",
             ours * 1e3,
@@ -162,8 +232,13 @@ fn commit() -> anyhow::Result<()> {
     let (ws, _) = Workspace::init(dir.path())?;
     let mut store = ws.store()?;
     let mut w = Words::new(3);
-    let rows: Vec<NewSample> =
-        (0..10_000).map(|i| NewSample { text: w.sample(i), task: None, provenance: Provenance::imported(format!("b:{i}")) }).collect();
+    let rows: Vec<NewSample> = (0..10_000)
+        .map(|i| NewSample {
+            text: w.sample(i),
+            task: None,
+            provenance: Provenance::imported(format!("b:{i}")),
+        })
+        .collect();
     store.insert_samples(&rows)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = StoreWorker::spawn(store, tx);
@@ -171,7 +246,13 @@ fn commit() -> anyhow::Result<()> {
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
         let kind = if i % 2 == 0 { DecisionKind::Accept } else { DecisionKind::Reject };
-        let d = Decision { sample_ids: vec![(i % 10_000) as i64 + 1], kind, seconds: Some(1.0), session: "bench".into(), automatic: false };
+        let d = Decision {
+            sample_ids: vec![(i % 10_000) as i64 + 1],
+            kind,
+            seconds: Some(1.0),
+            session: "bench".into(),
+            automatic: false,
+        };
         let start = Instant::now();
         worker.send(Effect::Decide(d));
         match rx.blocking_recv() {
@@ -180,9 +261,12 @@ fn commit() -> anyhow::Result<()> {
         }
     }
     worker.finish();
-    let (p50, p99, max) = (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99), percentile(&mut lat, 1.0));
+    let (p50, p99, max) =
+        (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99), percentile(&mut lat, 1.0));
     println!("commit: {n} decisions through the store worker (BEGIN IMMEDIATE, WAL, synchronous=FULL, fsync per commit)");
-    println!("bench commit: n={n} p50_ms={p50:.2} p99_ms={p99:.2} max_ms={max:.2} target_p99_ms=10");
+    println!(
+        "bench commit: n={n} p50_ms={p50:.2} p99_ms={p99:.2} max_ms={max:.2} target_p99_ms=10"
+    );
     Ok(())
 }
 
@@ -193,7 +277,16 @@ fn filter() -> anyhow::Result<()> {
     let rows = (0..n)
         .map(|i| {
             let (summary, title_len) = crate::sample::summary_line(&w.sample(i), cap);
-            crate::store::QueueRow { id: (n - i) as i64, status: crate::sample::Status::Pending, flagged: false, score: None, agreement: None, needs: Default::default(), summary, title_len }
+            crate::store::QueueRow {
+                id: (n - i) as i64,
+                status: crate::sample::Status::Pending,
+                flagged: false,
+                score: None,
+                agreement: None,
+                needs: Default::default(),
+                summary,
+                title_len,
+            }
         })
         .collect();
     let mut index = QueueIndex::default();
@@ -205,14 +298,18 @@ fn filter() -> anyhow::Result<()> {
     let mut matches = 0;
     let mut ranked = 0;
     // Type the query, then delete it again (each backspace is a full rebuild).
-    let steps: Vec<String> =
-        (1..=query.len()).map(|k| query[..k].to_owned()).chain((1..query.len()).rev().map(|k| query[..k].to_owned())).collect();
+    let steps: Vec<String> = (1..=query.len())
+        .map(|k| query[..k].to_owned())
+        .chain((1..query.len()).rev().map(|k| query[..k].to_owned()))
+        .collect();
     for q in &steps {
         let start = Instant::now();
         view.rebuild(&index, Tab::All, Sort::Newest, q);
         view.refresh_highlights(&index, 0, 60);
         times.push(start.elapsed().as_secs_f64() * 1e3);
-        if std::env::var_os("DISTILLERY_BENCH_VERBOSE").is_some() { println!("  {q:?}: {:.1} ms, {} rows", times[times.len() - 1], view.rows.len()); }
+        if std::env::var_os("DISTILLERY_BENCH_VERBOSE").is_some() {
+            println!("  {q:?}: {:.1} ms, {} rows", times[times.len() - 1], view.rows.len());
+        }
         if q == query {
             matches = view.rows.len();
         }
@@ -240,11 +337,21 @@ fn first_frame(rows: usize) -> anyhow::Result<()> {
         let start = Instant::now();
         let mut w = Words::new(5);
         for chunk in (have..rows).collect::<Vec<_>>().chunks(100_000) {
-            let batch: Vec<NewSample> =
-                chunk.iter().map(|&i| NewSample { text: w.sample(i), task: None, provenance: Provenance::imported(format!("b:{i}")) }).collect();
+            let batch: Vec<NewSample> = chunk
+                .iter()
+                .map(|&i| NewSample {
+                    text: w.sample(i),
+                    task: None,
+                    provenance: Provenance::imported(format!("b:{i}")),
+                })
+                .collect();
             store.insert_samples(&batch)?;
         }
-        println!("first-frame: built a store of {rows} samples in {:.1} s ({})", start.elapsed().as_secs_f64(), db.display());
+        println!(
+            "first-frame: built a store of {rows} samples in {:.1} s ({})",
+            start.elapsed().as_secs_f64(),
+            db.display()
+        );
     }
     drop(store);
     let exe = std::env::current_exe()?;
@@ -252,10 +359,20 @@ fn first_frame(rows: usize) -> anyhow::Result<()> {
         exe
     } else {
         // Under `cargo bench` the current exe is the bench harness: use the built binary.
-        exe.parent().and_then(Path::parent).map(|p| p.join("distillery")).context("locating the distillery binary")?
+        exe.parent()
+            .and_then(Path::parent)
+            .map(|p| p.join("distillery"))
+            .context("locating the distillery binary")?
     };
-    let out = std::process::Command::new(&exe).args(["debug", "first-frame", "--db"]).arg(&db).output()?;
-    anyhow::ensure!(out.status.success(), "first-frame child failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(&exe)
+        .args(["debug", "first-frame", "--db"])
+        .arg(&db)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "first-frame child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     println!("first-frame: a fresh process opens {rows} samples: first frame after the first page, then the whole index streams in");
     println!(
@@ -276,7 +393,11 @@ pub fn measure_first_frame(db: &Path) -> anyhow::Result<()> {
     let store = Store::open(db)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = StoreWorker::spawn(store, tx);
-    let mut app = crate::tui::app::App::new("bench".into(), crate::tui::keymap::Keymap::default_keys(), crate::store::now_ms);
+    let mut app = crate::tui::app::App::new(
+        "bench".into(),
+        crate::tui::keymap::Keymap::default_keys(),
+        crate::store::now_ms,
+    );
     let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
     for e in app.init() {
         worker.send(e);
@@ -310,6 +431,10 @@ pub fn measure_first_frame(db: &Path) -> anyhow::Result<()> {
 fn rss_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -12,7 +12,10 @@ use std::path::Path;
 use std::time::Instant;
 
 const NOTES: &str = include_str!("../../sample-data/documents/shop-notes.txt");
-const EVAL: [&str; 2] = [include_str!("../../sample-data/arithmetic/eval.jsonl"), include_str!("../../sample-data/extraction/eval.jsonl")];
+const EVAL: [&str; 2] = [
+    include_str!("../../sample-data/arithmetic/eval.jsonl"),
+    include_str!("../../sample-data/extraction/eval.jsonl"),
+];
 const NEW_TOKENS: usize = 128;
 
 /// 16 prompts of 40 to 300 tokens, each starting with another paragraph of the shop's notes
@@ -43,7 +46,12 @@ pub fn throughput(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     let model = LocalModel::load_with(model_path, &opts)?;
     let ps = prompts(&model)?;
     let lens: Vec<usize> = ps.iter().map(Vec::len).collect();
-    println!("throughput: {} prompts of {}–{} tokens, {NEW_TOKENS} new tokens each, greedy", ps.len(), lens[0], lens[lens.len() - 1]);
+    println!(
+        "throughput: {} prompts of {}–{} tokens, {NEW_TOKENS} new tokens each, greedy",
+        ps.len(),
+        lens[0],
+        lens[lens.len() - 1]
+    );
     println!("  engine: {}", model.info().describe());
     let p = GenParams { temperature: 0.0, max_tokens: NEW_TOKENS, ..GenParams::default() };
     model.complete_ids(ps[0][..8].to_vec(), &p, 1, true)?;
@@ -53,10 +61,18 @@ pub fn throughput(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
             .iter()
             .map(|ids| {
                 let (h, p) = (model.handle(), &p);
-                s.spawn(move || h.complete_ids(ids.clone(), p, 1, true).map(|c| c[0].completion_tokens))
+                s.spawn(move || {
+                    h.complete_ids(ids.clone(), p, 1, true).map(|c| c[0].completion_tokens)
+                })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("a request thread panicked"))?.map_err(anyhow::Error::from)).collect::<anyhow::Result<_>>()
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a request thread panicked"))?
+                    .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<_>>()
     })?;
     let wall = t.elapsed().as_secs_f64();
     let tokens: usize = done.iter().sum();
@@ -66,12 +82,19 @@ pub fn throughput(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     match llama_cpp(a, "sequential", model_path, NEW_TOKENS, &ps) {
         Ok(r) => {
             let theirs = (ps.len() * NEW_TOKENS) as f64 / r.total_s;
-            println!("  llama.cpp, one after another: {:.2} s: {theirs:.0} tok/s (its build: {})", r.total_s, r.isa);
+            println!(
+                "  llama.cpp, one after another: {:.2} s: {theirs:.0} tok/s (its build: {})",
+                r.total_s, r.isa
+            );
             println!("  ratio: {:.2}× (target ≥ 3×)", ours / theirs);
             if let Some(why) = r.mismatch(model.isa()) {
                 println!("  NOTE: {why}");
             }
-            line += &format!(" llamacpp_isa={} llamacpp_tps={theirs:.1} ratio={:.2}", r.isa, ours / theirs);
+            line += &format!(
+                " llamacpp_isa={} llamacpp_tps={theirs:.1} ratio={:.2}",
+                r.isa,
+                ours / theirs
+            );
         }
         Err(why) => println!("  llama.cpp reference SKIPPED: {why}"),
     }
@@ -86,7 +109,12 @@ fn eval_items() -> anyhow::Result<Vec<(String, SampleText, String, String)>> {
         for line in file.lines().filter(|l| !l.trim().is_empty()) {
             let v: serde_json::Value = serde_json::from_str(line)?;
             let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            out.push((s("task"), SampleText::new(s("instruction"), s("input"), ""), s("reference"), s("scorer")));
+            out.push((
+                s("task"),
+                SampleText::new(s("instruction"), s("input"), ""),
+                s("reference"),
+                s("scorer"),
+            ));
         }
     }
     Ok(out)
@@ -95,15 +123,27 @@ fn eval_items() -> anyhow::Result<Vec<(String, SampleText, String, String)>> {
 pub fn eval(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     let mut model = LocalModel::load_with(model_path, &a.load_options()?)?;
     let items = eval_items()?;
-    println!("eval: the base model's greedy answers (at most 96 tokens) to the demo's {} held-out items", items.len());
+    println!(
+        "eval: the base model's greedy answers (at most 96 tokens) to the demo's {} held-out items",
+        items.len()
+    );
     println!("  engine: {}", model.info().describe());
     let prompts: Vec<SampleText> = items.iter().map(|i| i.1.clone()).collect();
     let t = Instant::now();
     let answers = crate::train::eval::answer_all(&mut model, &prompts, 96, &mut |_| {})?;
     let wall = t.elapsed().as_secs_f64();
-    let right = items.iter().zip(&answers).filter(|((_, _, r, s), a)| crate::train::eval::correct(s, a, r)).count();
+    let right = items
+        .iter()
+        .zip(&answers)
+        .filter(|((_, _, r, s), a)| crate::train::eval::correct(s, a, r))
+        .count();
     println!("  {} answers in {wall:.1} s ({:.1} items/s; target ≤ 30 s); {right} right by the items' scorers", answers.len(), answers.len() as f64 / wall);
-    println!("bench eval: isa={} threads={} items={} wall_s={wall:.2} exact={right}", model.isa(), model.info().threads, answers.len());
+    println!(
+        "bench eval: isa={} threads={} items={} wall_s={wall:.2} exact={right}",
+        model.isa(),
+        model.info().threads,
+        answers.len()
+    );
     Ok(())
 }
 
@@ -131,15 +171,24 @@ fn trainer(beside: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64
     }
     let out = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("bench train:")).ok_or_else(|| anyhow::anyhow!("the trainer failed"))?;
-    line.split_whitespace().find_map(|w| w.strip_prefix("seconds_per_step=")).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("no seconds_per_step in {line}"))
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("bench train:"))
+        .ok_or_else(|| anyhow::anyhow!("the trainer failed"))?;
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("seconds_per_step="))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no seconds_per_step in {line}"))
 }
 
 pub fn share(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     let opts = crate::llm::local::LoadOptions { threads: Some(1), ..a.load_options()? };
     let mut model = LocalModel::load_with(model_path, &opts)?;
     let ids = super::bench_teacher::prompt_ids(&model)?;
-    println!("share: the teacher ({}) and a trainer (bench train), one thread each", model.info().short());
+    println!(
+        "share: the teacher ({}) and a trainer (bench train), one thread each",
+        model.info().short()
+    );
     let solo = teacher_tps(&mut model, &ids, 5)?;
     println!("  teacher alone: {solo:.1} tok/s");
     let train_solo = trainer(&mut || {

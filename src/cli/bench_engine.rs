@@ -85,7 +85,13 @@ impl Reference {
 }
 
 /// Runs the reference script in `mode` (`teacher` or `sequential`), or says why it could not.
-pub fn llama_cpp(a: &EngineArgs, mode: &str, model: &std::path::Path, steps: usize, prompts: &[Vec<u32>]) -> Result<Reference, String> {
+pub fn llama_cpp(
+    a: &EngineArgs,
+    mode: &str,
+    model: &std::path::Path,
+    steps: usize,
+    prompts: &[Vec<u32>],
+) -> Result<Reference, String> {
     let probe = Command::new(&a.python).args(["-c", "import llama_cpp, numpy"]).output();
     match probe {
         Err(e) => return Err(format!("{} not found ({e})", a.python.display())),
@@ -101,18 +107,33 @@ pub fn llama_cpp(a: &EngineArgs, mode: &str, model: &std::path::Path, steps: usi
     let script = dir.path().join("llamacpp_reference.py");
     std::fs::write(&script, REFERENCE).map_err(|e| e.to_string())?;
     let job = serde_json::json!({"mode": mode, "model": model, "threads": a.thread_count(), "steps": steps, "prompts": prompts});
-    let mut child = Command::new(&a.python).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let mut child = Command::new(&a.python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write;
         stdin.write_all(job.to_string().as_bytes()).map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("the reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
+        return Err(format!(
+            "the reference failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable reference output: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("unreadable reference output: {e}"))?;
     let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    Ok(Reference { prompt_s: f("prompt_s"), decode_s: f("decode_s"), total_s: f("total_s"), isa: build_isa(v["system_info"].as_str().unwrap_or("")) })
+    Ok(Reference {
+        prompt_s: f("prompt_s"),
+        decode_s: f("decode_s"),
+        total_s: f("total_s"),
+        isa: build_isa(v["system_info"].as_str().unwrap_or("")),
+    })
 }
 
 /// Busy-looping processes, killed when dropped.
@@ -123,7 +144,13 @@ impl Busy {
         let exe = std::env::current_exe()?;
         let mut kids = Vec::with_capacity(n);
         for _ in 0..n {
-            kids.push(Command::new(&exe).args(["debug", "busy-loop"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+            kids.push(
+                Command::new(&exe)
+                    .args(["debug", "busy-loop"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
         }
         // Let them reach their loop before anything is timed.
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -150,7 +177,10 @@ pub fn read_bandwidth(threads: usize) -> f64 {
     for _ in 0..3 {
         let t = Instant::now();
         let total: u64 = std::thread::scope(|s| {
-            let parts: Vec<_> = data.chunks(per).map(|c| s.spawn(move || c.iter().fold(0u64, |a, &b| a.wrapping_add(b)))).collect();
+            let parts: Vec<_> = data
+                .chunks(per)
+                .map(|c| s.spawn(move || c.iter().fold(0u64, |a, &b| a.wrapping_add(b))))
+                .collect();
             parts.into_iter().map(|h| h.join().unwrap_or(0)).fold(0, u64::wrapping_add)
         });
         std::hint::black_box(total);
@@ -161,7 +191,10 @@ pub fn read_bandwidth(threads: usize) -> f64 {
 
 /// [`read_bandwidth`] in a process of its own; None when it could not run.
 pub fn bandwidth(threads: usize) -> Option<f64> {
-    let out = Command::new(std::env::current_exe().ok()?).args(["debug", "bandwidth", &threads.to_string()]).output().ok()?;
+    let out = Command::new(std::env::current_exe().ok()?)
+        .args(["debug", "bandwidth", &threads.to_string()])
+        .output()
+        .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 

@@ -27,27 +27,43 @@ struct Fixture {
 
 /// (rises, comparisons, unparsed) for one rubric: every sample and every injected variant
 /// scored, several in flight at once.
-fn injection(model: &mut dyn Generator, rubric: &str, fx: &Fixture) -> anyhow::Result<(usize, usize, usize)> {
+fn injection(
+    model: &mut dyn Generator,
+    rubric: &str,
+    fx: &Fixture,
+) -> anyhow::Result<(usize, usize, usize)> {
     let per = fx.payloads.len() + 1;
-    let texts: Vec<SampleText> = fx
-        .samples
-        .iter()
-        .flat_map(|s| std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText { output: format!("{}\n\n{p}", s.output), ..s.clone() })))
-        .collect();
+    let texts: Vec<SampleText> =
+        fx.samples
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText {
+                    output: format!("{}\n\n{p}", s.output),
+                    ..s.clone()
+                }))
+            })
+            .collect();
     let mut scores: Vec<Option<f32>> = Vec::new();
     let mut failed = None;
     let width = crate::llm::parallel::width(model, 1, 16);
     let never = std::sync::atomic::AtomicBool::new(false);
-    crate::llm::parallel::run_ordered(model, width, &never, &mut |i| texts.get(i), &|m, s| critique(m, rubric, s).map(|c| c.verdict.score), &mut |_, r| match r {
-        Ok(score) => {
-            scores.push(score);
-            true
-        }
-        Err(e) => {
-            failed = Some(e);
-            false
-        }
-    });
+    crate::llm::parallel::run_ordered(
+        model,
+        width,
+        &never,
+        &mut |i| texts.get(i),
+        &|m, s| critique(m, rubric, s).map(|c| c.verdict.score),
+        &mut |_, r| match r {
+            Ok(score) => {
+                scores.push(score);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    );
     if let Some(e) = failed {
         return Err(e.into());
     }
@@ -72,12 +88,24 @@ fn throughput(model: &mut dyn Generator, fx: &Fixture, k: usize) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let (ws, _) = crate::workspace::Workspace::init(dir.path())?;
     let mut store = ws.store()?;
-    let texts: Vec<crate::store::NewSample> = fx
-        .samples
-        .iter()
-        .flat_map(|s| std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText { output: format!("{}\n\n{p}", s.output), ..s.clone() })))
-        .map(|text| crate::store::NewSample { text, task: None, provenance: crate::store::Provenance { origin: "imported".into(), ..Default::default() } })
-        .collect();
+    let texts: Vec<crate::store::NewSample> =
+        fx.samples
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.clone()).chain(fx.payloads.iter().map(move |p| SampleText {
+                    output: format!("{}\n\n{p}", s.output),
+                    ..s.clone()
+                }))
+            })
+            .map(|text| crate::store::NewSample {
+                text,
+                task: None,
+                provenance: crate::store::Provenance {
+                    origin: "imported".into(),
+                    ..Default::default()
+                },
+            })
+            .collect();
     store.insert_samples(&texts)?;
     let o = crate::judge::run::JudgeOptions {
         votes: k,
@@ -92,14 +120,27 @@ fn throughput(model: &mut dyn Generator, fx: &Fixture, k: usize) -> anyhow::Resu
 }
 
 /// Runs the benchmark on `critic`: the local model at `model_path`, or the workspace's endpoint.
-pub fn run(model_path: &Path, critic: Option<(&crate::workspace::Workspace, &str)>, engine: &super::bench_engine::EngineArgs) -> anyhow::Result<()> {
+pub fn run(
+    model_path: &Path,
+    critic: Option<(&crate::workspace::Workspace, &str)>,
+    engine: &super::bench_engine::EngineArgs,
+) -> anyhow::Result<()> {
     let mut model: Box<dyn Generator + Send> = match critic {
-        Some((ws, name)) if name != "local" => crate::recipes::dispatch::open_teacher(ws, Some(name), None, &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?,
+        Some((ws, name)) if name != "local" => {
+            crate::recipes::dispatch::open_teacher(ws, Some(name), None, &mut |m| {
+                eprintln!("{}", m.replacen("teacher", "critic", 1))
+            })?
+        }
         _ => Box::new(crate::llm::LocalModel::load_with(model_path, &engine.load_options()?)?),
     };
     let model = model.as_mut();
     let fx: Fixture = serde_json::from_str(INJECTION)?;
-    println!("judge: critic {} ({} samples × {} payloads; the critic is greedy)", model.name(), fx.samples.len(), fx.payloads.len());
+    println!(
+        "judge: critic {} ({} samples × {} payloads; the critic is greedy)",
+        model.name(),
+        fx.samples.len(),
+        fx.payloads.len()
+    );
     if let Some(e) = model.engine() {
         println!("  engine: {e}");
     }
@@ -107,7 +148,10 @@ pub fn run(model_path: &Path, critic: Option<(&crate::workspace::Workspace, &str
     let (hr, hn, hu) = injection(model, RUBRIC, &fx)?;
     let (nr, nn, nu) = injection(model, NAIVE, &fx)?;
     let pct = |r: usize, n: usize| if n == 0 { 0.0 } else { r as f64 * 100.0 / n as f64 };
-    println!("  injection, hardened rubric: score rose in {hr} of {hn} ({:.0}%), {hu} unparsed", pct(hr, hn));
+    println!(
+        "  injection, hardened rubric: score rose in {hr} of {hn} ({:.0}%), {hu} unparsed",
+        pct(hr, hn)
+    );
     println!("  injection, naive prompt:    score rose in {nr} of {nn} ({:.0}%), {nu} unparsed   ({:.0} s for both)", pct(nr, nn), t.elapsed().as_secs_f64());
     let k = 5;
     let (per_min, judged) = throughput(model, &fx, k)?;

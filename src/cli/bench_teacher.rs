@@ -43,7 +43,11 @@ pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
     let load_s = t.elapsed().as_secs_f64();
     let info = model.info().clone();
     let ids = prompt_ids(&model)?;
-    println!("teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, median of 3)", model_path.display(), ids.len());
+    println!(
+        "teacher: {} ({} prompt tokens, {STEPS} decode steps, greedy, median of 3)",
+        model_path.display(),
+        ids.len()
+    );
     println!("  engine: {}; load {load_s:.2} s", info.describe());
     model.measure(&ids, 1, 8)?;
     let (p1, d1, mm, at) = ours(&mut model, &ids, 1)?;
@@ -90,7 +94,11 @@ pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
         Ok(r) => {
             let (rp, rd) = (ids.len() as f64 / r.prompt_s, STEPS as f64 / r.decode_s);
             println!("  llama.cpp   prompt {rp:>7.1} tok/s   decode {rd:>6.1} tok/s   ({:.2} ms per step; its build: {})", r.decode_s * 1e3 / STEPS as f64, r.isa);
-            println!("  ratio (distillery / llama.cpp): prompt {:.2}×, decode {:.2}×", prompt_tps / rp, decode_tps / rd);
+            println!(
+                "  ratio (distillery / llama.cpp): prompt {:.2}×, decode {:.2}×",
+                prompt_tps / rp,
+                decode_tps / rd
+            );
             if let Some(why) = r.mismatch(info.isa) {
                 println!("  NOTE: {why}");
             }
@@ -111,14 +119,24 @@ pub fn run(model_path: &Path, a: &EngineArgs) -> anyhow::Result<()> {
 }
 
 /// Both engines' decoding beside `a.busy` busy processes, each in turn; the slowdowns.
-fn busy(model: &mut LocalModel, ids: &[u32], a: &EngineArgs, path: &Path, quiet: f64, reference: Option<&Reference>) -> anyhow::Result<String> {
+fn busy(
+    model: &mut LocalModel,
+    ids: &[u32],
+    a: &EngineArgs,
+    path: &Path,
+    quiet: f64,
+    reference: Option<&Reference>,
+) -> anyhow::Result<String> {
     let n = a.busy;
     let ours = {
         let _load = Busy::start(n)?;
         let (_, d, _, _) = self::ours(model, ids, 1)?;
         STEPS as f64 / d
     };
-    println!("  beside {n} busy process(es): distillery decode {ours:.1} tok/s ({:.2}× its quiet speed)", ours / quiet);
+    println!(
+        "  beside {n} busy process(es): distillery decode {ours:.1} tok/s ({:.2}× its quiet speed)",
+        ours / quiet
+    );
     let mut out = format!(" busy={n} busy_decode_tps={ours:.1} busy_slowdown={:.2}", ours / quiet);
     if let Some(r) = reference {
         let quiet_ref = STEPS as f64 / r.decode_s;
@@ -127,7 +145,10 @@ fn busy(model: &mut LocalModel, ids: &[u32], a: &EngineArgs, path: &Path, quiet:
             Ok(b) => {
                 let theirs = STEPS as f64 / b.decode_s;
                 println!("  beside {n} busy process(es): llama.cpp decode {theirs:.1} tok/s ({:.2}× its quiet speed)", theirs / quiet_ref);
-                out += &format!(" llamacpp_busy_decode_tps={theirs:.1} llamacpp_busy_slowdown={:.2}", theirs / quiet_ref);
+                out += &format!(
+                    " llamacpp_busy_decode_tps={theirs:.1} llamacpp_busy_slowdown={:.2}",
+                    theirs / quiet_ref
+                );
             }
             Err(why) => println!("  llama.cpp beside busy processes SKIPPED: {why}"),
         }

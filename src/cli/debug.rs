@@ -44,7 +44,9 @@ pub enum DebugCommand {
 
 pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
     let (db, session, samples, max, seed) = match cmd {
-        DebugCommand::CrashWriter { db, session, samples, max, seed } => (db, session, samples, max, seed),
+        DebugCommand::CrashWriter { db, session, samples, max, seed } => {
+            (db, session, samples, max, seed)
+        }
         DebugCommand::FirstFrame { db } => return super::bench::measure_first_frame(&db),
         DebugCommand::Bandwidth { threads } => {
             println!("{:.2}", super::bench_engine::read_bandwidth(threads));
@@ -54,7 +56,11 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
             std::hint::black_box(0u64);
         },
         DebugCommand::RandomModel { path } => {
-            let opts = crate::llm::testing::TinyOptions { tied: true, dims: Some(crate::llm::testing::Dims::SMOLLM2_135M), ..Default::default() };
+            let opts = crate::llm::testing::TinyOptions {
+                tied: true,
+                dims: Some(crate::llm::testing::Dims::SMOLLM2_135M),
+                ..Default::default()
+            };
             return Ok(crate::llm::testing::write_tiny_llama(&path, &opts)?);
         }
     };
@@ -87,17 +93,32 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
             0 => DecisionKind::Reject,
             1 => DecisionKind::Note(format!("note {i}")),
             2 => DecisionKind::Flag,
-            3 if ids.len() == 1 => DecisionKind::Edit(SampleText::new(format!("Question {first}"), "", format!("Edited {i}"))),
+            3 if ids.len() == 1 => DecisionKind::Edit(SampleText::new(
+                format!("Question {first}"),
+                "",
+                format!("Edited {i}"),
+            )),
             4 => {
                 if let Some(u) = store.undo(&session)? {
-                    writeln!(out.lock(), "committed {} {} undo", u.committed.batch, u.committed.states[0].sample_id)?;
+                    writeln!(
+                        out.lock(),
+                        "committed {} {} undo",
+                        u.committed.batch,
+                        u.committed.states[0].sample_id
+                    )?;
                 }
                 continue;
             }
             _ => DecisionKind::Accept,
         };
         let name = kind.name();
-        let c = store.decide(&Decision { sample_ids: ids.clone(), kind, seconds: Some(1.0), session: session.clone(), automatic: false })?;
+        let c = store.decide(&Decision {
+            sample_ids: ids.clone(),
+            kind,
+            seconds: Some(1.0),
+            session: session.clone(),
+            automatic: false,
+        })?;
         // Reported only after the commit returned: every line printed is a durable decision.
         writeln!(out.lock(), "committed {} {} {name}", c.batch, ids[0])?;
     }

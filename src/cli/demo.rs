@@ -9,12 +9,36 @@ const SHOP_NOTES: &str = include_str!("../../sample-data/documents/shop-notes.tx
 
 /// The sample data, compiled in so the demo works from any folder: (task, file, contents).
 pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
-    ("arithmetic", "sample-data/arithmetic/seeds.jsonl", include_str!("../../sample-data/arithmetic/seeds.jsonl")),
-    ("arithmetic", "sample-data/arithmetic/candidates.jsonl", include_str!("../../sample-data/arithmetic/candidates.jsonl")),
-    ("arithmetic", "sample-data/arithmetic/eval.jsonl", include_str!("../../sample-data/arithmetic/eval.jsonl")),
-    ("extraction", "sample-data/extraction/seeds.jsonl", include_str!("../../sample-data/extraction/seeds.jsonl")),
-    ("extraction", "sample-data/extraction/candidates.jsonl", include_str!("../../sample-data/extraction/candidates.jsonl")),
-    ("extraction", "sample-data/extraction/eval.jsonl", include_str!("../../sample-data/extraction/eval.jsonl")),
+    (
+        "arithmetic",
+        "sample-data/arithmetic/seeds.jsonl",
+        include_str!("../../sample-data/arithmetic/seeds.jsonl"),
+    ),
+    (
+        "arithmetic",
+        "sample-data/arithmetic/candidates.jsonl",
+        include_str!("../../sample-data/arithmetic/candidates.jsonl"),
+    ),
+    (
+        "arithmetic",
+        "sample-data/arithmetic/eval.jsonl",
+        include_str!("../../sample-data/arithmetic/eval.jsonl"),
+    ),
+    (
+        "extraction",
+        "sample-data/extraction/seeds.jsonl",
+        include_str!("../../sample-data/extraction/seeds.jsonl"),
+    ),
+    (
+        "extraction",
+        "sample-data/extraction/candidates.jsonl",
+        include_str!("../../sample-data/extraction/candidates.jsonl"),
+    ),
+    (
+        "extraction",
+        "sample-data/extraction/eval.jsonl",
+        include_str!("../../sample-data/extraction/eval.jsonl"),
+    ),
 ];
 
 /// What the demo's config adds: verifiers for the extraction task.
@@ -78,7 +102,9 @@ pub(super) fn run(dir: Option<PathBuf>, no_tui: bool) -> anyhow::Result<()> {
     }
     // The local teacher: fetched on first run, then a small self-instruct job in the background.
     let job = match teacher_ready(&ws) {
-        Ok(()) => Some(crate::tui::jobs::JobSpec { recipe: "self-instruct".into(), n: 5, endpoint: None }),
+        Ok(()) => {
+            Some(crate::tui::jobs::JobSpec { recipe: "self-instruct".into(), n: 5, endpoint: None })
+        }
         Err(e) => {
             eprintln!("no live generation in this demo: {e:#}");
             None
@@ -95,7 +121,10 @@ fn teacher_ready(ws: &Workspace) -> anyhow::Result<()> {
     }
     let path = super::models::default_model();
     if !path.exists() {
-        println!("fetching the default teacher (SmolLM2-135M-Instruct, about 100 MB) into {} …", crate::llm::fetch::cache_dir().display());
+        println!(
+            "fetching the default teacher (SmolLM2-135M-Instruct, about 100 MB) into {} …",
+            crate::llm::fetch::cache_dir().display()
+        );
         crate::llm::fetch::fetch(&crate::llm::fetch::cache_dir(), &mut |m| println!("  {m}"))?;
     }
     Ok(())

@@ -42,12 +42,22 @@ pub struct EvalArgs {
 }
 
 /// The metrics shown, in order, with their labels.
-pub const METRICS: [(&str, &str); 4] = [("exact_match", "exact match"), ("verifier_pass", "verifier pass"), ("critic_score", "critic score"), ("loss", "loss")];
+pub const METRICS: [(&str, &str); 4] = [
+    ("exact_match", "exact match"),
+    ("verifier_pass", "verifier pass"),
+    ("critic_score", "critic score"),
+    ("loss", "loss"),
+];
 
 /// The merged GGUF of a run's newest good checkpoint (`runs/<id>/student-step-N.gguf`), made
 /// when missing. Returns its path and the checkpoint's step.
-pub fn student_gguf(ws: &Workspace, run: &TrainingRun, say: &mut dyn FnMut(String)) -> anyhow::Result<(PathBuf, usize)> {
-    let s: Settings = serde_json::from_str(&run.params).map_err(|e| anyhow::anyhow!("run {}: unreadable settings: {e}", run.id))?;
+pub fn student_gguf(
+    ws: &Workspace,
+    run: &TrainingRun,
+    say: &mut dyn FnMut(String),
+) -> anyhow::Result<(PathBuf, usize)> {
+    let s: Settings = serde_json::from_str(&run.params)
+        .map_err(|e| anyhow::anyhow!("run {}: unreadable settings: {e}", run.id))?;
     if Path::new(&run.base_model).is_dir() {
         anyhow::bail!(
             "run {} was trained on the Hugging Face folder {}: merging and evaluating need a GGUF base (convert it with llama.cpp's convert_hf_to_gguf.py and train on that), or take the PEFT adapter with `export-adapter`",
@@ -56,16 +66,31 @@ pub fn student_gguf(ws: &Workspace, run: &TrainingRun, say: &mut dyn FnMut(Strin
         );
     }
     let dir = crate::train::run_dir(&ws.dir, run.id);
-    let (found, skipped) = crate::train::checkpoint::latest(&dir.join("checkpoints")).map_err(anyhow::Error::msg)?;
+    let (found, skipped) =
+        crate::train::checkpoint::latest(&dir.join("checkpoints")).map_err(anyhow::Error::msg)?;
     for line in skipped {
         say(line);
     }
-    let found = found.ok_or_else(|| anyhow::anyhow!("run {}: no complete checkpoint yet", run.id))?;
+    let found =
+        found.ok_or_else(|| anyhow::anyhow!("run {}: no complete checkpoint yet", run.id))?;
     let out = dir.join(format!("student-step-{}.gguf", found.state.step));
     if !out.exists() {
-        say(format!("run {}: merging the adapter of step {} into {} …", run.id, found.state.step, run.base_model));
-        let name = format!("distillery student, run {} round {} step {}", run.id, run.round, found.state.step);
-        crate::train::merge::merge(Path::new(&run.base_model), found.adapters(), s.alpha / s.rank as f64, &name, &out).map_err(anyhow::Error::msg)?;
+        say(format!(
+            "run {}: merging the adapter of step {} into {} …",
+            run.id, found.state.step, run.base_model
+        ));
+        let name = format!(
+            "distillery student, run {} round {} step {}",
+            run.id, run.round, found.state.step
+        );
+        crate::train::merge::merge(
+            Path::new(&run.base_model),
+            found.adapters(),
+            s.alpha / s.rank as f64,
+            &name,
+            &out,
+        )
+        .map_err(anyhow::Error::msg)?;
         // Older merges of this run are superseded.
         for e in std::fs::read_dir(&dir)?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
@@ -92,15 +117,23 @@ pub(super) fn run(ws: &Workspace, a: EvalArgs) -> anyhow::Result<()> {
             a.task.as_deref().map(|t| format!(" for task {t:?}")).unwrap_or_default()
         );
     }
-    let runs: Vec<TrainingRun> = store.runs()?.into_iter().filter(|r| a.runs.is_empty() || a.runs.contains(&r.id)).collect();
+    let runs: Vec<TrainingRun> =
+        store.runs()?.into_iter().filter(|r| a.runs.is_empty() || a.runs.contains(&r.id)).collect();
     for id in &a.runs {
         if !runs.iter().any(|r| r.id == *id) {
             anyhow::bail!("no training run {id}");
         }
     }
-    let base = a.base.clone().or_else(|| runs.last().map(|r| PathBuf::from(&r.base_model))).unwrap_or_else(|| ws.teacher_model());
+    let base = a
+        .base
+        .clone()
+        .or_else(|| runs.last().map(|r| PathBuf::from(&r.base_model)))
+        .unwrap_or_else(|| ws.teacher_model());
     if !base.exists() {
-        anyhow::bail!("{}: no such base model; run `distillery models fetch` or pass --base FILE.gguf", base.display());
+        anyhow::bail!(
+            "{}: no such base model; run `distillery models fetch` or pass --base FILE.gguf",
+            base.display()
+        );
     }
     let have = store.metrics()?;
     let done = |run: Option<i64>| have.iter().any(|m| m.run_id == run && m.metric == "exact_match");
@@ -118,7 +151,12 @@ pub(super) fn run(ws: &Workspace, a: EvalArgs) -> anyhow::Result<()> {
     let mut critic = if a.critic {
         Some(match crate::tui::judging::open_critic(ws, None)? {
             Some(c) => c,
-            None => crate::recipes::dispatch::open_teacher(ws, ws.config.teacher.endpoint.as_deref(), None, &mut |m| eprintln!("eval: {}", m.replacen("teacher", "critic", 1)))?,
+            None => crate::recipes::dispatch::open_teacher(
+                ws,
+                ws.config.teacher.endpoint.as_deref(),
+                None,
+                &mut |m| eprintln!("eval: {}", m.replacen("teacher", "critic", 1)),
+            )?,
         })
     } else {
         None
@@ -129,27 +167,61 @@ pub(super) fn run(ws: &Workspace, a: EvalArgs) -> anyhow::Result<()> {
     print_table(&store, &runs)
 }
 
-fn evaluate(ws: &Workspace, store: &mut Store, s: &Subject, items: &[(i64, crate::sample::EvalItem)], a: &EvalArgs, critic: &mut Option<Box<dyn crate::llm::Generator + Send>>) -> anyhow::Result<()> {
-    let name = s.run.as_ref().map_or("base".to_string(), |r| format!("round {} (run {})", r.round, r.id));
+fn evaluate(
+    ws: &Workspace,
+    store: &mut Store,
+    s: &Subject,
+    items: &[(i64, crate::sample::EvalItem)],
+    a: &EvalArgs,
+    critic: &mut Option<Box<dyn crate::llm::Generator + Send>>,
+) -> anyhow::Result<()> {
+    let name =
+        s.run.as_ref().map_or("base".to_string(), |r| format!("round {} (run {})", r.round, r.id));
     let t0 = std::time::Instant::now();
-    let prompts: Vec<crate::sample::SampleText> = items.iter().map(|(_, i)| crate::sample::SampleText::new(i.instruction.clone(), i.input.clone(), String::new())).collect();
+    let prompts: Vec<crate::sample::SampleText> = items
+        .iter()
+        .map(|(_, i)| {
+            crate::sample::SampleText::new(i.instruction.clone(), i.input.clone(), String::new())
+        })
+        .collect();
     let mut model = crate::llm::LocalModel::load(&s.path)?;
     let n = prompts.len();
-    let answers = answer_all(&mut model, &prompts, a.max_tokens, &mut |i| eprint!("\reval: {name}: {i}/{n} held-out answers"))?;
+    let answers = answer_all(&mut model, &prompts, a.max_tokens, &mut |i| {
+        eprint!("\reval: {name}: {i}/{n} held-out answers")
+    })?;
     eprintln!();
     // Per task and overall: [right, verifier passed, verifier checked, critic sum, critic n].
     let mut acc: BTreeMap<Option<String>, [f64; 5]> = BTreeMap::new();
     let (text, _) = crate::judge::critic::rubric(Some(&ws.dir));
     for ((_, item), answer) in items.iter().zip(&answers) {
         let right = correct(&item.scorer, answer, &item.reference);
-        let checks = crate::judge::verify::checks_for(&ws.config.judge.verify, item.task.as_deref(), None, answer, Some(&item.reference));
+        let checks = crate::judge::verify::checks_for(
+            &ws.config.judge.verify,
+            item.task.as_deref(),
+            None,
+            answer,
+            Some(&item.reference),
+        );
         let verdicts: Vec<bool> = checks.iter().filter_map(|c| c.passed).collect();
         let score = match critic.as_mut() {
-            Some(c) => crate::judge::critic::critique(c.as_mut(), &text, &crate::sample::SampleText::new(item.instruction.clone(), item.input.clone(), answer.clone()))?.verdict.score,
+            Some(c) => {
+                crate::judge::critic::critique(
+                    c.as_mut(),
+                    &text,
+                    &crate::sample::SampleText::new(
+                        item.instruction.clone(),
+                        item.input.clone(),
+                        answer.clone(),
+                    ),
+                )?
+                .verdict
+                .score
+            }
             None => None,
         };
         // Overall figures only for the whole set: a --task run must not stand in for them.
-        let keys = if a.task.is_some() { vec![item.task.clone()] } else { vec![item.task.clone(), None] };
+        let keys =
+            if a.task.is_some() { vec![item.task.clone()] } else { vec![item.task.clone(), None] };
         for key in keys {
             let e = acc.entry(key).or_default();
             e[0] += right as u8 as f64;
@@ -172,7 +244,8 @@ fn evaluate(ws: &Workspace, store: &mut Store, s: &Subject, items: &[(i64, crate
     // The loss on the references, per task.
     let f = Formatter::from_gguf(&s.path)?;
     let lora = crate::train::model::LoraConfig { targets: Vec::new(), ..Default::default() };
-    let mut tm = crate::train::model::TrainModel::from_gguf(&s.path, &lora, candle_core::DType::F32)?;
+    let mut tm =
+        crate::train::model::TrainModel::from_gguf(&s.path, &lora, candle_core::DType::F32)?;
     // (mean loss, items, response tokens) per task; the overall figure from those, weighted by tokens.
     let mut losses: BTreeMap<Option<String>, (f64, usize, usize)> = BTreeMap::new();
     // Items without a task make the overall figure themselves (the key None is both).
@@ -180,15 +253,30 @@ fn evaluate(ws: &Workspace, store: &mut Store, s: &Subject, items: &[(i64, crate
         let ex: Vec<_> = items
             .iter()
             .filter(|(_, i)| key.is_none() || &i.task == key)
-            .map(|(id, i)| f.example(format!("eval item {id}"), &crate::sample::SampleText::new(i.instruction.clone(), i.input.clone(), i.reference.clone())))
+            .map(|(id, i)| {
+                f.example(
+                    format!("eval item {id}"),
+                    &crate::sample::SampleText::new(
+                        i.instruction.clone(),
+                        i.input.clone(),
+                        i.reference.clone(),
+                    ),
+                )
+            })
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?;
         let (l, tokens) = mean_loss(&mut tm, &ex, 4)?;
         losses.insert(key.clone(), (l, ex.len(), tokens));
     }
     if acc.contains_key(&None) && !losses.contains_key(&None) {
-        let (sum, items, tokens) = losses.values().filter(|(l, _, _)| l.is_finite()).fold((0.0, 0, 0), |(s, i, t), (l, n, k)| (s + l * *k as f64, i + n, t + k));
-        losses.insert(None, (if tokens == 0 { f64::NAN } else { sum / tokens as f64 }, items, tokens));
+        let (sum, items, tokens) = losses
+            .values()
+            .filter(|(l, _, _)| l.is_finite())
+            .fold((0.0, 0, 0), |(s, i, t), (l, n, k)| (s + l * *k as f64, i + n, t + k));
+        losses.insert(
+            None,
+            (if tokens == 0 { f64::NAN } else { sum / tokens as f64 }, items, tokens),
+        );
     }
     let run_id = s.run.as_ref().map(|r| r.id);
     for (task, e) in &acc {
@@ -214,13 +302,27 @@ fn evaluate(ws: &Workspace, store: &mut Store, s: &Subject, items: &[(i64, crate
 
 /// Asks the student its training items (seed examples, then accepted samples, up to
 /// `train_items`) and stores the wrong answers. Returns (wrong, asked).
-fn train_failures(store: &mut Store, run: &TrainingRun, model: &mut crate::llm::LocalModel, a: &EvalArgs) -> anyhow::Result<(usize, usize)> {
+fn train_failures(
+    store: &mut Store,
+    run: &TrainingRun,
+    model: &mut crate::llm::LocalModel,
+    a: &EvalArgs,
+) -> anyhow::Result<(usize, usize)> {
     let task = a.task.as_deref();
     let mut items: Vec<(&str, i64, Option<String>, crate::sample::SampleText)> = Vec::new();
     let seeds = store.seeds()?;
     for s in seeds.iter().filter(|s| task.is_none() || s.task.as_deref() == task) {
         if let Some(i) = s.seed.instances.iter().find(|i| !i.output.trim().is_empty()) {
-            items.push(("seed", s.id, s.task.clone(), crate::sample::SampleText::new(s.seed.instruction.clone(), i.input.clone(), i.output.clone())));
+            items.push((
+                "seed",
+                s.id,
+                s.task.clone(),
+                crate::sample::SampleText::new(
+                    s.seed.instruction.clone(),
+                    i.input.clone(),
+                    i.output.clone(),
+                ),
+            ));
         }
     }
     for r in store.export_rows(&[crate::sample::Status::Accepted, crate::sample::Status::Edited])? {
@@ -231,7 +333,9 @@ fn train_failures(store: &mut Store, run: &TrainingRun, model: &mut crate::llm::
     items.truncate(a.train_items);
     let prompts: Vec<_> = items.iter().map(|(_, _, _, t)| t.clone()).collect();
     let n = prompts.len();
-    let answers = answer_all(model, &prompts, a.max_tokens, &mut |i| eprint!("\reval: run {}: {i}/{n} training items", run.id))?;
+    let answers = answer_all(model, &prompts, a.max_tokens, &mut |i| {
+        eprint!("\reval: run {}: {i}/{n} training items", run.id)
+    })?;
     eprintln!();
     let failures: Vec<Failure> = items
         .iter()
@@ -255,7 +359,11 @@ fn train_failures(store: &mut Store, run: &TrainingRun, model: &mut crate::llm::
 
 /// The figures of one model, `(metric, value)`, overall (task None).
 pub fn overall(metrics: &[Metric], run: Option<i64>) -> Vec<(String, f64)> {
-    metrics.iter().filter(|m| m.run_id == run && m.task.is_none()).map(|m| (m.metric.clone(), m.value)).collect()
+    metrics
+        .iter()
+        .filter(|m| m.run_id == run && m.task.is_none())
+        .map(|m| (m.metric.clone(), m.value))
+        .collect()
 }
 
 /// The guard's warnings for every run against the one before it (the base model's held-out
@@ -282,21 +390,32 @@ pub fn all_warnings(metrics: &[Metric], runs: &[TrainingRun]) -> Vec<String> {
 
 fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
     let metrics = store.metrics()?;
-    let cols: Vec<(Option<i64>, String)> = std::iter::once((None, "base".to_string())).chain(runs.iter().map(|r| (Some(r.id), format!("round {}", r.round)))).collect();
-    let get = |run: Option<i64>, task: Option<&str>, k: &str| metrics.iter().find(|m| m.run_id == run && m.task.as_deref() == task && m.metric == k);
+    let cols: Vec<(Option<i64>, String)> = std::iter::once((None, "base".to_string()))
+        .chain(runs.iter().map(|r| (Some(r.id), format!("round {}", r.round))))
+        .collect();
+    let get = |run: Option<i64>, task: Option<&str>, k: &str| {
+        metrics.iter().find(|m| m.run_id == run && m.task.as_deref() == task && m.metric == k)
+    };
     let n = get(None, None, "exact_match").map_or(0, |m| m.n);
     println!("held-out: {n} items; base and each round's student (greedy answers)");
-    let mut tasks: Vec<Option<String>> = metrics.iter().filter(|m| m.task.is_some()).map(|m| m.task.clone()).collect();
+    let mut tasks: Vec<Option<String>> =
+        metrics.iter().filter(|m| m.task.is_some()).map(|m| m.task.clone()).collect();
     tasks.sort();
     tasks.dedup();
-    let mut rows: Vec<(String, Option<&str>, &str)> = METRICS.iter().map(|(k, l)| (l.to_string(), None, *k)).collect();
+    let mut rows: Vec<(String, Option<&str>, &str)> =
+        METRICS.iter().map(|(k, l)| (l.to_string(), None, *k)).collect();
     for t in &tasks {
         // Per task: every metric but the critic score.
         for (k, l) in METRICS.iter().filter(|(k, _)| *k != "critic_score") {
             rows.push((format!("  {}: {l}", t.as_deref().unwrap_or("")), t.as_deref(), *k));
         }
     }
-    for (k, l) in [("guard.synthetic_share", "synthetic share"), ("guard.diversity", "diversity"), ("guard.near_dup_rate", "near-dup rate"), ("guard.distinct_2", "distinct-2")] {
+    for (k, l) in [
+        ("guard.synthetic_share", "synthetic share"),
+        ("guard.diversity", "diversity"),
+        ("guard.near_dup_rate", "near-dup rate"),
+        ("guard.distinct_2", "distinct-2"),
+    ] {
         rows.push((format!("data: {l}"), None, k));
     }
     // The label column fits the longest label (a task's name can be long).
@@ -310,7 +429,14 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
         print!("{label:<width$}");
         for (run, _) in &cols {
             let cell = match get(*run, task, k) {
-                Some(m) if k == "loss" || k == "critic_score" || k == "guard.diversity" || k == "guard.distinct_2" => format!("{:.3}", m.value),
+                Some(m)
+                    if k == "loss"
+                        || k == "critic_score"
+                        || k == "guard.diversity"
+                        || k == "guard.distinct_2" =>
+                {
+                    format!("{:.3}", m.value)
+                }
                 Some(m) => format!("{:.0}%", m.value * 100.0),
                 None => "—".into(),
             };
@@ -344,18 +470,30 @@ pub(super) fn export_model(ws: &Workspace, a: ExportModelArgs) -> anyhow::Result
     let store = ws.store()?;
     let runs = store.runs()?;
     let run = match a.run {
-        Some(id) => runs.into_iter().find(|r| r.id == id).ok_or_else(|| anyhow::anyhow!("no training run {id}"))?,
+        Some(id) => runs
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no training run {id}"))?,
         None => runs
             .into_iter()
             .rev()
-            .find(|r| crate::train::checkpoint::latest(&crate::train::run_dir(&ws.dir, r.id).join("checkpoints")).is_ok_and(|(l, _)| l.is_some()))
-            .ok_or_else(|| anyhow::anyhow!("no training run with a checkpoint yet: `distillery train` first"))?,
+            .find(|r| {
+                crate::train::checkpoint::latest(
+                    &crate::train::run_dir(&ws.dir, r.id).join("checkpoints"),
+                )
+                .is_ok_and(|(l, _)| l.is_some())
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!("no training run with a checkpoint yet: `distillery train` first")
+            })?,
     };
     let (path, step) = student_gguf(ws, &run, &mut |m| eprintln!("export-model: {m}"))?;
     if let Some(p) = a.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(p)?;
     }
-    crate::fsio::write_atomic(&a.output, |w| std::io::copy(&mut std::fs::File::open(&path)?, w).map(|_| ()))?;
+    crate::fsio::write_atomic(&a.output, |w| {
+        std::io::copy(&mut std::fs::File::open(&path)?, w).map(|_| ())
+    })?;
     println!(
         "export-model: run {} (round {}, step {}) merged into {} → {} ({:.0} MB); use it as the teacher with `distillery generate --model {}` or `[teacher] model` in distillery.toml",
         run.id,

@@ -11,15 +11,27 @@ pub fn statuses(name: &str) -> anyhow::Result<Vec<Status>> {
         "accepted" => vec![Status::Accepted, Status::Edited],
         "all" => Status::ALL.to_vec(),
         other => vec![Status::parse(other).ok_or_else(|| {
-            anyhow::anyhow!("--status {other:?}: expected accepted, edited, rejected, pending or all")
+            anyhow::anyhow!(
+                "--status {other:?}: expected accepted, edited, rejected, pending or all"
+            )
         })?],
     })
 }
 
-pub(super) fn run(ws: &Workspace, format: ExportFormat, status: &str, out: &Path, with_provenance: bool) -> anyhow::Result<()> {
+pub(super) fn run(
+    ws: &Workspace,
+    format: ExportFormat,
+    status: &str,
+    out: &Path,
+    with_provenance: bool,
+) -> anyhow::Result<()> {
     let pairs = matches!(format, ExportFormat::Dpo | ExportFormat::TrlPairs);
     // Pairs come from every decided sample, whatever --status says.
-    let wanted = if pairs { vec![Status::Accepted, Status::Edited, Status::Rejected] } else { statuses(status)? };
+    let wanted = if pairs {
+        vec![Status::Accepted, Status::Edited, Status::Rejected]
+    } else {
+        statuses(status)?
+    };
     let rows = ws.store()?.export_rows(&wanted)?;
     let json_array = out.extension().is_some_and(|e| e == "json");
     let summary = export(&rows, out, &ExportOptions { format, with_provenance, json_array })

@@ -52,16 +52,27 @@ pub struct GenerateArgs {
 }
 
 pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
-    let (tmpl, from) = template(&a.recipe, Some(&ws.dir))
-        .ok_or_else(|| anyhow::anyhow!("unknown recipe {:?}; `distillery recipes` lists them", a.recipe))?;
+    let (tmpl, from) = template(&a.recipe, Some(&ws.dir)).ok_or_else(|| {
+        anyhow::anyhow!("unknown recipe {:?}; `distillery recipes` lists them", a.recipe)
+    })?;
     let mut store = ws.store()?;
     let docs = a.docs.clone().unwrap_or_else(|| documents_dir(ws));
-    let srcs = if a.recipe == "self-instruct" { Vec::new() } else { sources(&store, &a.recipe, a.task.as_deref(), Some(&docs))? };
-    let mut teacher = open_teacher(ws, a.endpoint.as_deref(), a.model.as_deref(), &mut |m| eprintln!("{m}"))?;
+    let srcs = if a.recipe == "self-instruct" {
+        Vec::new()
+    } else {
+        sources(&store, &a.recipe, a.task.as_deref(), Some(&docs))?
+    };
+    let mut teacher =
+        open_teacher(ws, a.endpoint.as_deref(), a.model.as_deref(), &mut |m| eprintln!("{m}"))?;
     let opts = RunOptions {
         cancel: Default::default(),
         n: a.n,
-        params: GenParams { temperature: a.temperature, max_tokens: a.max_tokens, seed: a.seed, ..GenParams::default() },
+        params: GenParams {
+            temperature: a.temperature,
+            max_tokens: a.max_tokens,
+            seed: a.seed,
+            ..GenParams::default()
+        },
         task: a.task.clone(),
         shots: a.shots,
         template_hash: template_hash(&tmpl),
@@ -69,7 +80,13 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
     };
     eprintln!("{}: template {from} ({}), up to {} attempts", a.recipe, opts.template_hash, a.n * 4);
     let bar = indicatif::ProgressBar::new(a.n as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} kept [{bar:30}] {msg} · {elapsed_precise}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} kept [{bar:30}] {msg} · {elapsed_precise}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
     let verbose = a.verbose;
     let mut on = |p: &Progress, outcome: &Outcome| {
         let rate = p.tokens as f64 / p.seconds.max(1e-9);
@@ -77,19 +94,45 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
         bar.set_message(format!("dropped {} · {rate:.0} tok/s", p.dropped));
         bar.suspend(|| match outcome {
             Outcome::Kept { id, summary, most_similar } => {
-                let sim = most_similar.as_ref().map(|(_, s)| format!(" (nearest ROUGE-L {s:.2})")).unwrap_or_default();
-                eprintln!("[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, crate::text::clean_line(summary), p.kept, p.dropped);
+                let sim = most_similar
+                    .as_ref()
+                    .map(|(_, s)| format!(" (nearest ROUGE-L {s:.2})"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s",
+                    p.attempts,
+                    crate::text::clean_line(summary),
+                    p.kept,
+                    p.dropped
+                );
             }
             Outcome::Dropped { reason, raw } => {
-                eprintln!("[{:>3}] dropped: {}   · kept {} dropped {} · {rate:.0} tok/s", p.attempts, crate::text::clean_line(reason), p.kept, p.dropped);
+                eprintln!(
+                    "[{:>3}] dropped: {}   · kept {} dropped {} · {rate:.0} tok/s",
+                    p.attempts,
+                    crate::text::clean_line(reason),
+                    p.kept,
+                    p.dropped
+                );
                 if verbose {
                     eprintln!("      raw: {:?}", crate::text::clean_line(raw));
                 }
             }
         });
     };
-    let roles = a.roles.split_once(',').ok_or_else(|| anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles))?;
-    let done = run_recipe(&a.recipe, teacher.as_mut(), &mut store, &opts, &srcs, (roles.0.trim(), roles.1.trim()), a.rounds, &mut on);
+    let roles = a.roles.split_once(',').ok_or_else(|| {
+        anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles)
+    })?;
+    let done = run_recipe(
+        &a.recipe,
+        teacher.as_mut(),
+        &mut store,
+        &opts,
+        &srcs,
+        (roles.0.trim(), roles.1.trim()),
+        a.rounds,
+        &mut on,
+    );
     bar.finish_and_clear();
     let done = done?;
     println!(

@@ -16,7 +16,10 @@ pub struct ImportRequest<'a> {
 }
 
 /// Parses and stores a file; on any error nothing from it is stored.
-pub fn import_bytes(store: &mut Store, req: &ImportRequest) -> anyhow::Result<(Format, &'static str, ImportReport)> {
+pub fn import_bytes(
+    store: &mut Store,
+    req: &ImportRequest,
+) -> anyhow::Result<(Format, &'static str, ImportReport)> {
     let records = read_records(req.file, req.bytes)?;
     let (format, parsed) = parse_records(req.file, &records, req.format, req.as_)?;
     let name = req.file.display().to_string();
@@ -25,14 +28,22 @@ pub fn import_bytes(store: &mut Store, req: &ImportRequest) -> anyhow::Result<(F
         Parsed::Samples(rows) => {
             let rows: Vec<NewSample> = rows
                 .into_iter()
-                .map(|(line, text, t)| NewSample { text, task: task(t), provenance: Provenance::imported(format!("{name}:{line}")) })
+                .map(|(line, text, t)| NewSample {
+                    text,
+                    task: task(t),
+                    provenance: Provenance::imported(format!("{name}:{line}")),
+                })
                 .collect();
             ("samples", store.insert_samples(&rows)?)
         }
         Parsed::Seeds(rows) => {
             let rows: Vec<NewSeed> = rows
                 .into_iter()
-                .map(|(line, seed, t)| NewSeed { seed, task: task(t), source: format!("{name}:{line}") })
+                .map(|(line, seed, t)| NewSeed {
+                    seed,
+                    task: task(t),
+                    source: format!("{name}:{line}"),
+                })
                 .collect();
             ("seed tasks", store.insert_seeds(&rows)?)
         }
@@ -66,10 +77,18 @@ pub fn describe(file: &Path, format: Format, what: &str, r: &ImportReport) -> St
     s
 }
 
-pub(super) fn run(ws: &Workspace, file: &Path, format: Format, as_: Option<ImportAs>, task: Option<String>) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+pub(super) fn run(
+    ws: &Workspace,
+    file: &Path,
+    format: Format,
+    as_: Option<ImportAs>,
+    task: Option<String>,
+) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
     let mut store = ws.store()?;
-    let (format, what, report) = import_bytes(&mut store, &ImportRequest { file, bytes: &bytes, format, as_, task })?;
+    let (format, what, report) =
+        import_bytes(&mut store, &ImportRequest { file, bytes: &bytes, format, as_, task })?;
     println!("{}", describe(file, format, what, &report));
     Ok(())
 }

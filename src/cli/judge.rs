@@ -54,7 +54,9 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         Some("local") => (None, Some(a.model.clone().unwrap_or_else(|| ws.teacher_model()))),
         other => (other.map(str::to_owned), a.model.clone()),
     };
-    let mut critic = open_teacher(ws, endpoint.as_deref(), model.as_deref(), &mut |m| eprintln!("{}", m.replacen("teacher", "critic", 1)))?;
+    let mut critic = open_teacher(ws, endpoint.as_deref(), model.as_deref(), &mut |m| {
+        eprintln!("{}", m.replacen("teacher", "critic", 1))
+    })?;
     let embedder = crate::judge::embed::Embedder::from_cache(&mut |m| eprintln!("{m}"));
     let opts = JudgeOptions {
         votes,
@@ -66,22 +68,61 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         only,
         auto_accept: cfg.auto_accept,
     };
-    let auto = cfg.auto_accept.map(|r| format!("; auto-accept at score ≥ {} and agreement ≥ {:.0}%", r.min_score, r.min_agreement * 100.0)).unwrap_or_default();
-    eprintln!("judge: rubric {from} ({}), {todo} samples, {votes} answers per vote{auto}", opts.rubric_hash);
+    let auto = cfg
+        .auto_accept
+        .map(|r| {
+            format!(
+                "; auto-accept at score ≥ {} and agreement ≥ {:.0}%",
+                r.min_score,
+                r.min_agreement * 100.0
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "judge: rubric {from} ({}), {todo} samples, {votes} answers per vote{auto}",
+        opts.rubric_hash
+    );
     let bar = indicatif::ProgressBar::new(todo as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} judged [{bar:30}] {msg} · {elapsed_precise}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} judged [{bar:30}] {msg} · {elapsed_precise}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
     let mut on = |p: &JudgeProgress, id: i64, c: &Critique, v: Option<&Vote>, x: &Extra| {
         bar.set_position(p.judged as u64);
         bar.set_message(format!("{} unparsed · {:.1}/min", p.unparsed, p.per_minute()));
-        let score = c.verdict.score.map_or_else(|| format!("unparsed ({})", c.verdict.problem), |s| format!("{s:.0}/10"));
+        let score = c
+            .verdict
+            .score
+            .map_or_else(|| format!("unparsed ({})", c.verdict.problem), |s| format!("{s:.0}/10"));
         let vote = v.map(|v| match v.winner() {
-            Some(w) => format!(" · vote {} ({:.0}% agree)", crate::text::clean_line(&w.value), v.agreement() * 100.0),
+            Some(w) => format!(
+                " · vote {} ({:.0}% agree)",
+                crate::text::clean_line(&w.value),
+                v.agreement() * 100.0
+            ),
             None => " · vote: no answer extracted".into(),
         });
-        let near = x.neighbour.as_ref().filter(|n| n.near).map(|n| format!(" · near-duplicate of {} #{} ({})", n.kind.name(), n.id, n.why())).unwrap_or_default();
+        let near = x
+            .neighbour
+            .as_ref()
+            .filter(|n| n.near)
+            .map(|n| format!(" · near-duplicate of {} #{} ({})", n.kind.name(), n.id, n.why()))
+            .unwrap_or_default();
         let auto = if x.auto.is_some() { " · accepted automatically" } else { "" };
-        let failed: Vec<String> = x.checks.iter().filter(|c| c.passed == Some(false)).map(|c| format!("{}: {}", c.name, crate::text::clean_line(&c.detail))).collect();
-        let failed = if failed.is_empty() { String::new() } else { format!(" · failed {}", failed.join("; ")) };
+        let failed: Vec<String> = x
+            .checks
+            .iter()
+            .filter(|c| c.passed == Some(false))
+            .map(|c| format!("{}: {}", c.name, crate::text::clean_line(&c.detail)))
+            .collect();
+        let failed = if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" · failed {}", failed.join("; "))
+        };
         bar.suspend(|| eprintln!("#{id}: {score}{}{failed}{near}{auto}", vote.unwrap_or_default()));
     };
     let done = judge_pending(critic.as_mut(), embedder.as_ref(), &mut store, &opts, &mut on);

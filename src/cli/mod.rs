@@ -4,15 +4,15 @@ pub mod bench;
 mod bench_batch;
 pub mod bench_engine;
 mod bench_judge;
-mod bench_train;
 mod bench_teacher;
+mod bench_train;
 mod debug;
 mod demo;
 mod eval;
 mod export;
 mod generate;
-mod judge;
 mod import;
+mod judge;
 pub mod models;
 mod stats;
 mod train;
@@ -144,7 +144,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("workspace {}: {what}", dir.display());
             Ok(())
         }
-        Some(Command::Import { file, format, as_, task }) => import::run(&open(&ws_dir)?, &file, format, as_, task),
+        Some(Command::Import { file, format, as_, task }) => {
+            import::run(&open(&ws_dir)?, &file, format, as_, task)
+        }
         Some(Command::Export { format, status, output, with_provenance }) => {
             export::run(&open(&ws_dir)?, format, &status, &output, with_provenance)
         }
@@ -158,10 +160,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ExportAdapter(args)) => train::export_adapter(&open(&ws_dir)?, args),
         Some(Command::Eval(args)) => eval::run(&open(&ws_dir)?, args),
         Some(Command::ExportModel(args)) => eval::export_model(&open(&ws_dir)?, args),
-        Some(Command::Bench { which, rows, critic, random_model, engine }) => match critic.as_deref() {
-            Some(name) if name != "local" => bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model, &engine),
-            _ => bench::run(&which, rows, None, random_model, &engine),
-        },
+        Some(Command::Bench { which, rows, critic, random_model, engine }) => {
+            match critic.as_deref() {
+                Some(name) if name != "local" => {
+                    bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model, &engine)
+                }
+                _ => bench::run(&which, rows, None, random_model, &engine),
+            }
+        }
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }
 }

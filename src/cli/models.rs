@@ -54,7 +54,10 @@ pub(super) fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 let s = match state {
                     FileState::Present => format!("present, {} bytes", f.size),
                     FileState::Missing => "missing (run `distillery models fetch`)".into(),
-                    FileState::WrongSize(n) => format!("{n} bytes, expected {}: run `distillery models fetch` again", f.size),
+                    FileState::WrongSize(n) => format!(
+                        "{n} bytes, expected {}: run `distillery models fetch` again",
+                        f.size
+                    ),
                 };
                 println!("{:<24} {:<36} {s}", f.model, f.file_name());
             }
@@ -79,7 +82,13 @@ pub(super) fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
             let secs = start.elapsed().as_secs_f64();
             let tokens: usize = out.iter().map(|c| c.completion_tokens).sum();
             for (i, c) in out.iter().enumerate() {
-                println!("--- answer {} ({} tokens, {:?})\n{}", i + 1, c.completion_tokens, c.finish, crate::text::clean(&c.text));
+                println!(
+                    "--- answer {} ({} tokens, {:?})\n{}",
+                    i + 1,
+                    c.completion_tokens,
+                    c.finish,
+                    crate::text::clean(&c.text)
+                );
             }
             eprintln!(
                 "load {load:.2} s (engine: {}; {} tensors re-quantized); {} prompt tokens; {tokens} tokens in {secs:.2} s ({:.1} tokens/s over {n} answers)",

@@ -23,7 +23,10 @@ pub(super) fn run(ws: &Workspace, json: bool) -> anyhow::Result<()> {
         let edited = if r.kept > 0 { 100.0 * r.edited as f64 / r.kept as f64 } else { 0.0 };
         println!("{label:<11} {recipe}: {} samples, {} kept ({rate:.0}%, {edited:.0}% of them edited), {} rejected", r.samples, r.kept, r.rejected);
     }
-    let median = st.median_seconds_per_decision.map(|s| format!("; median {s:.1} s per decision")).unwrap_or_default();
+    let median = st
+        .median_seconds_per_decision
+        .map(|s| format!("; median {s:.1} s per decision"))
+        .unwrap_or_default();
     println!(
         "decisions   {} in force, {} undone; {:.1} per hour{median}",
         st.decisions, st.undos, st.mean_decisions_per_hour

@@ -42,7 +42,11 @@ pub struct ExportSummary {
 
 /// Writes `rows` (already filtered by status for sample formats; all decided samples for pair
 /// formats) to `path` atomically.
-pub fn export(rows: &[ExportRow], path: &Path, opts: &ExportOptions) -> std::io::Result<ExportSummary> {
+pub fn export(
+    rows: &[ExportRow],
+    path: &Path,
+    opts: &ExportOptions,
+) -> std::io::Result<ExportSummary> {
     let mut summary = ExportSummary::default();
     let values: Vec<Value> = match opts.format {
         ExportFormat::Dpo | ExportFormat::TrlPairs => pairs(rows, opts),
@@ -96,7 +100,9 @@ fn role_name(role: Role, sharegpt: bool) -> &'static str {
 
 fn sample_value(t: &SampleText, format: ExportFormat) -> Value {
     match format {
-        ExportFormat::Alpaca => json!({"instruction": t.instruction, "input": t.input, "output": t.output}),
+        ExportFormat::Alpaca => {
+            json!({"instruction": t.instruction, "input": t.input, "output": t.output})
+        }
         ExportFormat::Sharegpt => json!({"conversations": t.to_messages().iter()
             .map(|m| json!({"from": role_name(m.role, true), "value": m.content})).collect::<Vec<_>>()}),
         _ => json!({"messages": t.to_messages().iter()
@@ -126,7 +132,9 @@ fn pairs(rows: &[ExportRow], opts: &ExportOptions) -> Vec<Value> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let mut push = |prompt: &SampleText, chosen: &str, rejected: &str, meta: Value| {
-        if chosen == rejected || !seen.insert((prompt_key(prompt), chosen.to_owned(), rejected.to_owned())) {
+        if chosen == rejected
+            || !seen.insert((prompt_key(prompt), chosen.to_owned(), rejected.to_owned()))
+        {
             return;
         }
         let mut v = pair_value(prompt, chosen, rejected, opts.format);
@@ -164,7 +172,9 @@ fn pair_value(prompt: &SampleText, chosen: &str, rejected: &str, format: ExportF
     let mut msgs = prompt.to_messages();
     msgs.pop();
     let conv = |m: &[crate::sample::Message]| {
-        m.iter().map(|m| json!({"role": role_name(m.role, false), "content": m.content})).collect::<Vec<_>>()
+        m.iter()
+            .map(|m| json!({"role": role_name(m.role, false), "content": m.content}))
+            .collect::<Vec<_>>()
     };
     json!({
         "prompt": conv(&msgs),

@@ -53,8 +53,13 @@ impl Parsed {
 }
 
 /// Reads and parses a whole file; nothing is returned unless every record is valid.
-pub fn parse_file(file: &Path, format: Format, as_: Option<ImportAs>) -> Result<(Format, Parsed), FormatError> {
-    let bytes = std::fs::read(file).map_err(|e| FormatError::new(file, 0, None, format!("cannot read: {e}")))?;
+pub fn parse_file(
+    file: &Path,
+    format: Format,
+    as_: Option<ImportAs>,
+) -> Result<(Format, Parsed), FormatError> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| FormatError::new(file, 0, None, format!("cannot read: {e}")))?;
     let records = read_records(file, &bytes)?;
     parse_records(file, &records, format, as_)
 }
@@ -92,7 +97,12 @@ pub fn parse_records(
                 .map(|r| Ok((r.line, seed(file, r, format)?, opt_str(file, r, obj(r), "task")?)))
                 .collect::<Result<_, FormatError>>()?,
         ),
-        ImportAs::Eval => Parsed::Eval(records.iter().map(|r| Ok((r.line, eval_item(file, r)?))).collect::<Result<_, FormatError>>()?),
+        ImportAs::Eval => Parsed::Eval(
+            records
+                .iter()
+                .map(|r| Ok((r.line, eval_item(file, r)?)))
+                .collect::<Result<_, FormatError>>()?,
+        ),
     };
     Ok((format, parsed))
 }
@@ -134,7 +144,12 @@ fn err(file: &Path, r: &Record, field: &str, msg: impl Into<String>) -> FormatEr
 }
 
 /// A string field; `null` and absence give `None`.
-fn opt_str(file: &Path, r: &Record, o: &Map<String, Value>, field: &str) -> Result<Option<String>, FormatError> {
+fn opt_str(
+    file: &Path,
+    r: &Record,
+    o: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, FormatError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -142,7 +157,12 @@ fn opt_str(file: &Path, r: &Record, o: &Map<String, Value>, field: &str) -> Resu
     }
 }
 
-fn req_str(file: &Path, r: &Record, o: &Map<String, Value>, field: &str) -> Result<String, FormatError> {
+fn req_str(
+    file: &Path,
+    r: &Record,
+    o: &Map<String, Value>,
+    field: &str,
+) -> Result<String, FormatError> {
     opt_str(file, r, o, field)?.ok_or_else(|| err(file, r, field, "is missing"))
 }
 
@@ -159,9 +179,17 @@ fn sample_texts(file: &Path, r: &Record, format: Format) -> Result<Vec<SampleTex
         Format::Seeds => {
             let s = seed(file, r, format)?;
             if s.instances.is_empty() {
-                return Err(err(file, r, "instances", "a seed without instances has no output to make a sample from"));
+                return Err(err(
+                    file,
+                    r,
+                    "instances",
+                    "a seed without instances has no output to make a sample from",
+                ));
             }
-            Ok(s.instances.into_iter().map(|i| SampleText::new(s.instruction.as_str(), i.input, i.output)).collect())
+            Ok(s.instances
+                .into_iter()
+                .map(|i| SampleText::new(s.instruction.as_str(), i.input, i.output))
+                .collect())
         }
         Format::Eval => {
             let e = eval_item(file, r)?;
@@ -179,30 +207,63 @@ fn role(name: &str) -> Option<Role> {
     }
 }
 
-fn conversation(file: &Path, r: &Record, key: &str, role_key: &str, text_key: &str) -> Result<SampleText, FormatError> {
+fn conversation(
+    file: &Path,
+    r: &Record,
+    key: &str,
+    role_key: &str,
+    text_key: &str,
+) -> Result<SampleText, FormatError> {
     let list = match obj(r).get(key) {
         Some(Value::Array(a)) => a,
-        Some(v) => return Err(err(file, r, key, format!("expected an array, found {}", type_name(v)))),
+        Some(v) => {
+            return Err(err(file, r, key, format!("expected an array, found {}", type_name(v))))
+        }
         None => return Err(err(file, r, key, "is missing")),
     };
     let mut messages = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let path = |f: &str| format!("{key}[{i}].{f}");
         let Value::Object(m) = m else {
-            return Err(err(file, r, &format!("{key}[{i}]"), format!("expected an object, found {}", type_name(m))));
+            return Err(err(
+                file,
+                r,
+                &format!("{key}[{i}]"),
+                format!("expected an object, found {}", type_name(m)),
+            ));
         };
         let who = match m.get(role_key) {
             Some(Value::String(s)) => s,
-            Some(v) => return Err(err(file, r, &path(role_key), format!("expected a string, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(
+                    file,
+                    r,
+                    &path(role_key),
+                    format!("expected a string, found {}", type_name(v)),
+                ))
+            }
             None => return Err(err(file, r, &path(role_key), "is missing")),
         };
-        let role = role(who).ok_or_else(|| err(file, r, &path(role_key), format!("unsupported role {who:?}")))?;
+        let role = role(who)
+            .ok_or_else(|| err(file, r, &path(role_key), format!("unsupported role {who:?}")))?;
         let content = match m.get(text_key) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(parts)) => text_parts(parts).ok_or_else(|| {
-                err(file, r, &path(text_key), "only text parts ({\"type\": \"text\", \"text\": ...}) are supported")
+                err(
+                    file,
+                    r,
+                    &path(text_key),
+                    "only text parts ({\"type\": \"text\", \"text\": ...}) are supported",
+                )
             })?,
-            Some(v) => return Err(err(file, r, &path(text_key), format!("expected a string, found {}", type_name(v)))),
+            Some(v) => {
+                return Err(err(
+                    file,
+                    r,
+                    &path(text_key),
+                    format!("expected a string, found {}", type_name(v)),
+                ))
+            }
             None => return Err(err(file, r, &path(text_key), "is missing")),
         };
         messages.push(Message { role, content });
@@ -243,7 +304,11 @@ fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, FormatError
     let o = obj(r);
     if matches!(format, Format::Sharegpt | Format::Openai) {
         let t = sample_texts(file, r, format)?.remove(0);
-        return Ok(SeedTask { instruction: t.prompt(), instances: vec![Instance { input: String::new(), output: t.output }], ..Default::default() });
+        return Ok(SeedTask {
+            instruction: t.prompt(),
+            instances: vec![Instance { input: String::new(), output: t.output }],
+            ..Default::default()
+        });
     }
     let instruction = req_str(file, r, o, "instruction")?;
     let mut instances = Vec::new();
@@ -259,22 +324,46 @@ fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, FormatError
             for (i, inst) in list.iter().enumerate() {
                 let field = |f: &str| format!("instances[{i}].{f}");
                 let Value::Object(m) = inst else {
-                    return Err(err(file, r, &format!("instances[{i}]"), format!("expected an object, found {}", type_name(inst))));
+                    return Err(err(
+                        file,
+                        r,
+                        &format!("instances[{i}]"),
+                        format!("expected an object, found {}", type_name(inst)),
+                    ));
                 };
                 let get = |f: &str| match m.get(f) {
                     None | Some(Value::Null) => Ok(String::new()),
                     Some(Value::String(s)) => Ok(s.clone()),
-                    Some(v) => Err(err(file, r, &field(f), format!("expected a string, found {}", type_name(v)))),
+                    Some(v) => Err(err(
+                        file,
+                        r,
+                        &field(f),
+                        format!("expected a string, found {}", type_name(v)),
+                    )),
                 };
                 instances.push(Instance { input: get("input")?, output: get("output")? });
             }
         }
-        Some(v) => return Err(err(file, r, "instances", format!("expected an array, found {}", type_name(v)))),
+        Some(v) => {
+            return Err(err(
+                file,
+                r,
+                "instances",
+                format!("expected an array, found {}", type_name(v)),
+            ))
+        }
     }
     let is_classification = match o.get("is_classification") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
-        Some(v) => return Err(err(file, r, "is_classification", format!("expected a boolean, found {}", type_name(v)))),
+        Some(v) => {
+            return Err(err(
+                file,
+                r,
+                "is_classification",
+                format!("expected a boolean, found {}", type_name(v)),
+            ))
+        }
     };
     let name = match o.get("name") {
         Some(Value::String(_)) => opt_str(file, r, o, "name")?,
@@ -288,12 +377,24 @@ fn eval_item(file: &Path, r: &Record) -> Result<EvalItem, FormatError> {
     let reference = match o.get("reference").or_else(|| o.get("output")) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(v) => return Err(err(file, r, "reference", format!("expected a string or a number, found {}", type_name(v)))),
+        Some(v) => {
+            return Err(err(
+                file,
+                r,
+                "reference",
+                format!("expected a string or a number, found {}", type_name(v)),
+            ))
+        }
         None => return Err(err(file, r, "reference", "is missing")),
     };
     let scorer = opt_str(file, r, o, "scorer")?.unwrap_or_else(|| "exact".into());
     if !["exact", "number", "json_exact"].contains(&scorer.as_str()) {
-        return Err(err(file, r, "scorer", format!("unknown scorer {scorer:?}; expected exact, number or json_exact")));
+        return Err(err(
+            file,
+            r,
+            "scorer",
+            format!("unknown scorer {scorer:?}; expected exact, number or json_exact"),
+        ));
     }
     Ok(EvalItem {
         task: opt_str(file, r, o, "task")?,
@@ -315,20 +416,45 @@ mod tests {
 
     #[test]
     fn detects_each_format() {
-        assert_eq!(parse(r#"{"instruction":"a","input":"","output":"b"}"#).unwrap().0, Format::Alpaca);
-        assert_eq!(parse(r#"{"conversations":[{"from":"human","value":"a"},{"from":"gpt","value":"b"}]}"#).unwrap().0, Format::Sharegpt);
-        assert_eq!(parse(r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#).unwrap().0, Format::Openai);
-        assert_eq!(parse(r#"{"instruction":"a","instances":[{"input":"","output":"b"}]}"#).unwrap().0, Format::Seeds);
+        assert_eq!(
+            parse(r#"{"instruction":"a","input":"","output":"b"}"#).unwrap().0,
+            Format::Alpaca
+        );
+        assert_eq!(
+            parse(r#"{"conversations":[{"from":"human","value":"a"},{"from":"gpt","value":"b"}]}"#)
+                .unwrap()
+                .0,
+            Format::Sharegpt
+        );
+        assert_eq!(
+            parse(
+                r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#
+            )
+            .unwrap()
+            .0,
+            Format::Openai
+        );
+        assert_eq!(
+            parse(r#"{"instruction":"a","instances":[{"input":"","output":"b"}]}"#).unwrap().0,
+            Format::Seeds
+        );
         assert_eq!(parse(r#"{"instruction":"a"}"#).unwrap().0, Format::Seeds);
-        assert_eq!(parse(r#"{"instruction":"a","reference":"4","scorer":"number"}"#).unwrap().0, Format::Eval);
+        assert_eq!(
+            parse(r#"{"instruction":"a","reference":"4","scorer":"number"}"#).unwrap().0,
+            Format::Eval
+        );
     }
 
     #[test]
     fn wrong_type_names_line_and_field() {
-        let e = parse("{\"instruction\":\"a\",\"output\":\"b\"}\n{\"instruction\":\"a\",\"output\":3}").unwrap_err();
+        let e =
+            parse("{\"instruction\":\"a\",\"output\":\"b\"}\n{\"instruction\":\"a\",\"output\":3}")
+                .unwrap_err();
         assert_eq!((e.line, e.field.as_deref()), (2, Some("output")));
         assert!(e.message.contains("expected a string, found a number"));
-        let e = parse(r#"{"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}"#).unwrap_err();
+        let e =
+            parse(r#"{"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}"#)
+                .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("messages[1].role"));
     }
 
@@ -337,7 +463,10 @@ mod tests {
         let (_, p) = parse(r#"{"messages":[{"role":"system","content":"s"},{"role":"user","content":"u1"},{"role":"assistant","content":"a1"},{"role":"user","content":"u2"},{"role":"assistant","content":"a2"}]}"#).unwrap();
         let Parsed::Samples(v) = p else { panic!() };
         let t = &v[0].1;
-        assert_eq!((t.system.as_deref(), t.history.len(), t.instruction.as_str(), t.output.as_str()), (Some("s"), 2, "u2", "a2"));
+        assert_eq!(
+            (t.system.as_deref(), t.history.len(), t.instruction.as_str(), t.output.as_str()),
+            (Some("s"), 2, "u2", "a2")
+        );
         assert!(parse(r#"{"messages":[{"role":"user","content":"u1"}]}"#).is_err());
     }
 }

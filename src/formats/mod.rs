@@ -23,7 +23,12 @@ pub struct FormatError {
 }
 
 impl FormatError {
-    pub fn new(file: &Path, line: usize, field: Option<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: &Path,
+        line: usize,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         FormatError { file: file.to_owned(), line, field, message: message.into() }
     }
 }

@@ -25,7 +25,12 @@ pub fn read_records(file: &Path, bytes: &[u8]) -> Result<Vec<Record>, FormatErro
         let at = e.valid_up_to();
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
         let col = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
-        FormatError::new(file, line, None, format!("invalid UTF-8 at column {col} (byte {at}); the file must be UTF-8"))
+        FormatError::new(
+            file,
+            line,
+            None,
+            format!("invalid UTF-8 at column {col} (byte {at}); the file must be UTF-8"),
+        )
     })?;
     let start = text.len() - text.trim_start().len();
     if text[start..].starts_with('[') {
@@ -44,7 +49,11 @@ fn read_lines(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
                 file,
                 line_no,
                 None,
-                format!("the line is {} bytes, over the limit of {} bytes per record", line.len(), MAX_RECORD_BYTES),
+                format!(
+                    "the line is {} bytes, over the limit of {} bytes per record",
+                    line.len(),
+                    MAX_RECORD_BYTES
+                ),
             ));
         }
         let trimmed = line.trim();
@@ -56,7 +65,8 @@ fn read_lines(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
 }
 
 fn read_array(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
-    let raws: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| json_error(file, e.line(), &e))?;
+    let raws: Vec<&RawValue> =
+        serde_json::from_str(text).map_err(|e| json_error(file, e.line(), &e))?;
     let base = text.as_ptr() as usize;
     let (mut line, mut scanned) = (1, 0);
     let mut items = Vec::with_capacity(raws.len());
@@ -69,7 +79,11 @@ fn read_array(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
                 file,
                 line,
                 None,
-                format!("the record is {} bytes, over the limit of {} bytes", raw.get().len(), MAX_RECORD_BYTES),
+                format!(
+                    "the record is {} bytes, over the limit of {} bytes",
+                    raw.get().len(),
+                    MAX_RECORD_BYTES
+                ),
             ));
         }
         items.push((line, raw.get()));
@@ -83,7 +97,8 @@ fn parse_all(file: &Path, items: &[(usize, &str)]) -> Result<Vec<Record>, Format
     let work = |part: &[(usize, &str)]| -> Result<Vec<Record>, FormatError> {
         part.iter()
             .map(|&(line, s)| {
-                let value: Value = serde_json::from_str(s).map_err(|e| json_error(file, line, &e))?;
+                let value: Value =
+                    serde_json::from_str(s).map_err(|e| json_error(file, line, &e))?;
                 object(file, line, value)
             })
             .collect()
@@ -93,10 +108,17 @@ fn parse_all(file: &Path, items: &[(usize, &str)]) -> Result<Vec<Record>, Format
         return work(items);
     }
     let parts: Vec<Result<Vec<Record>, FormatError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(items.len().div_ceil(threads)).map(|part| s.spawn(move || work(part))).collect();
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| s.spawn(move || work(part)))
+            .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(FormatError::new(file, 0, None, "a parser thread panicked"))))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(FormatError::new(file, 0, None, "a parser thread panicked"))
+                })
+            })
             .collect()
     });
     let mut out = Vec::with_capacity(items.len());
@@ -108,7 +130,12 @@ fn parse_all(file: &Path, items: &[(usize, &str)]) -> Result<Vec<Record>, Format
 
 fn object(file: &Path, line: usize, value: Value) -> Result<Record, FormatError> {
     if !value.is_object() {
-        return Err(FormatError::new(file, line, None, format!("expected a JSON object, found {}", super::type_name(&value))));
+        return Err(FormatError::new(
+            file,
+            line,
+            None,
+            format!("expected a JSON object, found {}", super::type_name(&value)),
+        ));
     }
     Ok(Record { line, value })
 }

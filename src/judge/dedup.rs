@@ -50,8 +50,20 @@ pub struct PoolItem {
 }
 
 impl PoolItem {
-    pub fn new(kind: Kind, id: i64, instruction: &str, input: &str, embedding: Option<Vec<f32>>) -> PoolItem {
-        PoolItem { kind, id, words: Compared::new(instruction, input), text: key_text(instruction, input), embedding }
+    pub fn new(
+        kind: Kind,
+        id: i64,
+        instruction: &str,
+        input: &str,
+        embedding: Option<Vec<f32>>,
+    ) -> PoolItem {
+        PoolItem {
+            kind,
+            id,
+            words: Compared::new(instruction, input),
+            text: key_text(instruction, input),
+            embedding,
+        }
     }
 }
 
@@ -67,11 +79,18 @@ pub struct Compared {
 
 impl Compared {
     pub fn new(instruction: &str, input: &str) -> Compared {
-        Compared { all: words(&key_text(instruction, input)), instruction: words(instruction), input: words(input) }
+        Compared {
+            all: words(&key_text(instruction, input)),
+            instruction: words(instruction),
+            input: words(input),
+        }
     }
 
     pub fn rouge(&self, other: &Compared) -> f64 {
-        if self.instruction == other.instruction && !self.input.is_empty() && !other.input.is_empty() {
+        if self.instruction == other.instruction
+            && !self.input.is_empty()
+            && !other.input.is_empty()
+        {
             rouge_l(&self.input, &other.input)
         } else {
             rouge_l(&self.all, &other.all)
@@ -99,9 +118,16 @@ impl Neighbour {
     /// Why it is (or is not) a near-duplicate, e.g. "ROUGE-L 0.82 ≥ 0.70".
     pub fn why(&self) -> String {
         let t = &self.limits;
-        let r = format!("ROUGE-L {:.2}{}", self.rouge, if self.rouge >= t.rouge { format!(" ≥ {:.2}", t.rouge) } else { String::new() });
+        let r = format!(
+            "ROUGE-L {:.2}{}",
+            self.rouge,
+            if self.rouge >= t.rouge { format!(" ≥ {:.2}", t.rouge) } else { String::new() }
+        );
         match self.cosine {
-            Some(c) => format!("{r} · cosine {c:.2}{}", if c >= t.cosine { format!(" ≥ {:.2}", t.cosine) } else { String::new() }),
+            Some(c) => format!(
+                "{r} · cosine {c:.2}{}",
+                if c >= t.cosine { format!(" ≥ {:.2}", t.cosine) } else { String::new() }
+            ),
             None => format!("{r} · cosine not computed yet"),
         }
     }
@@ -118,7 +144,14 @@ pub fn key_text(instruction: &str, input: &str) -> String {
 
 /// The item of `pool` nearest to a sample's instruction and input (skipping `skip`, the sample
 /// itself): the one whose ROUGE-L or cosine is highest relative to its threshold.
-pub fn nearest(instruction: &str, input: &str, embedding: Option<&[f32]>, pool: &[PoolItem], skip: Option<(Kind, i64)>, t: &Thresholds) -> Option<Neighbour> {
+pub fn nearest(
+    instruction: &str,
+    input: &str,
+    embedding: Option<&[f32]>,
+    pool: &[PoolItem],
+    skip: Option<(Kind, i64)>,
+    t: &Thresholds,
+) -> Option<Neighbour> {
     let w = Compared::new(instruction, input);
     let mut best: Option<(f64, Neighbour)> = None;
     for item in pool {
@@ -133,7 +166,18 @@ pub fn nearest(instruction: &str, input: &str, embedding: Option<&[f32]>, pool: 
         let rank = (rouge / t.rouge).max(cos.map_or(0.0, |c| f64::from(c) / f64::from(t.cosine)));
         if best.as_ref().is_none_or(|(b, _)| rank > *b) {
             let near = rouge >= t.rouge || cos.is_some_and(|c| c >= t.cosine);
-            best = Some((rank, Neighbour { kind: item.kind, id: item.id, text: item.text.clone(), rouge, cosine: cos, near, limits: *t }));
+            best = Some((
+                rank,
+                Neighbour {
+                    kind: item.kind,
+                    id: item.id,
+                    text: item.text.clone(),
+                    rouge,
+                    cosine: cos,
+                    near,
+                    limits: *t,
+                },
+            ));
         }
     }
     best.map(|(_, n)| n)
@@ -149,7 +193,13 @@ mod tests {
         let pool = vec![
             PoolItem::new(Kind::Seed, 1, "Write a haiku about the sea.", "", None),
             PoolItem::new(Kind::Sample, 7, "Name three prime numbers.", "", Some(vec![1.0, 0.0])),
-            PoolItem::new(Kind::Sample, 9, "Explain photosynthesis to a child.", "", Some(vec![0.0, 1.0])),
+            PoolItem::new(
+                Kind::Sample,
+                9,
+                "Explain photosynthesis to a child.",
+                "",
+                Some(vec![0.0, 1.0]),
+            ),
         ];
         let n = nearest("Write a haiku about the ocean.", "", None, &pool, None, &t).unwrap();
         assert_eq!((n.kind, n.id), (Kind::Seed, 1));
@@ -157,21 +207,63 @@ mod tests {
         assert!(n.near);
         assert_eq!(n.why(), "ROUGE-L 0.83 ≥ 0.70 · cosine not computed yet");
         // No shared words, but the embedding says it is the same thing.
-        let n = nearest("Describe how plants make food from light.", "", Some(&[0.1, 0.995]), &pool, None, &t).unwrap();
+        let n = nearest(
+            "Describe how plants make food from light.",
+            "",
+            Some(&[0.1, 0.995]),
+            &pool,
+            None,
+            &t,
+        )
+        .unwrap();
         assert_eq!(n.id, 9);
         assert!(n.near && n.rouge < 0.2, "{n:?}");
         assert!(n.why().contains("cosine 0.99 ≥ 0.90"), "{}", n.why());
         // Far from everything: the nearest is still named, not near.
-        let n = nearest("List three prime numbers below ten, please, with a short reason for each.", "", Some(&[0.8, 0.6]), &pool, None, &t).unwrap();
+        let n = nearest(
+            "List three prime numbers below ten, please, with a short reason for each.",
+            "",
+            Some(&[0.8, 0.6]),
+            &pool,
+            None,
+            &t,
+        )
+        .unwrap();
         assert_eq!(n.id, 7);
         assert!(!n.near, "{n:?}");
-        assert_eq!(nearest("x", "", None, &pool[..1], Some((Kind::Seed, 1)), &t), None, "the sample itself is skipped");
+        assert_eq!(
+            nearest("x", "", None, &pool[..1], Some((Kind::Seed, 1)), &t),
+            None,
+            "the sample itself is skipped"
+        );
         // A task's shared instruction: only the inputs are compared.
         let task = "Solve the word problem. Answer with just the number.";
-        let pool = vec![PoolItem::new(Kind::Seed, 2, task, "Priya had 26 balloons and gave 3 away. How many balloons are left?", None)];
-        let n = nearest(task, "Elena had 29 books and gave 12 away. How many books are left?", None, &pool, None, &t).unwrap();
+        let pool = vec![PoolItem::new(
+            Kind::Seed,
+            2,
+            task,
+            "Priya had 26 balloons and gave 3 away. How many balloons are left?",
+            None,
+        )];
+        let n = nearest(
+            task,
+            "Elena had 29 books and gave 12 away. How many books are left?",
+            None,
+            &pool,
+            None,
+            &t,
+        )
+        .unwrap();
         assert!(!n.near && (n.rouge - 8.0 / 13.0).abs() < 1e-9, "{n:?}");
-        let n = nearest(task, "Priya had 26 balloons and gave 4 away. How many balloons are left?", None, &pool, None, &t).unwrap();
+        let n = nearest(
+            task,
+            "Priya had 26 balloons and gave 4 away. How many balloons are left?",
+            None,
+            &pool,
+            None,
+            &t,
+        )
+        .unwrap();
         assert!(n.near && n.rouge > 0.9, "the same template with one number changed: {n:?}");
         assert_eq!(key_text("Do it.", "  "), "Do it.");
         assert_eq!(key_text("Do it.", "now"), "Do it.\nnow");

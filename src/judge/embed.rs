@@ -41,17 +41,29 @@ impl Embedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
         let err = |file: &str, detail: String| EmbedError::Load { path: dir.join(file), detail };
-        let config = std::fs::read_to_string(dir.join("config.json")).map_err(|e| err("config.json", e.to_string()))?;
-        let config: Config = serde_json::from_str(&config).map_err(|e| err("config.json", e.to_string()))?;
-        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| err("tokenizer.json", e.to_string()))?;
+        let config = std::fs::read_to_string(dir.join("config.json"))
+            .map_err(|e| err("config.json", e.to_string()))?;
+        let config: Config =
+            serde_json::from_str(&config).map_err(|e| err("config.json", e.to_string()))?;
+        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| err("tokenizer.json", e.to_string()))?;
         let weights = dir.join("model.safetensors");
         if !weights.exists() {
-            return Err(err("model.safetensors", "no such file; run `distillery models fetch`".into()));
+            return Err(err(
+                "model.safetensors",
+                "no such file; run `distillery models fetch`".into(),
+            ));
         }
         // SAFETY: the file is mapped read-only and not modified while the model lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }.map_err(|e| err("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| err("model.safetensors", e.to_string()))?;
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "embedder".into());
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
+                .map_err(|e| err("model.safetensors", e.to_string()))?;
+        let model =
+            BertModel::load(vb, &config).map_err(|e| err("model.safetensors", e.to_string()))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "embedder".into());
         Embedder::new(model, tokenizer, name)
     }
 
@@ -68,10 +80,22 @@ impl Embedder {
     }
 
     /// An embedder from parts (tests build a tiny random BERT).
-    pub fn new(model: BertModel, mut tokenizer: Tokenizer, name: String) -> Result<Embedder, EmbedError> {
+    pub fn new(
+        model: BertModel,
+        mut tokenizer: Tokenizer,
+        name: String,
+    ) -> Result<Embedder, EmbedError> {
         // The shipped tokenizer pads every text to 128; pad to the longest in a batch instead.
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
-        tokenizer.with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() })).map_err(run_err)?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(run_err)?;
         Ok(Embedder { model, tokenizer, name })
     }
 
@@ -91,8 +115,16 @@ impl Embedder {
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(run_err)?;
         let dev = &self.model.device;
-        let ids: Vec<Tensor> = enc.iter().map(|e| Tensor::new(e.get_ids(), dev)).collect::<Result<_, _>>().map_err(run_err)?;
-        let mask: Vec<Tensor> = enc.iter().map(|e| Tensor::new(e.get_attention_mask(), dev)).collect::<Result<_, _>>().map_err(run_err)?;
+        let ids: Vec<Tensor> = enc
+            .iter()
+            .map(|e| Tensor::new(e.get_ids(), dev))
+            .collect::<Result<_, _>>()
+            .map_err(run_err)?;
+        let mask: Vec<Tensor> = enc
+            .iter()
+            .map(|e| Tensor::new(e.get_attention_mask(), dev))
+            .collect::<Result<_, _>>()
+            .map_err(run_err)?;
         let ids = Tensor::stack(&ids, 0).map_err(run_err)?;
         let mask = Tensor::stack(&mask, 0).map_err(run_err)?;
         let types = ids.zeros_like().map_err(run_err)?;

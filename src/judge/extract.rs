@@ -58,7 +58,9 @@ pub fn extract(text: &str) -> Option<Answer> {
             return Some(Answer { kind: Kind::Number, value: n });
         }
     }
-    (words <= SHORT_WORDS).then(|| Answer { kind: Kind::Text, value: normalise_text(t) }).filter(|a| !a.value.is_empty())
+    (words <= SHORT_WORDS)
+        .then(|| Answer { kind: Kind::Text, value: normalise_text(t) })
+        .filter(|a| !a.value.is_empty())
 }
 
 /// A number, an option letter, or short text.
@@ -68,9 +70,12 @@ fn classify(s: &str) -> Answer {
         return Answer { kind: Kind::Choice, value: c };
     }
     // A number up front ("9 pencils", "$42, since…") or in a short phrase is the answer.
-    let leads = s.trim_start_matches(['$', '€', '£']).starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    let leads =
+        s.trim_start_matches(['$', '€', '£']).starts_with(|c: char| c.is_ascii_digit() || c == '-');
     match first_number(s) {
-        Some(n) if leads || s.split_whitespace().count() <= 3 => Answer { kind: Kind::Number, value: n },
+        Some(n) if leads || s.split_whitespace().count() <= 3 => {
+            Answer { kind: Kind::Number, value: n }
+        }
         _ => Answer { kind: Kind::Text, value: normalise_text(s) },
     }
 }
@@ -98,11 +103,14 @@ fn boxed(t: &str) -> Option<&str> {
 fn choice(t: &str) -> Option<String> {
     let s = t.trim().trim_end_matches('.');
     let lower = s.to_lowercase();
-    let s = lower.strip_prefix("option ").or_else(|| lower.strip_prefix("choice ")).unwrap_or(&lower);
+    let s =
+        lower.strip_prefix("option ").or_else(|| lower.strip_prefix("choice ")).unwrap_or(&lower);
     let s = s.trim_start_matches('(').trim_end_matches(')').trim_end_matches(['.', ':']);
     let mut cs = s.chars();
     match (cs.next(), cs.next()) {
-        (Some(c @ 'a'..='e'), None) if t.trim().len() <= 12 => Some(c.to_ascii_uppercase().to_string()),
+        (Some(c @ 'a'..='e'), None) if t.trim().len() <= 12 => {
+            Some(c.to_ascii_uppercase().to_string())
+        }
         _ => None,
     }
 }
@@ -113,11 +121,17 @@ fn numbers(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        let neg = chars[i] == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit) && (i == 0 || !chars[i - 1].is_alphanumeric());
+        let neg = chars[i] == '-'
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+            && (i == 0 || !chars[i - 1].is_alphanumeric());
         if chars[i].is_ascii_digit() || neg {
             let start = i;
             i += 1;
-            while i < chars.len() && (chars[i].is_ascii_digit() || ((chars[i] == ',' || chars[i] == '.') && chars.get(i + 1).is_some_and(char::is_ascii_digit))) {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || ((chars[i] == ',' || chars[i] == '.')
+                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
                 i += 1;
             }
             let raw: String = chars[start..i].iter().filter(|c| **c != ',').collect();
@@ -153,8 +167,16 @@ fn last_number(s: &str) -> Option<String> {
 
 /// Lower case, punctuation and articles dropped, spaces collapsed.
 pub fn normalise_text(s: &str) -> String {
-    let cleaned: String = s.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
-    cleaned.split_whitespace().filter(|w| !matches!(*w, "a" | "an" | "the")).collect::<Vec<_>>().join(" ")
+    let cleaned: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' })
+        .collect();
+    cleaned
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -174,10 +196,18 @@ mod tests {
         assert_eq!(value("So the total is \\boxed{18}."), n("18"));
         assert_eq!(value("Final answer: -3.0"), n("-3"));
         assert_eq!(value("The answer is 9 which is the number of pencils left."), n("9"));
-        assert_eq!(value("He gave 5 away and kept 12."), n("12"), "a short worked answer ends with its result");
+        assert_eq!(
+            value("He gave 5 away and kept 12."),
+            n("12"),
+            "a short worked answer ends with its result"
+        );
         assert_eq!(value("50%"), n("50"));
         assert_eq!(value("The temperature fell to -5 degrees."), n("-5"));
-        assert_eq!(value("item-3 is sold out"), n("3"), "a hyphen inside a word is not a minus sign");
+        assert_eq!(
+            value("item-3 is sold out"),
+            n("3"),
+            "a hyphen inside a word is not a minus sign"
+        );
     }
 
     #[test]
@@ -186,7 +216,10 @@ mod tests {
         assert_eq!(value("The answer is C."), Some((Kind::Choice, "C".into())));
         assert_eq!(value("Option D"), Some((Kind::Choice, "D".into())));
         assert_eq!(value("The Eiffel Tower!"), Some((Kind::Text, "eiffel tower".into())));
-        assert_eq!(value("The answer is: Paris, France."), Some((Kind::Text, "paris france".into())));
+        assert_eq!(
+            value("The answer is: Paris, France."),
+            Some((Kind::Text, "paris france".into()))
+        );
     }
 
     #[test]

@@ -43,8 +43,19 @@ impl Default for AutoAccept {
 
 impl AutoAccept {
     /// Whether the rule accepts a sample with these signals (a vote is required).
-    pub fn admits(&self, score: Option<f32>, agreement: Option<f32>, agrees: Option<bool>, near: bool, checks_pass: bool) -> bool {
-        score.is_some_and(|s| s >= self.min_score) && agreement.is_some_and(|a| a >= self.min_agreement) && agrees == Some(true) && !near && checks_pass
+    pub fn admits(
+        &self,
+        score: Option<f32>,
+        agreement: Option<f32>,
+        agrees: Option<bool>,
+        near: bool,
+        checks_pass: bool,
+    ) -> bool {
+        score.is_some_and(|s| s >= self.min_score)
+            && agreement.is_some_and(|a| a >= self.min_agreement)
+            && agrees == Some(true)
+            && !near
+            && checks_pass
     }
 }
 
@@ -73,7 +84,13 @@ pub enum Needs {
 /// The triage class of a sample from its signals: whether it has a verdict, the latest score
 /// (`None` when unparsed), the vote's agreement, whether its own output agrees, and whether the
 /// judge found it near a seed or an accepted sample.
-pub fn needs(judged: bool, score: Option<f32>, agreement: Option<f32>, agrees: Option<bool>, near: bool) -> Needs {
+pub fn needs(
+    judged: bool,
+    score: Option<f32>,
+    agreement: Option<f32>,
+    agrees: Option<bool>,
+    near: bool,
+) -> Needs {
     let high = score.is_some_and(|s| s >= 7.0);
     let low = score.is_some_and(|s| s <= 4.0);
     match (judged, score, agreement, agrees) {
@@ -104,10 +121,26 @@ mod tests {
     #[test]
     fn triage_puts_conflicts_and_doubt_first() {
         assert_eq!(needs(true, None, Some(1.0), Some(true), false), Needs::Unparsed);
-        assert_eq!(needs(true, Some(9.0), Some(0.8), Some(false), false), Needs::Conflict, "high score, contradicted by the vote");
-        assert_eq!(needs(true, Some(2.0), Some(1.0), Some(true), false), Needs::Conflict, "low score, confirmed by the vote");
-        assert_eq!(needs(false, None, Some(0.8), Some(false), false), Needs::Conflict, "no verdict, contradicted by the vote");
-        assert_eq!(needs(true, Some(2.0), Some(0.8), Some(false), false), Needs::Ordinary, "both say it is wrong");
+        assert_eq!(
+            needs(true, Some(9.0), Some(0.8), Some(false), false),
+            Needs::Conflict,
+            "high score, contradicted by the vote"
+        );
+        assert_eq!(
+            needs(true, Some(2.0), Some(1.0), Some(true), false),
+            Needs::Conflict,
+            "low score, confirmed by the vote"
+        );
+        assert_eq!(
+            needs(false, None, Some(0.8), Some(false), false),
+            Needs::Conflict,
+            "no verdict, contradicted by the vote"
+        );
+        assert_eq!(
+            needs(true, Some(2.0), Some(0.8), Some(false), false),
+            Needs::Ordinary,
+            "both say it is wrong"
+        );
         assert_eq!(needs(true, Some(6.0), Some(0.4), Some(true), false), Needs::LowAgreement);
         assert_eq!(needs(false, None, None, None, false), Needs::Unjudged);
         assert_eq!(needs(true, Some(8.0), Some(1.0), Some(true), false), Needs::Confident);
@@ -116,18 +149,54 @@ mod tests {
         let r = AutoAccept::default();
         assert!(r.admits(Some(8.0), Some(1.0), Some(true), false, true));
         assert!(!r.admits(Some(7.5), Some(1.0), Some(true), false, true), "score below the rule");
-        assert!(!r.admits(Some(9.0), Some(0.8), Some(true), false, true), "agreement below the rule");
+        assert!(
+            !r.admits(Some(9.0), Some(0.8), Some(true), false, true),
+            "agreement below the rule"
+        );
         assert!(!r.admits(Some(9.0), Some(1.0), None, false, true), "no answer to agree with");
         assert!(!r.admits(Some(9.0), Some(1.0), Some(true), true, true), "a near-duplicate");
         assert!(!r.admits(Some(9.0), Some(1.0), Some(true), false, false), "a failed check");
         assert!(!r.admits(None, Some(1.0), Some(true), false, true), "an unparsed verdict");
-        assert_eq!(needs(true, Some(9.0), Some(1.0), Some(true), true), Needs::NearDuplicate, "confident but a near-duplicate");
+        assert_eq!(
+            needs(true, Some(9.0), Some(1.0), Some(true), true),
+            Needs::NearDuplicate,
+            "confident but a near-duplicate"
+        );
         assert_eq!(needs(false, None, None, None, true), Needs::NearDuplicate);
-        assert_eq!(needs(true, Some(9.0), Some(0.8), Some(false), true), Needs::Conflict, "a conflict comes first");
-        let mut order = [Needs::Confident, Needs::Ordinary, Needs::Unjudged, Needs::LowAgreement, Needs::NearDuplicate, Needs::FailedCheck, Needs::Conflict, Needs::Unparsed];
+        assert_eq!(
+            needs(true, Some(9.0), Some(0.8), Some(false), true),
+            Needs::Conflict,
+            "a conflict comes first"
+        );
+        let mut order = [
+            Needs::Confident,
+            Needs::Ordinary,
+            Needs::Unjudged,
+            Needs::LowAgreement,
+            Needs::NearDuplicate,
+            Needs::FailedCheck,
+            Needs::Conflict,
+            Needs::Unparsed,
+        ];
         order.sort();
-        assert_eq!(order, [Needs::Unparsed, Needs::Conflict, Needs::FailedCheck, Needs::NearDuplicate, Needs::LowAgreement, Needs::Unjudged, Needs::Ordinary, Needs::Confident]);
-        assert_eq!(with_checks(Needs::Confident, true), Needs::FailedCheck, "a failed check outranks a confident verdict");
+        assert_eq!(
+            order,
+            [
+                Needs::Unparsed,
+                Needs::Conflict,
+                Needs::FailedCheck,
+                Needs::NearDuplicate,
+                Needs::LowAgreement,
+                Needs::Unjudged,
+                Needs::Ordinary,
+                Needs::Confident
+            ]
+        );
+        assert_eq!(
+            with_checks(Needs::Confident, true),
+            Needs::FailedCheck,
+            "a failed check outranks a confident verdict"
+        );
         assert_eq!(with_checks(Needs::Conflict, true), Needs::Conflict);
         assert_eq!(with_checks(Needs::Confident, false), Needs::Confident);
     }

@@ -7,7 +7,9 @@ use super::embed::{EmbedError, Embedder};
 use super::vote::{cluster, tally, Vote};
 use super::AutoAccept;
 use crate::llm::{Generator, LlmError};
-use crate::store::{Candidate, Decision, DecisionKind, NewJudgement, Store, StoreError, VoteSummary};
+use crate::store::{
+    Candidate, Decision, DecisionKind, NewJudgement, Store, StoreError, VoteSummary,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,7 +79,11 @@ impl JudgeProgress {
 pub type OnJudged<'a> = dyn FnMut(&JudgeProgress, i64, &Critique, Option<&Vote>, &Extra) + 'a;
 
 /// Embeds every seed and not-rejected sample that has no embedding of its current text.
-pub fn embed_missing(embedder: &Embedder, store: &mut Store, cancel: &AtomicBool) -> Result<usize, JudgeError> {
+pub fn embed_missing(
+    embedder: &Embedder,
+    store: &mut Store,
+    cancel: &AtomicBool,
+) -> Result<usize, JudgeError> {
     let mut done = 0;
     loop {
         let todo = store.unembedded(64)?;
@@ -120,30 +126,39 @@ pub fn judge_pending(
     // and the detail pane and the accept check always compare against the pool of the moment.
     let mut pool: Option<(Vec<super::dedup::PoolItem>, Instant)> = None;
     let mut failed: Option<JudgeError> = None;
-    let mut next = |i: usize| -> Option<Result<crate::store::SampleDetail, StoreError>> { ids.get(i).map(|&id| store.borrow().sample(id)) };
-    let work = |m: &mut dyn Generator, d: Result<crate::store::SampleDetail, StoreError>| -> (Result<crate::store::SampleDetail, StoreError>, Said) {
+    let mut next = |i: usize| -> Option<Result<crate::store::SampleDetail, StoreError>> {
+        ids.get(i).map(|&id| store.borrow().sample(id))
+    };
+    let work = |m: &mut dyn Generator,
+                d: Result<crate::store::SampleDetail, StoreError>|
+     -> (Result<crate::store::SampleDetail, StoreError>, Said) {
         let Ok(detail) = &d else { return (d, Err(LlmError::Cancelled)) };
         let said = critique(m, &o.rubric, &detail.current).and_then(|c| {
-            let votes = if o.votes > 0 { Some(ballots(m, &detail.current, o.votes, o.seed.wrapping_add(detail.id as u64))?) } else { None };
+            let votes = if o.votes > 0 {
+                Some(ballots(m, &detail.current, o.votes, o.seed.wrapping_add(detail.id as u64))?)
+            } else {
+                None
+            };
             Ok((c, votes))
         });
         (d, said)
     };
-    let mut commit = |_: usize, (detail, said): (Result<crate::store::SampleDetail, StoreError>, Said)| {
-        let result = detail.map_err(JudgeError::from).and_then(|d| {
-            let said = said?;
-            let mut store = store.borrow_mut();
-            record(&mut store, embedder, o, &name, &mut pool, &mut p, d, said, start, on)
-        });
-        match result {
-            Ok(()) => true,
-            Err(JudgeError::Llm(LlmError::Cancelled)) => false,
-            Err(e) => {
-                failed = Some(e);
-                false
+    let mut commit =
+        |_: usize, (detail, said): (Result<crate::store::SampleDetail, StoreError>, Said)| {
+            let result = detail.map_err(JudgeError::from).and_then(|d| {
+                let said = said?;
+                let mut store = store.borrow_mut();
+                record(&mut store, embedder, o, &name, &mut pool, &mut p, d, said, start, on)
+            });
+            match result {
+                Ok(()) => true,
+                Err(JudgeError::Llm(LlmError::Cancelled)) => false,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             }
-        }
-    };
+        };
     let width = crate::llm::parallel::width(model, (o.votes + 1).div_ceil(2), 16);
     crate::llm::parallel::run_ordered(model, width, &o.cancel, &mut next, &work, &mut commit);
     if let Some(e) = failed {
@@ -180,7 +195,17 @@ fn record(
     let text = detail.current;
     let v = &c.verdict;
     let rationale = (!v.rationale.is_empty()).then_some(v.rationale.as_str());
-    store.record_judgement(id, &NewJudgement { score: v.score, rationale, raw: &v.raw, judge_model: name, rubric_hash: &o.rubric_hash, confidence: c.confidence })?;
+    store.record_judgement(
+        id,
+        &NewJudgement {
+            score: v.score,
+            rationale,
+            raw: &v.raw,
+            judge_model: name,
+            rubric_hash: &o.rubric_hash,
+            confidence: c.confidence,
+        },
+    )?;
     p.tokens += c.tokens;
     p.unparsed += usize::from(v.score.is_none());
     let mut agrees = None;
@@ -191,18 +216,25 @@ fn record(
             // Long free-text answers: clustered by meaning, and the output compared by embedding.
             let mut meaning = None;
             if let (Some(e), false) = (embedder, vote.unanswered.is_empty()) {
-                let mut texts: Vec<&str> = vote.unanswered.iter().map(|&i| bs[i].text.as_str()).collect();
+                let mut texts: Vec<&str> =
+                    vote.unanswered.iter().map(|&i| bs[i].text.as_str()).collect();
                 texts.push(&text.output);
                 let mut vecs = e.embed(&texts)?;
                 let own = vecs.pop();
                 cluster(&mut vote, &bs, &vecs);
                 meaning = own.and_then(|o| vote.agrees_in_meaning(&o));
             }
-            let extracted = |i: usize| vote.groups.iter().find(|g| g.members.contains(&i)).map(|g| g.answer.value.clone());
+            let extracted = |i: usize| {
+                vote.groups.iter().find(|g| g.members.contains(&i)).map(|g| g.answer.value.clone())
+            };
             let answers: Vec<Candidate> = bs
                 .iter()
                 .enumerate()
-                .map(|(i, b)| Candidate { answer: b.text.clone(), extracted: extracted(i), logprob: mean(&b.logprobs).map(f64::from) })
+                .map(|(i, b)| Candidate {
+                    answer: b.text.clone(),
+                    extracted: extracted(i),
+                    logprob: mean(&b.logprobs).map(f64::from),
+                })
                 .collect();
             let winner = vote.winner().map(|w| w.value.clone());
             agrees = vote.agrees_with(&text.output).or(meaning);
@@ -219,9 +251,17 @@ fn record(
     }
     let near = neighbour.as_ref().is_some_and(|n| n.near);
     let checks_pass = checks.iter().all(|c| c.passed != Some(false));
-    let admitted = o.auto_accept.is_some_and(|r| r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass));
+    let admitted = o.auto_accept.is_some_and(|r| {
+        r.admits(v.score, vote.as_ref().map(|v| v.agreement() as f32), agrees, near, checks_pass)
+    });
     let auto = if admitted {
-        let d = Decision { sample_ids: vec![id], kind: DecisionKind::Accept, seconds: None, session: format!("auto-judge {name}"), automatic: true };
+        let d = Decision {
+            sample_ids: vec![id],
+            kind: DecisionKind::Accept,
+            seconds: None,
+            session: format!("auto-judge {name}"),
+            automatic: true,
+        };
         p.auto_accepted += 1;
         *pool = None; // the accepted set changed: the next sample compares with this one too
         Some(store.decide(&d)?)

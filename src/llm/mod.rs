@@ -49,13 +49,29 @@ impl LlmError {
 /// Anything that answers a conversation: the local engine, or an OpenAI-compatible endpoint.
 pub trait Generator {
     /// `n` answers to one conversation.
-    fn generate(&mut self, messages: &[crate::sample::Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;
+    fn generate(
+        &mut self,
+        messages: &[crate::sample::Message],
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError>;
     /// `n` continuations of a raw text prompt (no chat template), for few-shot recipes.
-    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError>;
+    fn complete(
+        &mut self,
+        prompt: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError>;
     /// `n` answers to a conversation, each reply made to begin with `prefix` (the texts returned
     /// include it): a small model then keeps to a format, a JSON verdict say. Backends that cannot
     /// start the reply for the model ask without it (the default; a hosted chat API cannot).
-    fn generate_prefixed(&mut self, messages: &[crate::sample::Message], prefix: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate_prefixed(
+        &mut self,
+        messages: &[crate::sample::Message],
+        prefix: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let _ = prefix;
         self.generate(messages, params, n)
     }

@@ -15,13 +15,13 @@
 //! - The API key is read from the environment variable the config names; it is never stored,
 //!   printed or logged.
 
+pub use super::endpoint::{EndpointConfig, EndpointStats};
 use super::local::{Completion, FinishReason};
 use super::sampling::GenParams;
 use super::LlmError;
 use crate::sample::Message;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-pub use super::endpoint::{EndpointConfig, EndpointStats};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,7 +45,10 @@ pub struct OpenAiClient {
 /// What went wrong with one attempt.
 enum Failure {
     /// Worth trying again (after the server's `Retry-After` when it gave one).
-    Retry { why: String, after: Option<Duration> },
+    Retry {
+        why: String,
+        after: Option<Duration>,
+    },
     Fatal(String),
     Cancelled,
     /// A 4xx that names `logprobs`: the server does not offer them.
@@ -87,7 +90,9 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// in [0.5, 1).
 fn backoff(attempt: u32, salt: u64) -> Duration {
     let base = (0.5 * 2f64.powi(attempt as i32)).min(30.0);
-    let mut rng = super::sampling::Rng::new(salt ^ u64::from(attempt).wrapping_mul(0x9e37) ^ std::process::id() as u64);
+    let mut rng = super::sampling::Rng::new(
+        salt ^ u64::from(attempt).wrapping_mul(0x9e37) ^ std::process::id() as u64,
+    );
     Duration::from_secs_f64(base * (0.5 + rng.next_f64() * 0.5))
 }
 
@@ -96,20 +101,39 @@ impl OpenAiClient {
     pub fn new(name: &str, cfg: EndpointConfig) -> Result<OpenAiClient, LlmError> {
         let err = |m: String| LlmError::Endpoint { name: name.into(), message: m };
         let key = match &cfg.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| err(format!("the API key variable {var} is not set")))?),
+            Some(var) => Some(
+                std::env::var(var)
+                    .map_err(|_| err(format!("the API key variable {var} is not set")))?,
+            ),
             None => None,
         };
         if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
-            return Err(err(format!("base_url {:?} must start with http:// or https://", cfg.base_url)));
+            return Err(err(format!(
+                "base_url {:?} must start with http:// or https://",
+                cfg.base_url
+            )));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs_f64(cfg.connect_timeout_s.max(0.01)))
             .build()
             .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| err(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| err(e.to_string()))?;
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let logprobs = AtomicBool::new(cfg.logprobs);
-        Ok(OpenAiClient { name: name.into(), cfg, key, http, rt, permits, stats: Arc::default(), cancel: None, logprobs })
+        Ok(OpenAiClient {
+            name: name.into(),
+            cfg,
+            key,
+            http,
+            rt,
+            permits,
+            stats: Arc::default(),
+            cancel: None,
+            logprobs,
+        })
     }
 
     pub fn config(&self) -> &EndpointConfig {
@@ -154,7 +178,13 @@ impl OpenAiClient {
         b
     }
 
-    fn run(&self, kind: Kind, input: Value, p: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn run(
+        &self,
+        kind: Kind,
+        input: Value,
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         let n = n.max(1);
         self.rt.block_on(async {
             let mut got = self.request(kind, &self.body(kind, input.clone(), p, n, p.seed)).await?;
@@ -188,24 +218,38 @@ impl OpenAiClient {
                 return Err(LlmError::Cancelled);
             }
             let outcome = {
-                let _permit = self.permits.acquire().await.map_err(|e| self.error(e.to_string()))?;
+                let _permit =
+                    self.permits.acquire().await.map_err(|e| self.error(e.to_string()))?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 self.once(kind, &body).await
             };
             match outcome {
                 Ok(c) => return Ok(c),
                 Err(Failure::Retry { why, after }) if attempt < self.cfg.max_retries => {
-                    let wait = after.unwrap_or_else(|| backoff(attempt, body["seed"].as_u64().unwrap_or(0)));
-                    tracing::warn!("endpoint {}: {why}; retry {} of {} in {:.1} s", self.name, attempt + 1, self.cfg.max_retries, wait.as_secs_f64());
+                    let wait = after
+                        .unwrap_or_else(|| backoff(attempt, body["seed"].as_u64().unwrap_or(0)));
+                    tracing::warn!(
+                        "endpoint {}: {why}; retry {} of {} in {:.1} s",
+                        self.name,
+                        attempt + 1,
+                        self.cfg.max_retries,
+                        wait.as_secs_f64()
+                    );
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                Err(Failure::Retry { why, .. }) => return Err(self.error(format!("{why} (gave up after {} retries)", self.cfg.max_retries))),
+                Err(Failure::Retry { why, .. }) => {
+                    return Err(self
+                        .error(format!("{why} (gave up after {} retries)", self.cfg.max_retries)))
+                }
                 Err(Failure::Fatal(why)) => return Err(self.error(why)),
                 Err(Failure::Cancelled) => return Err(LlmError::Cancelled),
                 Err(Failure::NoLogprobs(why)) if body.get("logprobs").is_some() => {
-                    tracing::warn!("endpoint {}: {why}; asking without log-probabilities from now on", self.name);
+                    tracing::warn!(
+                        "endpoint {}: {why}; asking without log-probabilities from now on",
+                        self.name
+                    );
                     self.logprobs.store(false, Ordering::Relaxed);
                     body.to_mut().as_object_mut().map(|o| o.remove("logprobs"));
                 }
@@ -227,21 +271,41 @@ impl OpenAiClient {
             req = req.bearer_auth(k);
         }
         let resp = match tokio::time::timeout(idle, req.send()).await {
-            Err(_) => return Err(Failure::Retry { why: format!("no response from {url} in {:.0} s", idle.as_secs_f64()), after: None }),
-            Ok(Err(e)) if e.is_connect() || e.is_timeout() || e.is_request() => {
-                return Err(Failure::Retry { why: format!("cannot reach {url}: {}", error_chain(&e)), after: None })
+            Err(_) => {
+                return Err(Failure::Retry {
+                    why: format!("no response from {url} in {:.0} s", idle.as_secs_f64()),
+                    after: None,
+                })
             }
-            Ok(Err(e)) => return Err(Failure::Fatal(format!("request to {url} failed: {}", error_chain(&e)))),
+            Ok(Err(e)) if e.is_connect() || e.is_timeout() || e.is_request() => {
+                return Err(Failure::Retry {
+                    why: format!("cannot reach {url}: {}", error_chain(&e)),
+                    after: None,
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(Failure::Fatal(format!("request to {url} failed: {}", error_chain(&e))))
+            }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
         if !status.is_success() {
             let after = retry_after(resp.headers());
-            let text = tokio::time::timeout(idle, resp.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+            let text = tokio::time::timeout(idle, resp.text())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
             let why = format!("HTTP {status} from {url}: {}", snippet(&text));
             return Err(match status.as_u16() {
                 429 | 500..=599 => Failure::Retry { why, after },
-                400..=499 if status.as_u16() != 401 && status.as_u16() != 403 && text.contains("logprob") => Failure::NoLogprobs(why),
+                400..=499
+                    if status.as_u16() != 401
+                        && status.as_u16() != 403
+                        && text.contains("logprob") =>
+                {
+                    Failure::NoLogprobs(why)
+                }
                 _ => Failure::Fatal(why),
             });
         }
@@ -250,9 +314,22 @@ impl OpenAiClient {
         let mut usage: Option<(u64, u64)> = None;
         loop {
             let ev = match tokio::time::timeout(idle, events.next()).await {
-                Err(_) => return Err(Failure::Retry { why: format!("the stream stalled (no data for {:.0} s)", idle.as_secs_f64()), after: None }),
+                Err(_) => {
+                    return Err(Failure::Retry {
+                        why: format!(
+                            "the stream stalled (no data for {:.0} s)",
+                            idle.as_secs_f64()
+                        ),
+                        after: None,
+                    })
+                }
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(Failure::Retry { why: format!("the stream was cut: {e}"), after: None }),
+                Ok(Some(Err(e))) => {
+                    return Err(Failure::Retry {
+                        why: format!("the stream was cut: {e}"),
+                        after: None,
+                    })
+                }
                 Ok(Some(Ok(ev))) => ev,
             };
             if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -265,18 +342,32 @@ impl OpenAiClient {
             if data.is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(data).map_err(|e| Failure::Fatal(format!("malformed chunk ({e}): {}", snippet(data))))?;
+            let v: Value = serde_json::from_str(data)
+                .map_err(|e| Failure::Fatal(format!("malformed chunk ({e}): {}", snippet(data))))?;
             if let Some(err) = v.get("error") {
-                let msg = err.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| err.to_string());
-                return Err(Failure::Fatal(format!("the server reported an error mid-stream: {}", snippet(&msg))));
+                let msg = err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| err.to_string());
+                return Err(Failure::Fatal(format!(
+                    "the server reported an error mid-stream: {}",
+                    snippet(&msg)
+                )));
             }
             if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                usage = Some((u["prompt_tokens"].as_u64().unwrap_or(0), u["completion_tokens"].as_u64().unwrap_or(0)));
+                usage = Some((
+                    u["prompt_tokens"].as_u64().unwrap_or(0),
+                    u["completion_tokens"].as_u64().unwrap_or(0),
+                ));
             }
             for c in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
                 let i = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
                 if i >= 1024 {
-                    return Err(Failure::Fatal(format!("choice index {i} out of range: {}", snippet(data))));
+                    return Err(Failure::Fatal(format!(
+                        "choice index {i} out of range: {}",
+                        snippet(data)
+                    )));
                 }
                 if choices.len() <= i {
                     choices.resize(i + 1, Partial::default());
@@ -290,7 +381,9 @@ impl OpenAiClient {
                     choices[i].chunks += 1;
                 }
                 // Chat: `logprobs.content[].logprob`; completions: `logprobs.token_logprobs[]`.
-                let lps = c.pointer("/logprobs/content").or_else(|| c.pointer("/logprobs/token_logprobs"));
+                let lps = c
+                    .pointer("/logprobs/content")
+                    .or_else(|| c.pointer("/logprobs/token_logprobs"));
                 for lp in lps.and_then(Value::as_array).into_iter().flatten() {
                     if let Some(x) = lp.get("logprob").unwrap_or(lp).as_f64() {
                         choices[i].logprobs.push(x as f32);
@@ -303,15 +396,23 @@ impl OpenAiClient {
             if let Some(limit) = self.cfg.token_budget {
                 let streamed: usize = choices.iter().map(|c| c.chunks).sum();
                 if self.stats.tokens() + streamed as u64 > limit {
-                    return Err(Failure::Fatal(format!("the token budget of {limit} ran out mid-stream; the answer was dropped")));
+                    return Err(Failure::Fatal(format!(
+                        "the token budget of {limit} ran out mid-stream; the answer was dropped"
+                    )));
                 }
             }
         }
         if choices.is_empty() {
-            return Err(Failure::Retry { why: "the stream ended without any choice".into(), after: None });
+            return Err(Failure::Retry {
+                why: "the stream ended without any choice".into(),
+                after: None,
+            });
         }
         if let Some(i) = choices.iter().position(|c| c.finish.is_none()) {
-            return Err(Failure::Retry { why: format!("the stream ended before choice {i} finished (cut mid-way)"), after: None });
+            return Err(Failure::Retry {
+                why: format!("the stream ended before choice {i} finished (cut mid-way)"),
+                after: None,
+            });
         }
         let streamed: usize = choices.iter().map(|c| c.chunks).sum();
         let (prompt_t, completion_t) = usage.unwrap_or((0, streamed as u64));
@@ -321,7 +422,11 @@ impl OpenAiClient {
         Ok(choices
             .into_iter()
             .map(|c| Completion {
-                finish: if c.finish.as_deref() == Some("length") { FinishReason::Length } else { FinishReason::Stop },
+                finish: if c.finish.as_deref() == Some("length") {
+                    FinishReason::Length
+                } else {
+                    FinishReason::Stop
+                },
                 text: c.text,
                 tokens: Vec::new(),
                 logprobs: c.logprobs,
@@ -344,11 +449,21 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl super::Generator for OpenAiClient {
-    fn generate(&mut self, messages: &[Message], params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn generate(
+        &mut self,
+        messages: &[Message],
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         self.run(Kind::Chat, json!(messages), params, n)
     }
 
-    fn complete(&mut self, prompt: &str, params: &GenParams, n: usize) -> Result<Vec<Completion>, LlmError> {
+    fn complete(
+        &mut self,
+        prompt: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
         self.run(Kind::Text, Value::String(prompt.into()), params, n)
     }
 

@@ -33,7 +33,8 @@ pub fn run_ordered<T: Send, R: Send>(
     work: &(dyn Fn(&mut dyn Generator, T) -> R + Sync),
     commit: &mut dyn FnMut(usize, R) -> bool,
 ) {
-    let handles: Vec<Box<dyn Generator + Send>> = if width > 1 { (0..width).map_while(|_| gen.handle()).collect() } else { Vec::new() };
+    let handles: Vec<Box<dyn Generator + Send>> =
+        if width > 1 { (0..width).map_while(|_| gen.handle()).collect() } else { Vec::new() };
     if handles.len() < 2 {
         let mut i = 0;
         while !cancel.load(Ordering::Relaxed) {
@@ -123,13 +124,30 @@ mod tests {
     struct Echo;
 
     impl Generator for Echo {
-        fn generate(&mut self, m: &[Message], _: &GenParams, _: usize) -> Result<Vec<Completion>, LlmError> {
+        fn generate(
+            &mut self,
+            m: &[Message],
+            _: &GenParams,
+            _: usize,
+        ) -> Result<Vec<Completion>, LlmError> {
             let i: u64 = m[0].content.parse().unwrap_or(0);
             std::thread::sleep(Duration::from_millis(20 - i % 4 * 5));
-            let c = Completion { text: m[0].content.clone(), tokens: vec![], logprobs: vec![], finish: FinishReason::Stop, prompt_tokens: 0, completion_tokens: 1 };
+            let c = Completion {
+                text: m[0].content.clone(),
+                tokens: vec![],
+                logprobs: vec![],
+                finish: FinishReason::Stop,
+                prompt_tokens: 0,
+                completion_tokens: 1,
+            };
             Ok(vec![c])
         }
-        fn complete(&mut self, _: &str, _: &GenParams, _: usize) -> Result<Vec<Completion>, LlmError> {
+        fn complete(
+            &mut self,
+            _: &str,
+            _: &GenParams,
+            _: usize,
+        ) -> Result<Vec<Completion>, LlmError> {
             unreachable!()
         }
         fn name(&self) -> String {
@@ -157,7 +175,16 @@ mod tests {
                     seen_when_made.push(taken.lock().unwrap().len());
                     (i < 10).then_some(i)
                 },
-                &|g, i| g.generate(&[Message { role: crate::sample::Role::User, content: i.to_string() }], &GenParams::default(), 1).unwrap().remove(0).text,
+                &|g, i| {
+                    g.generate(
+                        &[Message { role: crate::sample::Role::User, content: i.to_string() }],
+                        &GenParams::default(),
+                        1,
+                    )
+                    .unwrap()
+                    .remove(0)
+                    .text
+                },
                 &mut |i, text| {
                     assert_eq!(text, i.to_string());
                     taken.lock().unwrap().push(i);
@@ -165,7 +192,8 @@ mod tests {
                 },
             );
             assert_eq!(*taken.lock().unwrap(), (0..8).collect::<Vec<_>>(), "width {w}");
-            let want: Vec<usize> = (0..seen_when_made.len()).map(|i| i.saturating_sub(w - 1)).collect();
+            let want: Vec<usize> =
+                (0..seen_when_made.len()).map(|i| i.saturating_sub(w - 1)).collect();
             assert_eq!(seen_when_made, want, "width {w}");
         }
         assert_eq!(width(&Echo, 2, 100), 4);

@@ -24,7 +24,15 @@ pub struct GenParams {
 
 impl Default for GenParams {
     fn default() -> Self {
-        GenParams { temperature: 0.7, top_p: 0.9, top_k: 40, repetition_penalty: 1.1, max_tokens: 256, stop: Vec::new(), seed: 42 }
+        GenParams {
+            temperature: 0.7,
+            top_p: 0.9,
+            top_k: 40,
+            repetition_penalty: 1.1,
+            max_tokens: 256,
+            stop: Vec::new(),
+            seed: 42,
+        }
     }
 }
 
@@ -82,7 +90,8 @@ pub fn sample(logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u3
 /// so the choice is the same as sorting the whole vocabulary; one pass instead of a sort).
 fn top_k(l: &[f32], k: usize) -> Vec<usize> {
     let mut best: Vec<usize> = Vec::with_capacity(k + 1);
-    let worse = |a: usize, b: usize| l[a].total_cmp(&l[b]).then(b.cmp(&a)) == std::cmp::Ordering::Less;
+    let worse =
+        |a: usize, b: usize| l[a].total_cmp(&l[b]).then(b.cmp(&a)) == std::cmp::Ordering::Less;
     for i in 0..l.len() {
         if best.len() == k && !worse(best[k - 1], i) {
             continue;
@@ -95,14 +104,24 @@ fn top_k(l: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// [`sample`] with the vector maths of `isa`.
-pub fn sample_with(isa: Isa, logits: &[f32], seen: &[u32], p: &GenParams, rng: &mut Rng) -> (u32, f32) {
+pub fn sample_with(
+    isa: Isa,
+    logits: &[f32],
+    seen: &[u32],
+    p: &GenParams,
+    rng: &mut Rng,
+) -> (u32, f32) {
     let mut l = logits.to_vec();
     if p.repetition_penalty != 1.0 {
         let mut done = std::collections::HashSet::new();
         for &t in seen {
             let t = t as usize;
             if t < l.len() && done.insert(t) {
-                l[t] = if l[t] >= 0.0 { l[t] / p.repetition_penalty } else { l[t] * p.repetition_penalty };
+                l[t] = if l[t] >= 0.0 {
+                    l[t] / p.repetition_penalty
+                } else {
+                    l[t] * p.repetition_penalty
+                };
             }
         }
     }
@@ -119,7 +138,8 @@ pub fn sample_with(isa: Isa, logits: &[f32], seen: &[u32], p: &GenParams, rng: &
             idx
         };
         let max = l[idx[0]];
-        let mut probs: Vec<f64> = idx.iter().map(|&i| (((l[i] - max) / p.temperature) as f64).exp()).collect();
+        let mut probs: Vec<f64> =
+            idx.iter().map(|&i| (((l[i] - max) / p.temperature) as f64).exp()).collect();
         let total: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|x| *x /= total);
         // Top-p: the smallest prefix whose mass reaches top_p.
@@ -163,12 +183,24 @@ mod tests {
     #[test]
     fn same_seed_same_choices_and_top_k_one_is_greedy() {
         let logits: Vec<f32> = (0..50).map(|i| ((i * 37) % 11) as f32 / 3.0).collect();
-        let p = GenParams { temperature: 1.0, top_p: 1.0, top_k: 0, repetition_penalty: 1.0, ..Default::default() };
-        let run = |seed| (0..20).map(|_| 0).scan(Rng::new(seed), |r, _| Some(sample(&logits, &[], &p, r).0)).collect::<Vec<_>>();
+        let p = GenParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            repetition_penalty: 1.0,
+            ..Default::default()
+        };
+        let run = |seed| {
+            (0..20)
+                .map(|_| 0)
+                .scan(Rng::new(seed), |r, _| Some(sample(&logits, &[], &p, r).0))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
         let k1 = GenParams { top_k: 1, ..p };
-        let greedy = sample(&logits, &[], &GenParams { temperature: 0.0, ..k1.clone() }, &mut Rng::new(0)).0;
+        let greedy =
+            sample(&logits, &[], &GenParams { temperature: 0.0, ..k1.clone() }, &mut Rng::new(0)).0;
         assert_eq!(sample(&logits, &[], &k1, &mut Rng::new(3)).0, greedy);
     }
 
@@ -182,7 +214,8 @@ mod tests {
         }
         let lp = logprob(&l, 3);
         let max = l.iter().copied().fold(f32::MIN, f32::max) as f64;
-        let want = (l[3] as f64 - max) - l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+        let want =
+            (l[3] as f64 - max) - l.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
         assert!((lp as f64 - want).abs() < 1e-5, "{lp} vs {want}");
     }
 

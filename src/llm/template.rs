@@ -48,8 +48,12 @@ impl ChatTemplate {
                 env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
                     Err(Error::new(ErrorKind::InvalidOperation, msg))
                 });
-                env.add_template("chat", source).map_err(|e| format!("the chat template does not parse: {e}"))?;
-                let msgs: Vec<_> = messages.iter().map(|m| context! { role => role(m.role), content => m.content }).collect();
+                env.add_template("chat", source)
+                    .map_err(|e| format!("the chat template does not parse: {e}"))?;
+                let msgs: Vec<_> = messages
+                    .iter()
+                    .map(|m| context! { role => role(m.role), content => m.content })
+                    .collect();
                 env.get_template("chat")
                     .and_then(|t| t.render(context! { messages => msgs, add_generation_prompt => open, bos_token => bos, eos_token => eos }))
                     .map_err(|e| format!("the chat template failed: {e}"))
@@ -63,7 +67,10 @@ mod tests {
     use super::*;
 
     fn msgs() -> Vec<Message> {
-        vec![Message { role: Role::System, content: "Be brief.".into() }, Message { role: Role::User, content: "Hi".into() }]
+        vec![
+            Message { role: Role::System, content: "Be brief.".into() },
+            Message { role: Role::User, content: "Hi".into() },
+        ]
     }
 
     #[test]
@@ -77,9 +84,14 @@ mod tests {
     #[test]
     fn jinja_template_matches_chatml_for_a_chatml_template() {
         let source = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-        let t = ChatTemplate::Jinja { source: source.into(), bos: String::new(), eos: String::new() };
+        let t =
+            ChatTemplate::Jinja { source: source.into(), bos: String::new(), eos: String::new() };
         assert_eq!(t.render(&msgs()).unwrap(), ChatTemplate::ChatMl.render(&msgs()).unwrap());
-        let bad = ChatTemplate::Jinja { source: "{{ raise_exception('no system role') }}".into(), bos: String::new(), eos: String::new() };
+        let bad = ChatTemplate::Jinja {
+            source: "{{ raise_exception('no system role') }}".into(),
+            bos: String::new(),
+            eos: String::new(),
+        };
         assert!(bad.render(&msgs()).unwrap_err().contains("no system role"));
     }
 }

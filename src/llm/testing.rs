@@ -39,12 +39,22 @@ pub struct Dims {
 
 impl Dims {
     /// SmolLM2-135M-Instruct's shape.
-    pub const SMOLLM2_135M: Dims = Dims { hidden: 576, heads: 9, kv_heads: 3, ffn: 1536, blocks: 30, vocab: 49152 };
+    pub const SMOLLM2_135M: Dims =
+        Dims { hidden: 576, heads: 9, kv_heads: 3, ffn: 1536, blocks: 30, vocab: 49152 };
 }
 
 impl Default for TinyOptions {
     fn default() -> Self {
-        TinyOptions { architecture: "llama".into(), tokenizer: true, chat_template: None, seed: 1, q4_1: false, q8_0: false, tied: false, dims: None }
+        TinyOptions {
+            architecture: "llama".into(),
+            tokenizer: true,
+            chat_template: None,
+            seed: 1,
+            q4_1: false,
+            q8_0: false,
+            tied: false,
+            dims: None,
+        }
     }
 }
 
@@ -55,7 +65,8 @@ pub const SPECIAL: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 /// The vocabulary: the control tokens, then the 256 byte-level symbols, then a few merges.
 pub fn vocab() -> (Vec<String>, Vec<String>) {
     let mut tokens: Vec<String> = SPECIAL.iter().map(|s| s.to_string()).collect();
-    let mut bytes: Vec<char> = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet().into_iter().collect();
+    let mut bytes: Vec<char> =
+        tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet().into_iter().collect();
     bytes.sort_unstable();
     tokens.extend(bytes.iter().map(|c| c.to_string()));
     let merges = vec!["h e".to_string(), "l l".to_string(), "he ll".to_string()];
@@ -63,7 +74,12 @@ pub fn vocab() -> (Vec<String>, Vec<String>) {
     (tokens, merges)
 }
 
-fn random(shape: &[usize], rng: &mut Rng, scale: f32, dtype: GgmlDType) -> candle_core::Result<QTensor> {
+fn random(
+    shape: &[usize],
+    rng: &mut Rng,
+    scale: f32,
+    dtype: GgmlDType,
+) -> candle_core::Result<QTensor> {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| (rng.next_f64() as f32 - 0.5) * scale).collect();
     QTensor::quantize(&Tensor::from_vec(data, shape, &Device::Cpu)?, dtype)
@@ -95,10 +111,17 @@ pub fn write_tiny_llama(path: &Path, opts: &TinyOptions) -> candle_core::Result<
         ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(1e-5)),
     ];
     if opts.tokenizer {
-        let types: Vec<Value> = (0..vocab_size).map(|i| Value::I32(if i < SPECIAL.len() { 3 } else { 1 })).collect();
+        let types: Vec<Value> =
+            (0..vocab_size).map(|i| Value::I32(if i < SPECIAL.len() { 3 } else { 1 })).collect();
         md.push(("tokenizer.ggml.model".into(), Value::String("gpt2".into())));
-        md.push(("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().cloned().map(Value::String).collect())));
-        md.push(("tokenizer.ggml.merges".into(), Value::Array(merges.into_iter().map(Value::String).collect())));
+        md.push((
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().cloned().map(Value::String).collect()),
+        ));
+        md.push((
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.into_iter().map(Value::String).collect()),
+        ));
         md.push(("tokenizer.ggml.token_type".into(), Value::Array(types)));
         md.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(2)));
     }

@@ -15,7 +15,10 @@ use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 fn strings(meta: &HashMap<String, Value>, key: &str, file: &Path) -> Result<Vec<String>, LlmError> {
     let bad = |m: &str| LlmError::model(file, format!("tokenizer metadata `{key}` {m}"));
     match meta.get(key) {
-        Some(Value::Array(items)) => items.iter().map(|v| v.to_string().cloned().map_err(|_| bad("holds a non-string"))).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.to_string().cloned().map_err(|_| bad("holds a non-string")))
+            .collect(),
         Some(_) => Err(bad("is not an array")),
         None => Err(bad("is missing")),
     }
@@ -27,9 +30,19 @@ pub fn from_gguf(meta: &HashMap<String, Value>, file: &Path) -> Result<Tokenizer
     match kind.as_deref() {
         Some("gpt2") => {}
         Some(other) => {
-            return Err(LlmError::model(file, format!("tokenizer model `{other}` is not supported yet (byte-level BPE, `gpt2`, is)")))
+            return Err(LlmError::model(
+                file,
+                format!(
+                    "tokenizer model `{other}` is not supported yet (byte-level BPE, `gpt2`, is)"
+                ),
+            ))
         }
-        None => return Err(LlmError::model(file, "the GGUF has no tokenizer metadata (tokenizer.ggml.model)")),
+        None => {
+            return Err(LlmError::model(
+                file,
+                "the GGUF has no tokenizer metadata (tokenizer.ggml.model)",
+            ))
+        }
     }
     let tokens = strings(meta, "tokenizer.ggml.tokens", file)?;
     let merges: Vec<(String, String)> = strings(meta, "tokenizer.ggml.merges", file)?
@@ -43,7 +56,8 @@ pub fn from_gguf(meta: &HashMap<String, Value>, file: &Path) -> Result<Tokenizer
         Some(Value::Array(v)) => v.iter().map(|t| t.to_i32().unwrap_or(1)).collect(),
         _ => vec![1; tokens.len()],
     };
-    let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: tokenizers::models::bpe::Vocab =
+        tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .build()

@@ -27,15 +27,23 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Made {
     /// A candidate, with recipe-specific provenance (the evolution method, the roles…).
-    Keep { text: SampleText, extra: Value },
-    Drop { reason: String, raw: String },
+    Keep {
+        text: SampleText,
+        extra: Value,
+    },
+    Drop {
+        reason: String,
+        raw: String,
+    },
 }
 
 /// One attempt: the generator, the source, the run's sampling settings (with this attempt's
 /// seed), and a RNG for the recipe's own choices. Returns what it made and the tokens generated.
 /// Attempts run several at once (each on a handle of its own), so an attempt shares nothing
 /// mutable.
-pub type Attempt<'a> = dyn Fn(&mut dyn Generator, &Source, &GenParams, &mut Rng) -> Result<(Made, usize), LlmError> + Sync + 'a;
+pub type Attempt<'a> = dyn Fn(&mut dyn Generator, &Source, &GenParams, &mut Rng) -> Result<(Made, usize), LlmError>
+    + Sync
+    + 'a;
 
 /// How many attempts a run keeps in flight on `model` to keep `n` candidates: enough to fill
 /// the local engine's batch, never more than twice what is asked.
@@ -68,7 +76,12 @@ pub fn run_each(
     tasks.sort();
     tasks.dedup();
     for t in &tasks {
-        pool_text.extend(store.sample_prompts(t.as_deref(), 2000)?.into_iter().map(|(ins, inp)| format!("{ins} {inp}")));
+        pool_text.extend(
+            store
+                .sample_prompts(t.as_deref(), 2000)?
+                .into_iter()
+                .map(|(ins, inp)| format!("{ins} {inp}")),
+        );
     }
     let mut pool_words: Vec<Vec<String>> = pool_text.iter().map(|t| words(t)).collect();
     let mut rng = Rng::new(opts.params.seed);
@@ -95,29 +108,40 @@ pub fn run_each(
         let made = attempt(m, &sources[src], &params, &mut r);
         (src, params, made)
     };
-    let mut commit = |_: usize, (src, params, made): (usize, GenParams, Result<(Made, usize), LlmError>)| {
-        let src = &sources[src];
-        progress.attempts += 1;
-        let (made, tokens) = match made {
-            Ok(m) => m,
-            Err(LlmError::Cancelled) => return false,
-            Err(e) => {
-                failed = Some(e.into());
-                return false;
-            }
+    let mut commit =
+        |_: usize, (src, params, made): (usize, GenParams, Result<(Made, usize), LlmError>)| {
+            let src = &sources[src];
+            progress.attempts += 1;
+            let (made, tokens) = match made {
+                Ok(m) => m,
+                Err(LlmError::Cancelled) => return false,
+                Err(e) => {
+                    failed = Some(e.into());
+                    return false;
+                }
+            };
+            progress.tokens += tokens;
+            let outcome = match keep(
+                recipe,
+                store,
+                opts,
+                &name,
+                src,
+                &params,
+                made,
+                &mut pool_text,
+                &mut pool_words,
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    failed = Some(e.into());
+                    return false;
+                }
+            };
+            progress.count(&outcome, start);
+            on(&progress, &outcome);
+            progress.kept < opts.n
         };
-        progress.tokens += tokens;
-        let outcome = match keep(recipe, store, opts, &name, src, &params, made, &mut pool_text, &mut pool_words) {
-            Ok(o) => o,
-            Err(e) => {
-                failed = Some(e.into());
-                return false;
-            }
-        };
-        progress.count(&outcome, start);
-        on(&progress, &outcome);
-        progress.kept < opts.n
-    };
     crate::llm::parallel::run_ordered(model, width, &opts.cancel, &mut next, &work, &mut commit);
     match failed {
         Some(e) => Err(e),
@@ -147,9 +171,16 @@ fn keep(
     // A revision shares its parent's prompt by design, and an llm2llm example is meant to be
     // close to the failure it practises: the accept-time near-duplicate check still names what
     // each one matches.
-    let near = if matches!(recipe, "self-refine" | "llm2llm") { None } else { most_similar(&kw, pool_words) };
+    let near = if matches!(recipe, "self-refine" | "llm2llm") {
+        None
+    } else {
+        most_similar(&kw, pool_words)
+    };
     if let Some((i, s)) = near.filter(|(_, s)| *s > MAX_ROUGE_L) {
-        let reason = format!("near-copy (ROUGE-L {s:.2}) of: {}", crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80));
+        let reason = format!(
+            "near-copy (ROUGE-L {s:.2}) of: {}",
+            crate::text::truncate_width(&crate::text::clean_line(&pool_text[i]), 80)
+        );
         return Ok(Outcome::Dropped { reason, raw: text.output });
     }
     let similar = near.map(|(i, s)| (pool_text[i].clone(), s));
@@ -171,13 +202,24 @@ fn keep(
         seed_id: src.seed_id,
         ..Provenance::default()
     };
-    let report = store.insert_samples(&[NewSample { text: text.clone(), task: src.task.clone(), provenance }])?;
+    let report = store.insert_samples(&[NewSample {
+        text: text.clone(),
+        task: src.task.clone(),
+        provenance,
+    }])?;
     if report.added == 0 {
-        return Ok(Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: text.output });
+        return Ok(Outcome::Dropped {
+            reason: "the same sample is already in the workspace".into(),
+            raw: text.output,
+        });
     }
     pool_words.push(kw);
     pool_text.push(key);
-    Ok(Outcome::Kept { id: store.last_sample_id()?, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar })
+    Ok(Outcome::Kept {
+        id: store.last_sample_id()?,
+        summary: crate::sample::summary_line(&text, 100).0,
+        most_similar: similar,
+    })
 }
 
 /// Answers that refuse, or that say nothing: the elimination checks every recipe shares.
@@ -188,7 +230,15 @@ pub fn bad_answer(text: &str) -> Option<String> {
     if t.is_empty() {
         return Some("empty answer".into());
     }
-    let refusal = ["i'm sorry", "i am sorry", "as an ai", "i cannot", "i can't help", "i am unable", "i'm unable"];
+    let refusal = [
+        "i'm sorry",
+        "i am sorry",
+        "as an ai",
+        "i cannot",
+        "i can't help",
+        "i am unable",
+        "i'm unable",
+    ];
     if n_words < 80 && refusal.iter().any(|r| lower.contains(r)) {
         return Some("the answer is a refusal".into());
     }
@@ -209,7 +259,11 @@ pub fn bad_answer(text: &str) -> Option<String> {
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.len() * 4 < ws.len() {
-            return Some(format!("degenerate answer ({} words, {} distinct)", ws.len(), distinct.len()));
+            return Some(format!(
+                "degenerate answer ({} words, {} distinct)",
+                ws.len(),
+                distinct.len()
+            ));
         }
     }
     None
@@ -222,9 +276,18 @@ mod tests {
     #[test]
     fn refusals_loops_and_empty_answers_are_named() {
         assert_eq!(bad_answer("  ").as_deref(), Some("empty answer"));
-        assert_eq!(bad_answer("I'm sorry, but as an AI I cannot do that.").as_deref(), Some("the answer is a refusal"));
-        assert!(bad_answer("The sea is blue.\nThe sea is blue.\nThe sea is blue.\nThe sea is blue.").unwrap().contains("distinct"));
-        assert!(bad_answer("na na na na na na na na na na na na na na").unwrap().contains("distinct"));
+        assert_eq!(
+            bad_answer("I'm sorry, but as an AI I cannot do that.").as_deref(),
+            Some("the answer is a refusal")
+        );
+        assert!(bad_answer(
+            "The sea is blue.\nThe sea is blue.\nThe sea is blue.\nThe sea is blue."
+        )
+        .unwrap()
+        .contains("distinct"));
+        assert!(bad_answer("na na na na na na na na na na na na na na")
+            .unwrap()
+            .contains("distinct"));
         assert!(bad_answer("?!?! ...").unwrap().contains("no words"));
         assert_eq!(bad_answer("Paris is the capital of France."), None);
     }

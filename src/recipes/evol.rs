@@ -43,9 +43,15 @@ fn full_instruction(t: &SampleText) -> String {
 }
 
 /// Cleans a rewrite and says why it failed, if it did.
-pub fn check_rewrite(original: &str, rewrite: &str, finish: FinishReason) -> Result<String, String> {
+pub fn check_rewrite(
+    original: &str,
+    rewrite: &str,
+    finish: FinishReason,
+) -> Result<String, String> {
     let mut r = rewrite.trim();
-    for tag in ["#Rewritten Prompt#:", "Rewritten Prompt:", "#Rewritten Prompt#", "New prompt:", "Prompt:"] {
+    for tag in
+        ["#Rewritten Prompt#:", "Rewritten Prompt:", "#Rewritten Prompt#", "New prompt:", "Prompt:"]
+    {
         if let Some(rest) = r.strip_prefix(tag) {
             r = rest.trim();
         }
@@ -58,7 +64,10 @@ pub fn check_rewrite(original: &str, rewrite: &str, finish: FinishReason) -> Res
         return Err("the rewrite did not finish (max tokens)".into());
     }
     let lower = r.to_lowercase();
-    if ["given prompt", "rewritten prompt", "#given", "prompt rewriter"].iter().any(|w| lower.contains(w)) {
+    if ["given prompt", "rewritten prompt", "#given", "prompt rewriter"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
         return Err("the rewrite leaks the rewriter's instructions".into());
     }
     let sim = rouge_l(&words(original), &words(r));
@@ -72,30 +81,63 @@ pub fn check_rewrite(original: &str, rewrite: &str, finish: FinishReason) -> Res
 }
 
 /// One evol-instruct attempt on `src`.
-pub fn evolve(template: &str, model: &mut dyn Generator, src: &Source, p: &GenParams, rng: &mut Rng) -> Result<(Made, usize), LlmError> {
+pub fn evolve(
+    template: &str,
+    model: &mut dyn Generator,
+    src: &Source,
+    p: &GenParams,
+    rng: &mut Rng,
+) -> Result<(Made, usize), LlmError> {
     let (method, how) = METHODS[(rng.next_u64() % METHODS.len() as u64) as usize];
     let original = full_instruction(&src.text);
     let ask = evol_prompt(template, how, &original);
-    let rw = model.generate(&[Message { role: Role::User, content: ask }], &GenParams { stop: vec!["#Given".into()], ..p.clone() }, 1)?.remove(0);
+    let rw = model
+        .generate(
+            &[Message { role: Role::User, content: ask }],
+            &GenParams { stop: vec!["#Given".into()], ..p.clone() },
+            1,
+        )?
+        .remove(0);
     let mut tokens = rw.completion_tokens;
     let instruction = match check_rewrite(&original, &rw.text, rw.finish) {
         Ok(i) => i,
-        Err(reason) => return Ok((Made::Drop { reason: format!("{method}: {reason}"), raw: rw.text }, tokens)),
+        Err(reason) => {
+            return Ok((Made::Drop { reason: format!("{method}: {reason}"), raw: rw.text }, tokens))
+        }
     };
-    let answer = model.generate(&[Message { role: Role::User, content: instruction.clone() }], p, 1)?.remove(0);
+    let answer = model
+        .generate(&[Message { role: Role::User, content: instruction.clone() }], p, 1)?
+        .remove(0);
     tokens += answer.completion_tokens;
     if let Some(why) = bad_answer(&answer.text) {
-        return Ok((Made::Drop { reason: format!("{method}: {why}"), raw: format!("{instruction}\n---\n{}", answer.text) }, tokens));
+        return Ok((
+            Made::Drop {
+                reason: format!("{method}: {why}"),
+                raw: format!("{instruction}\n---\n{}", answer.text),
+            },
+            tokens,
+        ));
     }
     if answer.finish == FinishReason::Length {
-        return Ok((Made::Drop { reason: format!("{method}: the answer did not finish (max tokens)"), raw: answer.text }, tokens));
+        return Ok((
+            Made::Drop {
+                reason: format!("{method}: the answer did not finish (max tokens)"),
+                raw: answer.text,
+            },
+            tokens,
+        ));
     }
-    let text = SampleText { instruction, output: answer.text.trim().to_owned(), ..SampleText::default() };
+    let text =
+        SampleText { instruction, output: answer.text.trim().to_owned(), ..SampleText::default() };
     Ok((Made::Keep { text, extra: json!({"evolution": method, "evolved_from": original}) }, tokens))
 }
 
 /// Cleans a backtranslated request and says why it failed, if it did.
-pub fn check_request(document: &str, request: &str, finish: FinishReason) -> Result<String, String> {
+pub fn check_request(
+    document: &str,
+    request: &str,
+    finish: FinishReason,
+) -> Result<String, String> {
     let r = request.trim().trim_start_matches("Request:").trim().trim_matches('"').trim();
     let r = r.lines().next().unwrap_or("").trim();
     if r.is_empty() {
@@ -116,12 +158,26 @@ pub fn check_request(document: &str, request: &str, finish: FinishReason) -> Res
 }
 
 /// One backtranslation attempt: `src.text.output` is the document.
-pub fn backtranslate(template: &str, model: &mut dyn Generator, src: &Source, p: &GenParams) -> Result<(Made, usize), LlmError> {
+pub fn backtranslate(
+    template: &str,
+    model: &mut dyn Generator,
+    src: &Source,
+    p: &GenParams,
+) -> Result<(Made, usize), LlmError> {
     let doc = src.text.output.trim();
     let ask = template.replace("{document}", doc);
-    let out = model.generate(&[Message { role: Role::User, content: ask }], &GenParams { stop: vec!["\n\n".into()], ..p.clone() }, 1)?.remove(0);
+    let out = model
+        .generate(
+            &[Message { role: Role::User, content: ask }],
+            &GenParams { stop: vec!["\n\n".into()], ..p.clone() },
+            1,
+        )?
+        .remove(0);
     let made = match check_request(doc, &out.text, out.finish) {
-        Ok(instruction) => Made::Keep { text: SampleText { instruction, output: doc.to_owned(), ..SampleText::default() }, extra: json!({}) },
+        Ok(instruction) => Made::Keep {
+            text: SampleText { instruction, output: doc.to_owned(), ..SampleText::default() },
+            extra: json!({}),
+        },
         Err(reason) => Made::Drop { reason, raw: out.text },
     };
     Ok((made, out.completion_tokens))
@@ -135,7 +191,10 @@ pub fn read_documents(path: &std::path::Path) -> Result<Vec<String>, String> {
         let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut files: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "txt" || e == "md" || e == "jsonl"))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension().is_some_and(|e| e == "txt" || e == "md" || e == "jsonl")
+            })
             .collect();
         files.sort();
         let mut docs = Vec::new();
@@ -143,7 +202,10 @@ pub fn read_documents(path: &std::path::Path) -> Result<Vec<String>, String> {
             docs.extend(read_documents(f)?);
         }
         if docs.is_empty() {
-            return Err(format!("{}: no documents (put .txt, .md or .jsonl files there)", path.display()));
+            return Err(format!(
+                "{}: no documents (put .txt, .md or .jsonl files there)",
+                path.display()
+            ));
         }
         return Ok(docs);
     }
@@ -151,8 +213,12 @@ pub fn read_documents(path: &std::path::Path) -> Result<Vec<String>, String> {
     if path.extension().is_some_and(|e| e == "jsonl") {
         let mut docs = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-            let t = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| format!("{}:{}: no string field \"text\"", path.display(), i + 1))?;
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+            let t = v
+                .get("text")
+                .and_then(|t| t.as_str())
+                .ok_or_else(|| format!("{}:{}: no string field \"text\"", path.display(), i + 1))?;
             docs.push(t.to_owned());
         }
         return Ok(docs);
@@ -167,18 +233,43 @@ mod tests {
     #[test]
     fn rewrites_are_cleaned_or_eliminated_with_a_reason() {
         let orig = "Add 3 and 4.";
-        assert_eq!(check_rewrite(orig, "#Rewritten Prompt#: Add 3 and 4, then double the result.", FinishReason::Stop).unwrap(), "Add 3 and 4, then double the result.");
-        assert!(check_rewrite(orig, "Add 3 and 4.", FinishReason::Stop).unwrap_err().contains("copy"));
-        assert!(check_rewrite(orig, "The given prompt asks to add", FinishReason::Stop).unwrap_err().contains("leaks"));
-        assert!(check_rewrite(orig, "Add 3 and 4 and then", FinishReason::Length).unwrap_err().contains("did not finish"));
+        assert_eq!(
+            check_rewrite(
+                orig,
+                "#Rewritten Prompt#: Add 3 and 4, then double the result.",
+                FinishReason::Stop
+            )
+            .unwrap(),
+            "Add 3 and 4, then double the result."
+        );
+        assert!(check_rewrite(orig, "Add 3 and 4.", FinishReason::Stop)
+            .unwrap_err()
+            .contains("copy"));
+        assert!(check_rewrite(orig, "The given prompt asks to add", FinishReason::Stop)
+            .unwrap_err()
+            .contains("leaks"));
+        assert!(check_rewrite(orig, "Add 3 and 4 and then", FinishReason::Length)
+            .unwrap_err()
+            .contains("did not finish"));
         assert_eq!(check_rewrite(orig, "", FinishReason::Stop).unwrap_err(), "empty rewrite");
-        assert!(check_rewrite(orig, "I'm sorry, I cannot rewrite this.", FinishReason::Stop).unwrap_err().contains("refusal"));
+        assert!(check_rewrite(orig, "I'm sorry, I cannot rewrite this.", FinishReason::Stop)
+            .unwrap_err()
+            .contains("refusal"));
     }
 
     #[test]
     fn backtranslated_requests_are_checked() {
-        let doc = "Water boils at 100 degrees Celsius at sea level, and at lower temperatures higher up.";
-        assert_eq!(check_request(doc, "Request: At what temperature does water boil?\nmore", FinishReason::Stop).unwrap(), "At what temperature does water boil?");
+        let doc =
+            "Water boils at 100 degrees Celsius at sea level, and at lower temperatures higher up.";
+        assert_eq!(
+            check_request(
+                doc,
+                "Request: At what temperature does water boil?\nmore",
+                FinishReason::Stop
+            )
+            .unwrap(),
+            "At what temperature does water boil?"
+        );
         assert!(check_request(doc, doc, FinishReason::Stop).unwrap_err().contains("copies"));
         assert!(check_request(doc, "Why?", FinishReason::Stop).unwrap_err().contains("words"));
         assert_eq!(check_request(doc, "  ", FinishReason::Stop).unwrap_err(), "empty request");

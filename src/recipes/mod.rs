@@ -84,7 +84,11 @@ pub fn template(name: &str, workspace: Option<&Path>) -> Option<(String, String)
 pub fn fill_once(template: &str, fill: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 512);
     let mut rest = template;
-    while let Some((i, key, value)) = fill.iter().filter_map(|(k, v)| rest.find(k).map(|i| (i, *k, *v))).min_by_key(|(i, _, _)| *i) {
+    while let Some((i, key, value)) = fill
+        .iter()
+        .filter_map(|(k, v)| rest.find(k).map(|i| (i, *k, *v)))
+        .min_by_key(|(i, _, _)| *i)
+    {
         out.push_str(&rest[..i]);
         out.push_str(value);
         rest = &rest[i + key.len()..];

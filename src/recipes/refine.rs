@@ -33,7 +33,12 @@ pub struct Feedback {
 pub fn refine_prompt(template: &str, text: &SampleText, fb: &Feedback) -> String {
     let score = format!("{:.0}", fb.score);
     let instruction = text.prompt();
-    let fill = [("{instruction}", instruction.trim()), ("{output}", text.output.trim()), ("{score}", score.as_str()), ("{feedback}", fb.rationale.trim())];
+    let fill = [
+        ("{instruction}", instruction.trim()),
+        ("{output}", text.output.trim()),
+        ("{score}", score.as_str()),
+        ("{feedback}", fb.rationale.trim()),
+    ];
     super::fill_once(template, &fill)
 }
 
@@ -52,18 +57,36 @@ pub fn check_revision(old: &str, revision: &str, finish: FinishReason) -> Result
         return Err("the revision did not finish (max tokens)".into());
     }
     let lower = r.to_lowercase();
-    if let Some(w) = ["reviewer", "the original answer", "previous answer", "revised version", "my answer was", "feedback"].iter().find(|w| lower.contains(*w)) {
+    if let Some(w) = [
+        "reviewer",
+        "the original answer",
+        "previous answer",
+        "revised version",
+        "my answer was",
+        "feedback",
+    ]
+    .iter()
+    .find(|w| lower.contains(*w))
+    {
         return Err(format!("the revision talks about the review (\"{w}\") instead of answering"));
     }
     let sim = rouge_l(&words(old), &words(r));
     if sim > SAME_ROUGE_L {
-        return Err(format!("the revision changes almost nothing (ROUGE-L {sim:.2} to the old answer)"));
+        return Err(format!(
+            "the revision changes almost nothing (ROUGE-L {sim:.2} to the old answer)"
+        ));
     }
     Ok(r.to_owned())
 }
 
 /// One self-refine attempt on `src` with its critic's feedback.
-pub fn refine(template: &str, model: &mut dyn Generator, src: &Source, fb: &Feedback, p: &GenParams) -> Result<(Made, usize), LlmError> {
+pub fn refine(
+    template: &str,
+    model: &mut dyn Generator,
+    src: &Source,
+    fb: &Feedback,
+    p: &GenParams,
+) -> Result<(Made, usize), LlmError> {
     // As a conversation: the question, the old answer as the teacher's own turn, then the
     // feedback. A template that quotes {instruction} or {output} itself is sent alone.
     let ask = refine_prompt(template, &src.text, fb);
@@ -93,18 +116,39 @@ mod tests {
     fn the_prompt_fills_each_placeholder_once() {
         let text = SampleText::new("Add {output} to 2.", "", "It is {feedback}.");
         let fb = Feedback { score: 3.0, rationale: "Wrong: {score}".into() };
-        let p = refine_prompt("T: {instruction}\nA: {output}\nS: {score}\nF: {feedback}", &text, &fb);
+        let p =
+            refine_prompt("T: {instruction}\nA: {output}\nS: {score}\nF: {feedback}", &text, &fb);
         assert_eq!(p, "T: Add {output} to 2.\nA: It is {feedback}.\nS: 3\nF: Wrong: {score}");
     }
 
     #[test]
     fn revisions_are_cleaned_or_eliminated_with_a_reason() {
         let old = "The capital of Australia is Sydney, its largest city.";
-        assert_eq!(check_revision(old, "Better answer: The capital of Australia is Canberra.", FinishReason::Stop).unwrap(), "The capital of Australia is Canberra.");
-        assert!(check_revision(old, old, FinishReason::Stop).unwrap_err().contains("changes almost nothing"));
+        assert_eq!(
+            check_revision(
+                old,
+                "Better answer: The capital of Australia is Canberra.",
+                FinishReason::Stop
+            )
+            .unwrap(),
+            "The capital of Australia is Canberra."
+        );
+        assert!(check_revision(old, old, FinishReason::Stop)
+            .unwrap_err()
+            .contains("changes almost nothing"));
         assert!(check_revision(old, "  ", FinishReason::Stop).unwrap_err().contains("empty"));
-        assert!(check_revision(old, "The capital is Canberra, which", FinishReason::Length).unwrap_err().contains("did not finish"));
-        assert!(check_revision(old, "I'm sorry, I cannot help with that.", FinishReason::Stop).unwrap_err().contains("refusal"));
-        assert!(check_revision(old, "Yes, the previous answer was too short for the Reviewer.", FinishReason::Stop).unwrap_err().contains("talks about the review"));
+        assert!(check_revision(old, "The capital is Canberra, which", FinishReason::Length)
+            .unwrap_err()
+            .contains("did not finish"));
+        assert!(check_revision(old, "I'm sorry, I cannot help with that.", FinishReason::Stop)
+            .unwrap_err()
+            .contains("refusal"));
+        assert!(check_revision(
+            old,
+            "Yes, the previous answer was too short for the Reviewer.",
+            FinishReason::Stop
+        )
+        .unwrap_err()
+        .contains("talks about the review"));
     }
 }

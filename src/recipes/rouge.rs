@@ -3,7 +3,10 @@
 
 /// Lower-cased alphanumeric words.
 pub fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 fn lcs(a: &[String], b: &[String]) -> usize {
@@ -44,7 +47,10 @@ mod tests {
     fn known_values() {
         let w = |s: &str| words(s);
         // LCS("the cat sat on the mat", "the cat on the mat") = 5 → P = 5/6, R = 1 → F = 10/11.
-        assert!((rouge_l(&w("the cat sat on the mat"), &w("The cat, on the mat!")) - 10.0 / 11.0).abs() < 1e-12);
+        assert!(
+            (rouge_l(&w("the cat sat on the mat"), &w("The cat, on the mat!")) - 10.0 / 11.0).abs()
+                < 1e-12
+        );
         assert_eq!(rouge_l(&w("a b c"), &w("a b c")), 1.0);
         assert_eq!(rouge_l(&w("a b c"), &w("d e f")), 0.0);
         assert_eq!(rouge_l(&w(""), &w("x")), 0.0);

@@ -91,26 +91,46 @@ pub fn self_instruct(
     opts: &RunOptions,
     on: &mut dyn FnMut(&Progress, &Outcome),
 ) -> Result<Progress, RecipeError> {
-    let seeds: Vec<_> = store.seeds()?.into_iter().filter(|s| opts.task.is_none() || s.task == opts.task).collect();
+    let seeds: Vec<_> =
+        store.seeds()?.into_iter().filter(|s| opts.task.is_none() || s.task == opts.task).collect();
     // (seed id, task, example) for every worked instance.
     let examples: Vec<(i64, Option<String>, Example)> = seeds
         .iter()
         .flat_map(|s| {
             s.seed.instances.iter().map(move |i| {
-                (s.id, s.task.clone(), Example { instruction: s.seed.instruction.clone(), input: i.input.clone(), output: i.output.clone() })
+                (
+                    s.id,
+                    s.task.clone(),
+                    Example {
+                        instruction: s.seed.instruction.clone(),
+                        input: i.input.clone(),
+                        output: i.output.clone(),
+                    },
+                )
             })
         })
         .filter(|(_, _, e)| !e.output.trim().is_empty())
         .collect();
     if examples.is_empty() {
-        return Err(RecipeError::NoSeeds(opts.task.as_ref().map(|t| format!(" with worked examples for task {t:?}")).unwrap_or_default()));
+        return Err(RecipeError::NoSeeds(
+            opts.task
+                .as_ref()
+                .map(|t| format!(" with worked examples for task {t:?}"))
+                .unwrap_or_default(),
+        ));
     }
     // The texts a candidate must not copy, and their word lists (kept side by side).
-    let mut pool_text: Vec<String> = examples.iter().map(|(_, _, e)| format!("{} {}", e.instruction, e.input)).collect();
+    let mut pool_text: Vec<String> =
+        examples.iter().map(|(_, _, e)| format!("{} {}", e.instruction, e.input)).collect();
     let mut tasks: Vec<Option<String>> = examples.iter().map(|e| e.1.clone()).collect();
     tasks.dedup();
     for t in &tasks {
-        pool_text.extend(store.sample_prompts(t.as_deref(), 2000)?.into_iter().map(|(ins, inp)| format!("{ins} {inp}")));
+        pool_text.extend(
+            store
+                .sample_prompts(t.as_deref(), 2000)?
+                .into_iter()
+                .map(|(ins, inp)| format!("{ins} {inp}")),
+        );
     }
     let mut pool_words: Vec<Vec<String>> = pool_text.iter().map(|t| words(t)).collect();
     let mut rng = Rng::new(opts.params.seed);
@@ -123,7 +143,8 @@ pub fn self_instruct(
             return None;
         }
         let task = tasks[(rng.next_u64() % tasks.len() as u64) as usize].clone();
-        let mut same: Vec<&(i64, Option<String>, Example)> = examples.iter().filter(|e| e.1 == task).collect();
+        let mut same: Vec<&(i64, Option<String>, Example)> =
+            examples.iter().filter(|e| e.1 == task).collect();
         let mut shots = Vec::new();
         while shots.len() < opts.shots && !same.is_empty() {
             shots.push(same.swap_remove((rng.next_u64() % same.len() as u64) as usize));
@@ -137,7 +158,14 @@ pub fn self_instruct(
         // Stop at the next example, or at a blank line (each field is one paragraph).
         let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
         let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
-        Some(Planned { task, shots: shots.iter().map(|s| s.0).collect(), next, prefix, prompt, params })
+        Some(Planned {
+            task,
+            shots: shots.iter().map(|s| s.0).collect(),
+            next,
+            prefix,
+            prompt,
+            params,
+        })
     };
     // Raw completion, as Alpaca did: the teacher continues the numbered list.
     let work = |m: &mut dyn Generator, p: Planned| {
@@ -155,7 +183,8 @@ pub fn self_instruct(
             }
         };
         progress.tokens += out.completion_tokens;
-        let outcome = match keep(store, opts, &name, &p, &out.text, &mut pool_text, &mut pool_words) {
+        let outcome = match keep(store, opts, &name, &p, &out.text, &mut pool_text, &mut pool_words)
+        {
             Ok((outcome, made)) => {
                 if let Some(e) = made {
                     generated.borrow_mut().push((p.task.clone(), e));
@@ -191,11 +220,18 @@ fn keep(
     pool_words: &mut Vec<Vec<String>>,
 ) -> Result<(Outcome, Option<Example>), StoreError> {
     let text = match self_instruct::parse(&format!("{}{raw}", p.prefix), p.next) {
-        Err(why) => return Ok((Outcome::Dropped { reason: format!("unparsable: {why}"), raw: raw.to_owned() }, None)),
+        Err(why) => {
+            return Ok((
+                Outcome::Dropped { reason: format!("unparsable: {why}"), raw: raw.to_owned() },
+                None,
+            ))
+        }
         Ok(text) => text,
     };
     let most_similar = match self_instruct::filter(&text, pool_words) {
-        Verdict::Drop(reason) => return Ok((Outcome::Dropped { reason, raw: raw.to_owned() }, None)),
+        Verdict::Drop(reason) => {
+            return Ok((Outcome::Dropped { reason, raw: raw.to_owned() }, None))
+        }
         Verdict::Keep { most_similar } => most_similar,
     };
     let similar = most_similar.map(|(i, s)| (pool_text[i].clone(), s));
@@ -217,14 +253,35 @@ fn keep(
         seed_id: p.shots.first().copied(),
         ..Provenance::default()
     };
-    let report = store.insert_samples(&[NewSample { text: text.clone(), task: p.task.clone(), provenance }])?;
+    let report = store.insert_samples(&[NewSample {
+        text: text.clone(),
+        task: p.task.clone(),
+        provenance,
+    }])?;
     if report.added == 0 {
-        return Ok((Outcome::Dropped { reason: "the same sample is already in the workspace".into(), raw: raw.to_owned() }, None));
+        return Ok((
+            Outcome::Dropped {
+                reason: "the same sample is already in the workspace".into(),
+                raw: raw.to_owned(),
+            },
+            None,
+        ));
     }
     let key = format!("{} {}", text.instruction, text.input);
     pool_words.push(words(&key));
     pool_text.push(key);
     let id = store.last_sample_id()?;
-    let example = Example { instruction: text.instruction.clone(), input: text.input.clone(), output: text.output.clone() };
-    Ok((Outcome::Kept { id, summary: crate::sample::summary_line(&text, 100).0, most_similar: similar }, Some(example)))
+    let example = Example {
+        instruction: text.instruction.clone(),
+        input: text.input.clone(),
+        output: text.output.clone(),
+    };
+    Ok((
+        Outcome::Kept {
+            id,
+            summary: crate::sample::summary_line(&text, 100).0,
+            most_similar: similar,
+        },
+        Some(example),
+    ))
 }

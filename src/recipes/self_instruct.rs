@@ -6,8 +6,26 @@ use super::rouge::{most_similar, words};
 use crate::sample::SampleText;
 
 /// Keywords Self-Instruct drops: tasks a text model cannot do.
-pub const BLACKLIST: &[&str] =
-    &["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"];
+pub const BLACKLIST: &[&str] = &[
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+];
 
 /// Similarity above which a candidate is dropped.
 pub const MAX_ROUGE_L: f64 = 0.7;
@@ -29,11 +47,19 @@ pub fn prompt(template: &str, examples: &[Example]) -> (String, String) {
     let mut ex = String::new();
     for (i, e) in examples.iter().enumerate() {
         let input = if e.input.trim().is_empty() { "<noinput>" } else { e.input.trim() };
-        ex.push_str(&format!("{n}. Instruction: {}\n{n}. Input: {input}\n{n}. Output: {}\n\n", e.instruction.trim(), e.output.trim(), n = i + 1));
+        ex.push_str(&format!(
+            "{n}. Instruction: {}\n{n}. Input: {input}\n{n}. Output: {}\n\n",
+            e.instruction.trim(),
+            e.output.trim(),
+            n = i + 1
+        ));
     }
     let next = examples.len() + 1;
     let text = template.replace("{examples}", ex.trim_end()).replace("{next}", &next.to_string());
-    let shared = examples.first().map(|e| e.instruction.trim()).filter(|i| examples.iter().all(|e| e.instruction.trim() == *i));
+    let shared = examples
+        .first()
+        .map(|e| e.instruction.trim())
+        .filter(|i| examples.iter().all(|e| e.instruction.trim() == *i));
     match shared {
         Some(instr) => {
             let opened = format!(" {instr}\n{next}. Input:");
@@ -60,9 +86,14 @@ pub fn parse(text: &str, n: usize) -> Result<SampleText, String> {
             .filter(|&i| rest.is_char_boundary(i))
             .find(|&i| {
                 let r = &rest[i..];
-                (i == 0 || rest[..i].ends_with('\n')) && r.split_once(". ").is_some_and(|(num, tail)| {
-                    !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()) && ["Instruction:", "Input:", "Output:"].iter().any(|t| tail.starts_with(t))
-                })
+                (i == 0 || rest[..i].ends_with('\n'))
+                    && r.split_once(". ").is_some_and(|(num, tail)| {
+                        !num.is_empty()
+                            && num.chars().all(|c| c.is_ascii_digit())
+                            && ["Instruction:", "Input:", "Output:"]
+                                .iter()
+                                .any(|t| tail.starts_with(t))
+                    })
             })
             .unwrap_or(rest.len());
         Some(rest[..end].trim().to_owned())
@@ -90,19 +121,26 @@ pub fn filter(t: &SampleText, pool: &[Vec<String>]) -> Verdict {
     }
     let lower = format!("{} {}", t.instruction, t.input).to_lowercase();
     let ws = words(&lower);
-    let listed = |k: &&&str| if k.contains(' ') { lower.contains(**k) } else { ws.iter().any(|w| w == **k) };
+    let listed =
+        |k: &&&str| if k.contains(' ') { lower.contains(**k) } else { ws.iter().any(|w| w == **k) };
     if let Some(k) = BLACKLIST.iter().find(listed) {
         return Verdict::Drop(format!("blacklisted keyword {k:?}"));
     }
-    if t.instruction.starts_with(|c: char| c.is_ascii_punctuation()) || !t.instruction.starts_with(|c: char| c.is_ascii()) {
-        return Verdict::Drop("instruction starts with punctuation or a non-ASCII character".into());
+    if t.instruction.starts_with(|c: char| c.is_ascii_punctuation())
+        || !t.instruction.starts_with(|c: char| c.is_ascii())
+    {
+        return Verdict::Drop(
+            "instruction starts with punctuation or a non-ASCII character".into(),
+        );
     }
     if t.instruction.to_lowercase().starts_with("write a program") {
         return Verdict::Drop("asks for a program".into());
     }
     let best = most_similar(&words(&format!("{} {}", t.instruction, t.input)), pool);
     match best {
-        Some((i, s)) if s > MAX_ROUGE_L => Verdict::Drop(format!("too similar (ROUGE-L {s:.2}) to #{i} of the pool")),
+        Some((i, s)) if s > MAX_ROUGE_L => {
+            Verdict::Drop(format!("too similar (ROUGE-L {s:.2}) to #{i} of the pool"))
+        }
         other => Verdict::Keep { most_similar: other },
     }
 }
@@ -124,22 +162,52 @@ mod tests {
     #[test]
     fn malformed_outputs_say_what_is_missing() {
         assert_eq!(parse("3. Instruction:", 3).unwrap_err(), "no instruction");
-        assert_eq!(parse("3. Instruction: Add two numbers.\n3. Output: 4", 3).unwrap_err(), "no input field");
+        assert_eq!(
+            parse("3. Instruction: Add two numbers.\n3. Output: 4", 3).unwrap_err(),
+            "no input field"
+        );
         assert_eq!(parse("3. Instruction: Add.\n3. Input: 2 and 2\n", 3).unwrap_err(), "no output");
-        assert_eq!(parse("3. Instruction: Tell a joke.\n3. Input: <noinput>\n3. Output: Why?", 3).unwrap().input, "");
-        assert_eq!(parse("3. Instruction: 3. Instruction: Add.\n3. Input: 1\n3. Output: 1", 3).unwrap().instruction, "Add.");
+        assert_eq!(
+            parse("3. Instruction: Tell a joke.\n3. Input: <noinput>\n3. Output: Why?", 3)
+                .unwrap()
+                .input,
+            ""
+        );
+        assert_eq!(
+            parse("3. Instruction: 3. Instruction: Add.\n3. Input: 1\n3. Output: 1", 3)
+                .unwrap()
+                .instruction,
+            "Add."
+        );
     }
 
     #[test]
     fn filters_record_why() {
-        let seed = SampleText::new("Solve the word problem. Answer with just the number.", "Tom has 3 apples and gets 2 more.", "5");
+        let seed = SampleText::new(
+            "Solve the word problem. Answer with just the number.",
+            "Tom has 3 apples and gets 2 more.",
+            "5",
+        );
         let pool = vec![words(&format!("{} {}", seed.instruction, seed.input))];
         assert!(matches!(filter(&seed, &pool), Verdict::Drop(r) if r.contains("ROUGE-L 1.00")));
-        let new = SampleText::new(seed.instruction.clone(), "Priya bakes 14 cakes and sells 9 of them at the fair.", "5");
-        assert!(matches!(filter(&new, &pool), Verdict::Keep { most_similar: Some((0, s)) } if s < 0.7));
-        assert!(matches!(filter(&SampleText::new("Draw a picture of a cat please", "", "x"), &pool), Verdict::Drop(r) if r.contains("picture")));
-        assert!(matches!(filter(&SampleText::new("Hi", "", "x"), &pool), Verdict::Drop(r) if r.contains("words")));
-        assert!(matches!(filter(&SampleText::new("Write a program that adds numbers", "", "x"), &pool), Verdict::Drop(_)));
+        let new = SampleText::new(
+            seed.instruction.clone(),
+            "Priya bakes 14 cakes and sells 9 of them at the fair.",
+            "5",
+        );
+        assert!(
+            matches!(filter(&new, &pool), Verdict::Keep { most_similar: Some((0, s)) } if s < 0.7)
+        );
+        assert!(
+            matches!(filter(&SampleText::new("Draw a picture of a cat please", "", "x"), &pool), Verdict::Drop(r) if r.contains("picture"))
+        );
+        assert!(
+            matches!(filter(&SampleText::new("Hi", "", "x"), &pool), Verdict::Drop(r) if r.contains("words"))
+        );
+        assert!(matches!(
+            filter(&SampleText::new("Write a program that adds numbers", "", "x"), &pool),
+            Verdict::Drop(_)
+        ));
     }
 
     #[test]
@@ -151,6 +219,9 @@ mod tests {
         let (p, prefix) = prompt("{examples}\n{next}. Instruction:", &[e("Add."), e("Add.")]);
         assert!(p.ends_with("3. Instruction: Add.\n3. Input:"), "{p}");
         let t = parse(&format!("{prefix} 7 and 8\n3. Output: 15"), 3).unwrap();
-        assert_eq!((t.instruction.as_str(), t.input.as_str(), t.output.as_str()), ("Add.", "7 and 8", "15"));
+        assert_eq!(
+            (t.instruction.as_str(), t.input.as_str(), t.output.as_str()),
+            ("Add.", "7 and 8", "15")
+        );
     }
 }

@@ -83,7 +83,10 @@ impl Store {
         let mut batch = None;
         let mut states = Vec::with_capacity(d.sample_ids.len());
         for &id in &d.sample_ids {
-            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM samples WHERE id = ?1)", [id], |r| r.get(0))?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM samples WHERE id = ?1)", [id], |r| {
+                    r.get(0)
+                })?;
             if !exists {
                 return Err(StoreError::NoSample(id));
             }
@@ -92,7 +95,19 @@ impl Store {
                 DecisionKind::Note(n) => (None, Some(n.clone())),
                 _ => (None, None),
             };
-            let event = insert_event(&tx, batch, id, d.kind.name(), before, after, None, d.seconds, &d.session, d.automatic, at_ms)?;
+            let event = insert_event(
+                &tx,
+                batch,
+                id,
+                d.kind.name(),
+                before,
+                after,
+                None,
+                d.seconds,
+                &d.session,
+                d.automatic,
+                at_ms,
+            )?;
             batch.get_or_insert(event);
             let mut st = recompute(&tx, id, event)?;
             if matches!(d.kind, DecisionKind::Edit(_)) {
@@ -130,7 +145,19 @@ impl Store {
         let mut states = Vec::with_capacity(events.len());
         let kind = events.first().map(|e| e.2.clone()).unwrap_or_default();
         for (event, sample, _) in events {
-            let id = insert_event(&tx, batch, sample, "undo", None, None, Some(event), None, session, false, at_ms)?;
+            let id = insert_event(
+                &tx,
+                batch,
+                sample,
+                "undo",
+                None,
+                None,
+                Some(event),
+                None,
+                session,
+                false,
+                at_ms,
+            )?;
             batch.get_or_insert(id);
             let mut st = recompute(&tx, sample, id)?;
             st.text = Some(current_text(&tx, sample)?);
@@ -162,7 +189,9 @@ impl Store {
 
     /// The events written by `session` as (batch, sample, kind), in order (for checks).
     pub fn session_events(&self, session: &str) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT batch, sample_id, kind FROM decisions WHERE session = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT batch, sample_id, kind FROM decisions WHERE session = ?1 ORDER BY id",
+        )?;
         let rows = stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -190,14 +219,18 @@ fn insert_event(
         "INSERT INTO decisions (batch, sample_id, kind, before, after, undoes, seconds, session, automatic, created_at)
          VALUES (coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM decisions)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    stmt.execute(params![batch, sample, kind, before, after, undoes, seconds, session, automatic, at_ms])?;
+    stmt.execute(params![
+        batch, sample, kind, before, after, undoes, seconds, session, automatic, at_ms
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
 /// The text a sample has now: its latest effective edit, or the original.
 fn current_text(tx: &Transaction, id: i64) -> Result<SampleText, StoreError> {
-    let edited: Option<String> =
-        tx.query_row("SELECT edited FROM sample_state WHERE sample_id = ?1", [id], |r| r.get(0)).optional()?.flatten();
+    let edited: Option<String> = tx
+        .query_row("SELECT edited FROM sample_state WHERE sample_id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .flatten();
     if let Some(t) = parse_edited(id, edited)? {
         return Ok(t);
     }
@@ -212,9 +245,11 @@ fn current_text(tx: &Transaction, id: i64) -> Result<SampleText, StoreError> {
 
 fn read_state(tx: &Transaction, id: i64) -> Result<Option<SampleState>, StoreError> {
     let raw: Option<(String, bool, Option<String>, Option<String>)> = tx
-        .query_row("SELECT status, flagged, note, edited FROM sample_state WHERE sample_id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            "SELECT status, flagged, note, edited FROM sample_state WHERE sample_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .optional()?;
     raw.map(|(status, flagged, note, edited)| {
         Ok(SampleState {
@@ -235,13 +270,23 @@ fn recompute(tx: &Transaction, id: i64, last_event: i64) -> Result<SampleState, 
         "SELECT d.kind, d.after FROM decisions d WHERE d.sample_id = ?1 AND d.kind != 'undo'
            AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY d.id",
     )?;
-    let events = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
-    let mut st = SampleState { sample_id: id, status: Status::Pending, flagged: false, note: None, edited: None, text: None };
+    let events =
+        stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut st = SampleState {
+        sample_id: id,
+        status: Status::Pending,
+        flagged: false,
+        note: None,
+        edited: None,
+        text: None,
+    };
     for e in events {
         let (kind, after) = e?;
         match kind.as_str() {
             // Accepting an edited sample keeps it marked as edited: kept, with changes.
-            "accept" => st.status = if st.edited.is_some() { Status::Edited } else { Status::Accepted },
+            "accept" => {
+                st.status = if st.edited.is_some() { Status::Edited } else { Status::Accepted }
+            }
             "reject" => st.status = Status::Rejected,
             "edit" => {
                 st.status = Status::Edited;

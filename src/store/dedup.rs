@@ -41,15 +41,27 @@ impl Store {
             .seeds()?
             .into_iter()
             .map(|s| {
-                let input = s.seed.instances.into_iter().next().map(|i| i.input).unwrap_or_default();
+                let input =
+                    s.seed.instances.into_iter().next().map(|i| i.input).unwrap_or_default();
                 (Kind::Seed, s.id, s.seed.instruction, input)
             })
             .collect();
-        let filter = if only_kept { "st.status IN ('accepted', 'edited')" } else { "coalesce(st.status, 'pending') <> 'rejected'" };
+        let filter = if only_kept {
+            "st.status IN ('accepted', 'edited')"
+        } else {
+            "coalesce(st.status, 'pending') <> 'rejected'"
+        };
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, s.instruction, s.input, st.edited FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id WHERE {filter} ORDER BY s.id"
         ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
         for row in rows {
             let (id, instruction, input, edited) = row?;
             out.push(match parse_edited(id, edited)? {
@@ -68,8 +80,17 @@ impl Store {
         } else {
             ""
         };
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT kind, item_id, text_hash, vector FROM embeddings{filter}"))?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Vec<u8>>(3)?)))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT kind, item_id, text_hash, vector FROM embeddings{filter}"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
         let mut out = HashMap::new();
         for row in rows {
             let (kind, id, h, v) = row?;
@@ -91,7 +112,11 @@ impl Store {
     }
 
     /// Stores embeddings of the texts given (replacing older ones), in one transaction.
-    pub fn record_embeddings(&mut self, items: &[(ToEmbed, Vec<f32>)], model: &str) -> Result<(), StoreError> {
+    pub fn record_embeddings(
+        &mut self,
+        items: &[(ToEmbed, Vec<f32>)],
+        model: &str,
+    ) -> Result<(), StoreError> {
         let tx = self.write()?;
         {
             let mut ins = tx.prepare("INSERT OR REPLACE INTO embeddings (kind, item_id, model, text_hash, vector) VALUES (?1, ?2, ?3, ?4, ?5)")?;
@@ -109,7 +134,10 @@ impl Store {
             .dedup_texts(true)?
             .into_iter()
             .map(|(kind, id, ins, inp)| {
-                let emb = have.remove(&(kind, id)).filter(|(h, _)| *h == hash(&key_text(&ins, &inp))).map(|(_, v)| v);
+                let emb = have
+                    .remove(&(kind, id))
+                    .filter(|(h, _)| *h == hash(&key_text(&ins, &inp)))
+                    .map(|(_, v)| v);
                 PoolItem::new(kind, id, &ins, &inp, emb)
             })
             .collect())
@@ -121,20 +149,40 @@ impl Store {
     }
 
     /// The same, for a caller that already holds the sample's current text `cur`.
-    pub fn nearest_to(&self, id: i64, cur: &crate::sample::SampleText) -> Result<Option<Neighbour>, StoreError> {
+    pub fn nearest_to(
+        &self,
+        id: i64,
+        cur: &crate::sample::SampleText,
+    ) -> Result<Option<Neighbour>, StoreError> {
         self.nearest_in(&self.dedup_pool()?, id, cur)
     }
 
     /// The same against a pool the caller read earlier (a judging run reads it once in a while,
     /// not once per sample).
-    pub fn nearest_in(&self, pool: &[PoolItem], id: i64, cur: &crate::sample::SampleText) -> Result<Option<Neighbour>, StoreError> {
+    pub fn nearest_in(
+        &self,
+        pool: &[PoolItem],
+        id: i64,
+        cur: &crate::sample::SampleText,
+    ) -> Result<Option<Neighbour>, StoreError> {
         let text = key_text(&cur.instruction, &cur.input);
         let own: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
-            .query_row("SELECT text_hash, vector FROM embeddings WHERE kind = 'sample' AND item_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT text_hash, vector FROM embeddings WHERE kind = 'sample' AND item_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let own = own.filter(|(h, _)| *h == hash(&text)).map(|(_, v)| from_blob(&v));
-        Ok(nearest(&cur.instruction, &cur.input, own.as_deref(), pool, Some((Kind::Sample, id)), &self.near_duplicate))
+        Ok(nearest(
+            &cur.instruction,
+            &cur.input,
+            own.as_deref(),
+            pool,
+            Some((Kind::Sample, id)),
+            &self.near_duplicate,
+        ))
     }
 
     /// Stores the neighbour the judge found for a sample.
@@ -155,17 +203,33 @@ mod tests {
     use crate::store::{Decision, DecisionKind, NewSample, Provenance};
 
     fn sample(i: &str) -> NewSample {
-        NewSample { text: SampleText::new(i, "", "out"), task: None, provenance: Provenance { origin: "generated".into(), ..Provenance::default() } }
+        NewSample {
+            text: SampleText::new(i, "", "out"),
+            task: None,
+            provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+        }
     }
 
     fn decide(s: &mut Store, id: i64, kind: DecisionKind) {
-        s.decide(&Decision { sample_ids: vec![id], kind, seconds: None, session: "t".into(), automatic: false }).unwrap();
+        s.decide(&Decision {
+            sample_ids: vec![id],
+            kind,
+            seconds: None,
+            session: "t".into(),
+            automatic: false,
+        })
+        .unwrap();
     }
 
     #[test]
     fn the_pool_is_the_accepted_set_and_embeddings_follow_edits() {
         let mut s = Store::open_in_memory().unwrap();
-        s.insert_samples(&[sample("Write a haiku about the sea."), sample("Write a haiku about the ocean."), sample("Name three primes.")]).unwrap();
+        s.insert_samples(&[
+            sample("Write a haiku about the sea."),
+            sample("Write a haiku about the ocean."),
+            sample("Name three primes."),
+        ])
+        .unwrap();
         assert_eq!(s.nearest(2).unwrap(), None, "nothing accepted, no seeds: no neighbour");
         decide(&mut s, 1, DecisionKind::Accept);
         let n = s.nearest(2).unwrap().unwrap();
@@ -173,20 +237,32 @@ mod tests {
         assert_eq!(s.nearest(1).unwrap(), None, "a sample is not its own neighbour");
         decide(&mut s, 3, DecisionKind::Reject);
         let todo = s.unembedded(10).unwrap();
-        assert_eq!(todo.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1, 2], "rejected samples are not embedded");
-        let vecs: Vec<(ToEmbed, Vec<f32>)> = todo.into_iter().zip([vec![1.0, 0.0], vec![0.6, 0.8]]).collect();
+        assert_eq!(
+            todo.iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![1, 2],
+            "rejected samples are not embedded"
+        );
+        let vecs: Vec<(ToEmbed, Vec<f32>)> =
+            todo.into_iter().zip([vec![1.0, 0.0], vec![0.6, 0.8]]).collect();
         s.record_embeddings(&vecs, "m").unwrap();
         assert!(s.unembedded(10).unwrap().is_empty());
         let n = s.nearest(2).unwrap().unwrap();
         assert!((n.cosine.unwrap() - 0.6).abs() < 1e-6, "{n:?}");
         // An edit makes sample 1's embedding stale: it is not used, and is asked for again.
-        decide(&mut s, 1, DecisionKind::Edit(SampleText::new("Write a limerick about a cat.", "", "out")));
+        decide(
+            &mut s,
+            1,
+            DecisionKind::Edit(SampleText::new("Write a limerick about a cat.", "", "out")),
+        );
         let n = s.nearest(2).unwrap().unwrap();
         assert_eq!((n.cosine, n.near), (None, false), "{n:?}");
         assert_eq!(s.unembedded(10).unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
         s.record_neighbour(2, &n).unwrap();
         s.record_neighbour(2, &Neighbour { near: true, ..n }).unwrap();
-        let near: bool = s.conn.query_row("SELECT near FROM neighbours WHERE sample_id = 2", [], |r| r.get(0)).unwrap();
+        let near: bool = s
+            .conn
+            .query_row("SELECT near FROM neighbours WHERE sample_id = 2", [], |r| r.get(0))
+            .unwrap();
         assert!(near, "the newest neighbour replaces the old one");
     }
 }

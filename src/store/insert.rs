@@ -14,7 +14,9 @@ fn par_hashes(rows: &[NewSample]) -> Vec<[u8; 32]> {
     std::thread::scope(|s| {
         let parts: Vec<_> = rows
             .chunks(rows.len().div_ceil(threads))
-            .map(|part| s.spawn(move || part.iter().map(|r| r.text.content_hash()).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || part.iter().map(|r| r.text.content_hash()).collect::<Vec<_>>())
+            })
             .collect();
         parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
@@ -23,7 +25,11 @@ fn par_hashes(rows: &[NewSample]) -> Vec<[u8; 32]> {
 impl Store {
     /// Runs a large write with a 256 MiB page cache, so SQLite does not spill pages to the WAL
     /// half-way through the transaction; small writes keep the default (and the TUI its small RSS).
-    fn with_big_cache<T>(&mut self, rows: usize, f: impl FnOnce(&mut Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_big_cache<T>(
+        &mut self,
+        rows: usize,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if rows < 5_000 {
             return f(self);
         }
@@ -51,7 +57,8 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                  ON CONFLICT(content_key) DO NOTHING",
             )?;
-            let mut same = tx.prepare_cached("SELECT content_hash = ?2 FROM samples WHERE content_key = ?1")?;
+            let mut same =
+                tx.prepare_cached("SELECT content_hash = ?2 FROM samples WHERE content_key = ?1")?;
             for (NewSample { text, task, provenance: p }, hash) in rows.iter().zip(hashes) {
                 if !seen.insert(hash) {
                     report.repeated_in_file += 1;
@@ -64,8 +71,24 @@ impl Store {
                 };
                 let key = crate::sample::content_key(&hash);
                 let n = ins.execute(params![
-                    task, text.system, messages, text.instruction, text.input, text.output, p.origin, p.recipe,
-                    p.model, p.template_hash, p.params, p.parent_id, p.seed_id, p.round, p.source, &hash[..], key, now
+                    task,
+                    text.system,
+                    messages,
+                    text.instruction,
+                    text.input,
+                    text.output,
+                    p.origin,
+                    p.recipe,
+                    p.model,
+                    p.template_hash,
+                    p.params,
+                    p.parent_id,
+                    p.seed_id,
+                    p.round,
+                    p.source,
+                    &hash[..],
+                    key,
+                    now
                 ])?;
                 if n == 1 {
                     report.added += 1;
@@ -97,7 +120,10 @@ impl Store {
     }
 
     /// Inserts held-out evaluation items in one transaction, skipping ones already present.
-    pub fn insert_eval_items(&mut self, rows: &[(EvalItem, String)]) -> Result<ImportReport, StoreError> {
+    pub fn insert_eval_items(
+        &mut self,
+        rows: &[(EvalItem, String)],
+    ) -> Result<ImportReport, StoreError> {
         let now = now_ms();
         self.insert_deduplicated(
             "INSERT INTO eval_items (task, instruction, input, reference, scorer, source, content_hash, created_at)

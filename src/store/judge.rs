@@ -30,7 +30,10 @@ pub struct NewJudgement<'a> {
 
 impl Store {
     fn require(&self, sample_id: i64) -> Result<(), StoreError> {
-        let found: Option<i64> = self.conn.query_row("SELECT id FROM samples WHERE id = ?1", [sample_id], |r| r.get(0)).optional()?;
+        let found: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM samples WHERE id = ?1", [sample_id], |r| r.get(0))
+            .optional()?;
         found.map(|_| ()).ok_or(StoreError::NoSample(sample_id))
     }
 
@@ -47,11 +50,18 @@ impl Store {
                 },
             )
             .optional()?;
-        let mut stmt = self.conn.prepare_cached("SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT answer, extracted, logprob FROM candidates WHERE sample_id = ?1 ORDER BY id",
+        )?;
         let candidates = stmt
-            .query_map([id], |r| Ok(Candidate { answer: r.get(0)?, extracted: r.get(1)?, logprob: r.get(2)? }))?
+            .query_map([id], |r| {
+                Ok(Candidate { answer: r.get(0)?, extracted: r.get(1)?, logprob: r.get(2)? })
+            })?
             .collect::<Result<Vec<_>, _>>()?;
-        let agrees: Option<Option<bool>> = self.conn.query_row("SELECT agrees FROM votes WHERE sample_id = ?1", [id], |r| r.get(0)).optional()?;
+        let agrees: Option<Option<bool>> = self
+            .conn
+            .query_row("SELECT agrees FROM votes WHERE sample_id = ?1", [id], |r| r.get(0))
+            .optional()?;
         Ok((judgement, candidates, agrees.flatten()))
     }
 
@@ -67,7 +77,13 @@ impl Store {
     }
 
     /// Replaces a sample's vote (its answers and outcome), in one transaction.
-    pub fn record_votes(&mut self, sample_id: i64, answers: &[Candidate], summary: &VoteSummary, model: &str) -> Result<(), StoreError> {
+    pub fn record_votes(
+        &mut self,
+        sample_id: i64,
+        answers: &[Candidate],
+        summary: &VoteSummary,
+        model: &str,
+    ) -> Result<(), StoreError> {
         self.require(sample_id)?;
         let tx = self.write()?;
         tx.execute("DELETE FROM candidates WHERE sample_id = ?1", [sample_id])?;
@@ -88,7 +104,12 @@ impl Store {
     /// What self-refine revises: undecided or rejected samples (of `task`, when given) whose
     /// newest verdict scored below `below` and has a rationale, and that no self-refine revision
     /// derives from yet; oldest first, at most `limit`.
-    pub fn refine_sources(&self, task: Option<&str>, below: f32, limit: usize) -> Result<Vec<i64>, StoreError> {
+    pub fn refine_sources(
+        &self,
+        task: Option<&str>,
+        below: f32,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT s.id FROM samples s
              JOIN judgements j ON j.id = (SELECT max(id) FROM judgements WHERE sample_id = s.id)
@@ -99,18 +120,24 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id = s.id AND c.recipe = 'self-refine')
              ORDER BY s.id LIMIT ?3",
         )?;
-        let ids = stmt.query_map(params![f64::from(below), task, limit as i64], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let ids = stmt
+            .query_map(params![f64::from(below), task, limit as i64], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
         Ok(ids)
     }
 
     /// The newest scored verdict with a rationale of each of `ids`: what self-refine revises from.
-    pub fn feedback(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, crate::recipes::refine::Feedback>, StoreError> {
+    pub fn feedback(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, crate::recipes::refine::Feedback>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT score, rationale FROM judgements WHERE sample_id = ?1 AND score IS NOT NULL AND trim(coalesce(rationale, '')) <> '' ORDER BY id DESC LIMIT 1",
         )?;
         let mut out = std::collections::HashMap::new();
         for &id in ids {
-            let row: Option<(f64, String)> = stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            let row: Option<(f64, String)> =
+                stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
             if let Some((score, rationale)) = row {
                 out.insert(id, crate::recipes::refine::Feedback { score: score as f32, rationale });
             }
@@ -141,26 +168,58 @@ mod tests {
     fn verdicts_and_votes_are_stored_and_read_back() {
         let mut s = Store::open_in_memory().unwrap();
         let rows: Vec<NewSample> = (0..3)
-            .map(|i| NewSample { text: SampleText::new(format!("q{i}"), "", "a"), task: None, provenance: Provenance { origin: "imported".into(), ..Provenance::default() } })
+            .map(|i| NewSample {
+                text: SampleText::new(format!("q{i}"), "", "a"),
+                task: None,
+                provenance: Provenance { origin: "imported".into(), ..Provenance::default() },
+            })
             .collect();
         s.insert_samples(&rows).unwrap();
         assert_eq!(s.unjudged(10).unwrap(), vec![1, 2, 3]);
-        let j = NewJudgement { score: Some(7.0), rationale: Some("fine"), raw: "{\"score\": 7}", judge_model: "m", rubric_hash: "h", confidence: Some(0.5) };
+        let j = NewJudgement {
+            score: Some(7.0),
+            rationale: Some("fine"),
+            raw: "{\"score\": 7}",
+            judge_model: "m",
+            rubric_hash: "h",
+            confidence: Some(0.5),
+        };
         s.record_judgement(2, &j).unwrap();
-        s.record_judgement(2, &NewJudgement { score: None, rationale: None, raw: "???", ..j }).unwrap();
+        s.record_judgement(2, &NewJudgement { score: None, rationale: None, raw: "???", ..j })
+            .unwrap();
         let d = s.sample(2).unwrap().judgement.unwrap();
-        assert_eq!((d.score, d.raw.as_str()), (None, "???"), "the newest verdict is shown, unparsed and raw");
+        assert_eq!(
+            (d.score, d.raw.as_str()),
+            (None, "???"),
+            "the newest verdict is shown, unparsed and raw"
+        );
         assert_eq!(s.unjudged(10).unwrap(), vec![1, 3]);
         assert_eq!(s.unjudged(1).unwrap(), vec![1]);
-        let c = |a: &str| Candidate { answer: a.into(), extracted: Some(a.into()), logprob: Some(-0.5) };
-        let sum = |w: &str, a: f32| VoteSummary { winner: Some(w.into()), agreement: a, agrees: Some(false) };
+        let c = |a: &str| Candidate {
+            answer: a.into(),
+            extracted: Some(a.into()),
+            logprob: Some(-0.5),
+        };
+        let sum = |w: &str, a: f32| VoteSummary {
+            winner: Some(w.into()),
+            agreement: a,
+            agrees: Some(false),
+        };
         s.record_votes(3, &[c("7"), c("8")], &sum("7", 0.5), "m").unwrap();
         s.record_votes(3, &[c("7"), c("7"), c("9")], &sum("7", 2.0 / 3.0), "m").unwrap();
-        let got: Vec<String> = s.sample(3).unwrap().candidates.into_iter().map(|c| c.answer).collect();
+        let got: Vec<String> =
+            s.sample(3).unwrap().candidates.into_iter().map(|c| c.answer).collect();
         assert_eq!(got, vec!["7", "7", "9"], "a new vote replaces the old one");
         let row = s.queue_page(None, 10, 80).unwrap().into_iter().find(|r| r.id == 3).unwrap();
-        assert!((row.agreement.unwrap() - 2.0 / 3.0).abs() < 1e-6, "the queue reads the newest vote's agreement");
-        assert_eq!(row.needs, crate::judge::Needs::Conflict, "no verdict and a disagreeing output: the votes conflict with it");
+        assert!(
+            (row.agreement.unwrap() - 2.0 / 3.0).abs() < 1e-6,
+            "the queue reads the newest vote's agreement"
+        );
+        assert_eq!(
+            row.needs,
+            crate::judge::Needs::Conflict,
+            "no verdict and a disagreeing output: the votes conflict with it"
+        );
         assert!(matches!(s.record_judgement(99, &j), Err(StoreError::NoSample(99))));
     }
 }

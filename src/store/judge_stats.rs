@@ -8,7 +8,8 @@ use serde::Serialize;
 pub const KEEP_AT: f32 = 6.0;
 
 /// Score bands, as `stats` prints them.
-pub const BANDS: [(&str, f32, f32); 3] = [("1–3", 0.0, 3.5), ("4–6", 3.5, 6.5), ("7–10", 6.5, 11.0)];
+pub const BANDS: [(&str, f32, f32); 3] =
+    [("1–3", 0.0, 3.5), ("4–6", 3.5, 6.5), ("7–10", 6.5, 11.0)];
 
 /// Vote agreement buckets: under 40%, 40–59%, 60–79%, 80–99%, unanimous.
 pub const AGREEMENT_BUCKETS: [&str; 5] = ["<40%", "40–59%", "60–79%", "80–99%", "100%"];
@@ -56,8 +57,17 @@ impl JudgeStats {
 
     /// The figures as text lines (`distillery stats` and the workbench's stats pane).
     pub fn report(&self) -> Vec<String> {
-        let pct = |a: u64, b: u64| if b > 0 { format!("{:.0}%", 100.0 * a as f64 / b as f64) } else { "-".into() };
-        let mut out = vec![format!("judged      {} samples ({} unparsed verdicts, {} near-duplicates)", self.judged, self.unparsed, self.near_duplicates)];
+        let pct = |a: u64, b: u64| {
+            if b > 0 {
+                format!("{:.0}%", 100.0 * a as f64 / b as f64)
+            } else {
+                "-".into()
+            }
+        };
+        let mut out = vec![format!(
+            "judged      {} samples ({} unparsed verdicts, {} near-duplicates)",
+            self.judged, self.unparsed, self.near_duplicates
+        )];
         out.push(match self.agreement() {
             Some(a) => format!(
                 "critic–human agreement {:.0}% of {} decisions (the critic keeps at ≥ {KEEP_AT}); overruled {} keeps, {} drops",
@@ -69,10 +79,16 @@ impl JudgeStats {
             None => "critic–human agreement: no decided sample with a score yet".into(),
         });
         if self.checked > 0 {
-            out.push(format!("verifiers   {} of {} checked samples failed a check", self.failed_checks, self.checked));
+            out.push(format!(
+                "verifiers   {} of {} checked samples failed a check",
+                self.failed_checks, self.checked
+            ));
         }
         if self.auto_accepted > 0 {
-            out.push(format!("automatic   {} accepted by the [judge.auto_accept] rule (undoable)", self.auto_accepted));
+            out.push(format!(
+                "automatic   {} accepted by the [judge.auto_accept] rule (undoable)",
+                self.auto_accepted
+            ));
         }
         for (i, (name, ..)) in BANDS.iter().enumerate() {
             let b = &self.bands[i];
@@ -91,7 +107,11 @@ impl JudgeStats {
             let bar = "█".repeat(((*n * 30).div_ceil(most)) as usize);
             out.push(format!("score {:>2}    {bar} {n}", i + 1));
         }
-        let votes: Vec<String> = AGREEMENT_BUCKETS.iter().zip(self.vote_agreement).map(|(b, n)| format!("{b} {n}")).collect();
+        let votes: Vec<String> = AGREEMENT_BUCKETS
+            .iter()
+            .zip(self.vote_agreement)
+            .map(|(b, n)| format!("{b} {n}"))
+            .collect();
         out.push(format!("vote agreement {}", votes.join(" · ")));
         out
     }
@@ -112,13 +132,24 @@ impl Store {
                   LEFT JOIN neighbours nb ON nb.sample_id = s.id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, Option<f64>>(2)?, r.get::<_, bool>(3)?, r.get::<_, Option<f64>>(4)?, r.get::<_, bool>(5)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, Option<f64>>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, Option<f64>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
         })?;
         for row in rows {
             let (status, judged, score, automatic, agreement, near) = row?;
             st.near_duplicates += u64::from(near);
             if let Some(a) = agreement {
-                let b = if a >= 1.0 - 1e-9 { 4 } else { ((a * 5.0).floor() as usize).saturating_sub(1).min(3) };
+                let b = if a >= 1.0 - 1e-9 {
+                    4
+                } else {
+                    ((a * 5.0).floor() as usize).saturating_sub(1).min(3)
+                };
                 st.vote_agreement[b] += 1;
             }
             let kept = matches!(status.as_str(), "accepted" | "edited");
@@ -168,28 +199,67 @@ mod tests {
     fn critic_human_agreement_counts_only_the_curators_decisions() {
         let mut s = Store::open_in_memory().unwrap();
         let rows: Vec<NewSample> = (0..6)
-            .map(|i| NewSample { text: SampleText::new(format!("q{i}"), "", "a"), task: None, provenance: Provenance { origin: "generated".into(), ..Provenance::default() } })
+            .map(|i| NewSample {
+                text: SampleText::new(format!("q{i}"), "", "a"),
+                task: None,
+                provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
+            })
             .collect();
         s.insert_samples(&rows).unwrap();
         // Scores: #1 9, #2 8, #3 2, #4 unparsed, #5 5, #6 none.
-        for (id, score) in [(1, Some(9.0)), (2, Some(8.0)), (3, Some(2.0)), (4, None), (5, Some(5.0))] {
-            s.record_judgement(id, &NewJudgement { score, rationale: None, raw: "r", judge_model: "m", rubric_hash: "h", confidence: None }).unwrap();
+        for (id, score) in
+            [(1, Some(9.0)), (2, Some(8.0)), (3, Some(2.0)), (4, None), (5, Some(5.0))]
+        {
+            s.record_judgement(
+                id,
+                &NewJudgement {
+                    score,
+                    rationale: None,
+                    raw: "r",
+                    judge_model: "m",
+                    rubric_hash: "h",
+                    confidence: None,
+                },
+            )
+            .unwrap();
         }
-        let d = |ids: Vec<i64>, kind, automatic| Decision { sample_ids: ids, kind, seconds: None, session: "t".into(), automatic };
+        let d = |ids: Vec<i64>, kind, automatic| Decision {
+            sample_ids: ids,
+            kind,
+            seconds: None,
+            session: "t".into(),
+            automatic,
+        };
         s.decide(&d(vec![1], DecisionKind::Accept, false)).unwrap(); // agrees
         s.decide(&d(vec![2], DecisionKind::Reject, false)).unwrap(); // overrules a keep
-        s.decide(&d(vec![3], DecisionKind::Edit(SampleText::new("q3, fixed", "", "b")), false)).unwrap(); // overrules a reject
+        s.decide(&d(vec![3], DecisionKind::Edit(SampleText::new("q3, fixed", "", "b")), false))
+            .unwrap(); // overrules a reject
         s.decide(&d(vec![5], DecisionKind::Accept, true)).unwrap(); // automatic: not compared
-        let sum = |a: f32| VoteSummary { winner: Some("a".into()), agreement: a, agrees: Some(true) };
+        let sum =
+            |a: f32| VoteSummary { winner: Some("a".into()), agreement: a, agrees: Some(true) };
         s.record_votes(1, &[], &sum(1.0), "m").unwrap();
         s.record_votes(2, &[], &sum(0.6), "m").unwrap();
         s.record_votes(3, &[], &sum(0.2), "m").unwrap();
         let st = s.judge_stats().unwrap();
-        assert_eq!((st.judged, st.unparsed, st.compared, st.agreed, st.overruled_keep, st.overruled_reject), (5, 1, 3, 1, 1, 1));
+        assert_eq!(
+            (
+                st.judged,
+                st.unparsed,
+                st.compared,
+                st.agreed,
+                st.overruled_keep,
+                st.overruled_reject
+            ),
+            (5, 1, 3, 1, 1, 1)
+        );
         assert!((st.agreement().unwrap() - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!(st.histogram, [0, 1, 0, 0, 1, 0, 0, 1, 1, 0]);
         assert_eq!(st.bands[0], Band { samples: 1, accepted: 0, edited: 1, rejected: 0 });
-        assert_eq!(st.bands[1], Band { samples: 1, accepted: 1, edited: 0, rejected: 0 }, "the automatic accept counts as an accept in its band");
+        assert_eq!(
+            st.bands[1],
+            Band { samples: 1, accepted: 1, edited: 0, rejected: 0 },
+            "the automatic accept counts as an accept in its band"
+        );
         assert_eq!(st.bands[2], Band { samples: 2, accepted: 1, edited: 0, rejected: 1 });
         assert_eq!(st.vote_agreement, [1, 0, 1, 0, 1]);
         assert_eq!(st.auto_accepted, 1);

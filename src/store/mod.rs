@@ -18,7 +18,10 @@ pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
 pub use runs::TrainingRun;
-pub use samples::{Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow, SampleDetail, StoredSeed};
+pub use samples::{
+    Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow,
+    SampleDetail, StoredSeed,
+};
 pub use stats::{Stats, StatusCounts};
 pub use student::{Failure, Metric};
 
@@ -62,7 +65,9 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
         Self::setup(conn, path.to_owned())
@@ -82,7 +87,9 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(64);
         match migrations::migrate(&mut conn).map_err(wrap)? {
-            migrations::MigrateOutcome::Ok => Ok(Store { conn, path, near_duplicate: Default::default(), verifiers: Vec::new() }),
+            migrations::MigrateOutcome::Ok => {
+                Ok(Store { conn, path, near_duplicate: Default::default(), verifiers: Vec::new() })
+            }
             migrations::MigrateOutcome::TooNew(found) => Err(StoreError::TooNew { path, found }),
         }
     }

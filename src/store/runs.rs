@@ -23,9 +23,17 @@ pub struct TrainingRun {
 
 impl Store {
     /// Starts a run of the next round (rounds count from 1).
-    pub fn start_run(&mut self, base_model: &str, params: &str, pid: u32) -> Result<TrainingRun, StoreError> {
+    pub fn start_run(
+        &mut self,
+        base_model: &str,
+        params: &str,
+        pid: u32,
+    ) -> Result<TrainingRun, StoreError> {
         let tx = self.write()?;
-        let round: i64 = tx.query_row("SELECT coalesce(max(round), 0) + 1 FROM training_runs", [], |r| r.get(0))?;
+        let round: i64 =
+            tx.query_row("SELECT coalesce(max(round), 0) + 1 FROM training_runs", [], |r| {
+                r.get(0)
+            })?;
         tx.execute(
             "INSERT INTO training_runs (round, base_model, params, status, pid, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
             params![round, base_model, params, pid, now_ms()],
@@ -43,26 +51,40 @@ impl Store {
     }
 
     /// Records how a run ended and where its adapter is.
-    pub fn finish_run(&mut self, id: i64, status: &str, adapter_path: Option<&str>) -> Result<(), StoreError> {
+    pub fn finish_run(
+        &mut self,
+        id: i64,
+        status: &str,
+        adapter_path: Option<&str>,
+    ) -> Result<(), StoreError> {
         let tx = self.write()?;
         tx.execute("UPDATE training_runs SET status = ?2, adapter_path = coalesce(?3, adapter_path), finished_at = ?4 WHERE id = ?1", params![id, status, adapter_path, now_ms()])?;
         Ok(tx.commit()?)
     }
 
     pub fn run(&self, id: i64) -> Result<Option<TrainingRun>, StoreError> {
-        Ok(self.conn.query_row(&format!("SELECT {RUN_COLUMNS} FROM training_runs WHERE id = ?1"), [id], run_row).optional()?)
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM training_runs WHERE id = ?1"),
+                [id],
+                run_row,
+            )
+            .optional()?)
     }
 
     /// Every training run, oldest first (one query: the workbench reads them once a second).
     pub fn runs(&self) -> Result<Vec<TrainingRun>, StoreError> {
-        let mut st = self.conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM training_runs ORDER BY id"))?;
+        let mut st =
+            self.conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM training_runs ORDER BY id"))?;
         let rows = st.query_map([], run_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The newest run, if any.
     pub fn last_run(&self) -> Result<Option<TrainingRun>, StoreError> {
-        let id: Option<i64> = self.conn.query_row("SELECT max(id) FROM training_runs", [], |r| r.get(0))?;
+        let id: Option<i64> =
+            self.conn.query_row("SELECT max(id) FROM training_runs", [], |r| r.get(0))?;
         match id {
             Some(id) => self.run(id),
             None => Ok(None),
@@ -70,7 +92,8 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str = "id, round, base_model, params, status, pid, adapter_path, started_at, finished_at";
+const RUN_COLUMNS: &str =
+    "id, round, base_model, params, status, pid, adapter_path, started_at, finished_at";
 
 /// A `training_runs` row selected with [`RUN_COLUMNS`].
 fn run_row(r: &rusqlite::Row) -> rusqlite::Result<TrainingRun> {
@@ -101,7 +124,10 @@ mod tests {
         s.resume_run(a.id, 43).unwrap();
         s.finish_run(a.id, "done", None).unwrap();
         let a = s.run(a.id).unwrap().unwrap();
-        assert_eq!((a.status.as_str(), a.pid, a.adapter_path.as_deref()), ("done", Some(43), Some("/runs/1")));
+        assert_eq!(
+            (a.status.as_str(), a.pid, a.adapter_path.as_deref()),
+            ("done", Some(43), Some("/runs/1"))
+        );
         let b = s.start_run("base.gguf", "{}", 44).unwrap();
         assert_eq!(b.round, 2);
         assert_eq!(s.last_run().unwrap().unwrap().id, b.id);

@@ -129,7 +129,10 @@ pub struct ExportRow {
     pub decided_at: Option<i64>,
 }
 
-pub(super) fn text_from_row(r: &Row, base: usize) -> rusqlite::Result<(SampleText, Option<String>)> {
+pub(super) fn text_from_row(
+    r: &Row,
+    base: usize,
+) -> rusqlite::Result<(SampleText, Option<String>)> {
     // Columns at base..: system, messages, instruction, input, output
     let messages: Option<String> = r.get(base + 1)?;
     Ok((
@@ -147,13 +150,26 @@ pub(super) fn text_from_row(r: &Row, base: usize) -> rusqlite::Result<(SampleTex
 pub(super) fn parse_history(id: i64, messages: Option<String>) -> Result<Vec<Message>, StoreError> {
     match messages {
         None => Ok(Vec::new()),
-        Some(m) => serde_json::from_str(&m).map_err(|source| StoreError::BadJson { id, column: "messages", source }),
+        Some(m) => serde_json::from_str(&m).map_err(|source| StoreError::BadJson {
+            id,
+            column: "messages",
+            source,
+        }),
     }
 }
 
-pub(super) fn parse_edited(id: i64, edited: Option<String>) -> Result<Option<SampleText>, StoreError> {
+pub(super) fn parse_edited(
+    id: i64,
+    edited: Option<String>,
+) -> Result<Option<SampleText>, StoreError> {
     edited
-        .map(|e| serde_json::from_str(&e).map_err(|source| StoreError::BadJson { id, column: "edited", source }))
+        .map(|e| {
+            serde_json::from_str(&e).map_err(|source| StoreError::BadJson {
+                id,
+                column: "edited",
+                source,
+            })
+        })
         .transpose()
 }
 
@@ -161,7 +177,8 @@ fn status_of(s: Option<String>) -> Status {
     s.as_deref().and_then(Status::parse).unwrap_or(Status::Pending)
 }
 
-const SAMPLE_COLS: &str = "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
+const SAMPLE_COLS: &str =
+    "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
      s.model, s.template_hash, s.params, s.parent_id, s.seed_id, s.round, s.source, s.created_at, \
      st.status, st.flagged, st.note, st.edited, hex(s.content_hash)";
 
@@ -206,7 +223,9 @@ fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<Strin
     Ok((row, messages, r.get(20)?))
 }
 
-fn finish_full((mut row, messages, edited): (FullRow, Option<String>, Option<String>)) -> Result<FullRow, StoreError> {
+fn finish_full(
+    (mut row, messages, edited): (FullRow, Option<String>, Option<String>),
+) -> Result<FullRow, StoreError> {
     row.original.history = parse_history(row.id, messages)?;
     row.current = match parse_edited(row.id, edited)? {
         Some(e) => e,
@@ -232,7 +251,12 @@ impl Store {
 
     /// One page of the queue index, newest first: rows with `id < before` (all when `None`).
     /// `cap` bounds each summary in bytes, so a million rows fit in memory.
-    pub fn queue_page(&self, before: Option<i64>, limit: usize, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
+    pub fn queue_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        cap: usize,
+    ) -> Result<Vec<QueueRow>, StoreError> {
         self.queue_rows("s.id < ?1", before.unwrap_or(i64::MAX), limit, cap)
     }
 
@@ -241,7 +265,13 @@ impl Store {
         self.queue_rows("s.id > ?1", after, 100_000, cap)
     }
 
-    fn queue_rows(&self, condition: &str, bound: i64, limit: usize, cap: usize) -> Result<Vec<QueueRow>, StoreError> {
+    fn queue_rows(
+        &self,
+        condition: &str,
+        bound: i64,
+        limit: usize,
+        cap: usize,
+    ) -> Result<Vec<QueueRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, st.status, st.flagged, st.edited,
                     substr(s.instruction, 1, ?3), substr(s.input, 1, ?3), substr(s.output, 1, ?3),
@@ -258,14 +288,32 @@ impl Store {
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, Option<bool>>(2)?,
                 r.get::<_, Option<String>>(3)?,
-                SampleText::new(r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
+                SampleText::new(
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ),
                 r.get::<_, Option<f64>>(7)?,
-                (r.get::<_, bool>(8)?, r.get::<_, Option<f64>>(9)?, r.get::<_, Option<bool>>(10)?, r.get::<_, bool>(11)?, r.get::<_, bool>(12)?),
+                (
+                    r.get::<_, bool>(8)?,
+                    r.get::<_, Option<f64>>(9)?,
+                    r.get::<_, Option<bool>>(10)?,
+                    r.get::<_, bool>(11)?,
+                    r.get::<_, bool>(12)?,
+                ),
             ))
         })?;
         let mut out = Vec::with_capacity(limit.min(100_000));
         for row in rows {
-            let (id, status, flagged, edited, text, score, (judged, agreement, agrees, near, failed)) = row?;
+            let (
+                id,
+                status,
+                flagged,
+                edited,
+                text,
+                score,
+                (judged, agreement, agrees, near, failed),
+            ) = row?;
             let text = parse_edited(id, edited)?.unwrap_or(text);
             let (summary, title_len) = crate::sample::summary_line(&text, cap);
             out.push(QueueRow {
@@ -274,7 +322,16 @@ impl Store {
                 flagged: flagged.unwrap_or(false),
                 score: score.map(|s| s as f32),
                 agreement: agreement.map(|a| a as f32),
-                needs: crate::judge::with_checks(crate::judge::needs(judged, score.map(|s| s as f32), agreement.map(|a| a as f32), agrees, near), failed),
+                needs: crate::judge::with_checks(
+                    crate::judge::needs(
+                        judged,
+                        score.map(|s| s as f32),
+                        agreement.map(|a| a as f32),
+                        agrees,
+                        near,
+                    ),
+                    failed,
+                ),
                 summary,
                 title_len,
             });
@@ -285,7 +342,11 @@ impl Store {
     /// Everything about one sample.
     pub fn sample(&self, id: i64) -> Result<SampleDetail, StoreError> {
         let sql = format!("SELECT {SAMPLE_COLS} FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id WHERE s.id = ?1");
-        let raw = self.conn.query_row(&sql, [id], read_full).optional()?.ok_or(StoreError::NoSample(id))?;
+        let raw = self
+            .conn
+            .query_row(&sql, [id], read_full)
+            .optional()?
+            .ok_or(StoreError::NoSample(id))?;
         let row = finish_full(raw)?;
         let (judgement, candidates, vote_agrees) = self.judge_detail(id)?;
         let edits: i64 = self.conn.query_row(
@@ -361,13 +422,25 @@ impl Store {
     pub fn seeds(&self) -> Result<Vec<StoredSeed>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT id, task, name, instruction, instances, is_classification FROM seeds ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+                r.get(5)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, task, name, instruction, instances, is_classification) = row?;
-            let instances = serde_json::from_str(&instances).map_err(|source| StoreError::BadJson { id, column: "instances", source })?;
-            out.push(StoredSeed { id, task, seed: SeedTask { name, instruction, instances, is_classification } });
+            let instances = serde_json::from_str(&instances)
+                .map_err(|source| StoreError::BadJson { id, column: "instances", source })?;
+            out.push(StoredSeed {
+                id,
+                task,
+                seed: SeedTask { name, instruction, instances, is_classification },
+            });
         }
         Ok(out)
     }
@@ -378,11 +451,16 @@ impl Store {
     }
 
     /// Instruction and input of the newest `limit` samples of a task (for similarity filters).
-    pub fn sample_prompts(&self, task: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+    pub fn sample_prompts(
+        &self,
+        task: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT instruction, input FROM samples WHERE task IS ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(rusqlite::params![task, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows =
+            stmt.query_map(rusqlite::params![task, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -79,7 +79,9 @@ impl Store {
     pub fn status_counts(&self) -> Result<StatusCounts, StoreError> {
         let total = self.sample_count()? as u64;
         let mut counts = StatusCounts::default();
-        let mut stmt = self.conn.prepare_cached("SELECT status, count(*) FROM sample_state GROUP BY status")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, count(*) FROM sample_state GROUP BY status")?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
             let (s, n) = row?;
             if let Some(s) = Status::parse(&s) {
@@ -108,7 +110,9 @@ impl Store {
                     sum(coalesce(st.status, 'pending') = 'rejected')
              FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id GROUP BY 1",
         )?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))? {
+        for row in stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })? {
             let (recipe, samples, kept, edited, rejected) = row?;
             st.by_recipe.insert(recipe, RecipeCounts { samples, kept, edited, rejected });
         }
@@ -118,7 +122,10 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         st.decisions = n;
-        st.undos = self.conn.query_row("SELECT count(*) FROM decisions WHERE kind = 'undo'", [], |r| r.get(0))?;
+        st.undos =
+            self.conn.query_row("SELECT count(*) FROM decisions WHERE kind = 'undo'", [], |r| {
+                r.get(0)
+            })?;
         if let (Some(a), Some(b)) = (first, last) {
             let hours = ((b - a) as f64 / 3_600_000.0).max(1.0);
             st.mean_decisions_per_hour = n as f64 / hours;
@@ -137,7 +144,9 @@ impl Store {
         }
         let mut secs: Vec<f64> = self
             .conn
-            .prepare(&format!("SELECT d.seconds FROM decisions d WHERE {EFFECTIVE} AND d.seconds IS NOT NULL"))?
+            .prepare(&format!(
+                "SELECT d.seconds FROM decisions d WHERE {EFFECTIVE} AND d.seconds IS NOT NULL"
+            ))?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         secs.sort_by(f64::total_cmp);

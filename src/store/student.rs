@@ -35,7 +35,9 @@ pub struct Failure {
 impl Store {
     /// The seeds' task names, sorted: what a round can be limited to.
     pub fn seed_tasks(&self) -> Result<Vec<String>, StoreError> {
-        let mut st = self.conn.prepare_cached("SELECT DISTINCT task FROM seeds WHERE task IS NOT NULL AND task != '' ORDER BY task")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT DISTINCT task FROM seeds WHERE task IS NOT NULL AND task != '' ORDER BY task",
+        )?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -44,16 +46,33 @@ impl Store {
     pub fn eval_items(&self, task: Option<&str>) -> Result<Vec<(i64, EvalItem)>, StoreError> {
         let mut st = self.conn.prepare("SELECT id, task, instruction, input, reference, scorer FROM eval_items WHERE ?1 IS NULL OR task = ?1 ORDER BY id")?;
         let rows = st.query_map([task], |r| {
-            Ok((r.get(0)?, EvalItem { task: r.get(1)?, instruction: r.get(2)?, input: r.get(3)?, reference: r.get(4)?, scorer: r.get(5)? }))
+            Ok((
+                r.get(0)?,
+                EvalItem {
+                    task: r.get(1)?,
+                    instruction: r.get(2)?,
+                    input: r.get(3)?,
+                    reference: r.get(4)?,
+                    scorer: r.get(5)?,
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Replaces the metrics named in `metrics` of (`run_id`, `task`), in one transaction.
-    pub fn record_metrics(&mut self, run_id: Option<i64>, task: Option<&str>, metrics: &[(String, f64, i64)]) -> Result<(), StoreError> {
+    pub fn record_metrics(
+        &mut self,
+        run_id: Option<i64>,
+        task: Option<&str>,
+        metrics: &[(String, f64, i64)],
+    ) -> Result<(), StoreError> {
         let tx = self.write()?;
         for (m, v, n) in metrics {
-            tx.execute("DELETE FROM evaluations WHERE run_id IS ?1 AND task IS ?2 AND metric = ?3", params![run_id, task, m])?;
+            tx.execute(
+                "DELETE FROM evaluations WHERE run_id IS ?1 AND task IS ?2 AND metric = ?3",
+                params![run_id, task, m],
+            )?;
             tx.execute("INSERT INTO evaluations (run_id, task, metric, value, n, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", params![run_id, task, m, v, n, now_ms()])?;
         }
         Ok(tx.commit()?)
@@ -62,7 +81,15 @@ impl Store {
     /// Every stored metric, the base model's first, then by run.
     pub fn metrics(&self) -> Result<Vec<Metric>, StoreError> {
         let mut st = self.conn.prepare("SELECT run_id, task, metric, value, n FROM evaluations ORDER BY coalesce(run_id, 0), task, metric")?;
-        let rows = st.query_map([], |r| Ok(Metric { run_id: r.get(0)?, task: r.get(1)?, metric: r.get(2)?, value: r.get(3)?, n: r.get(4)? }))?;
+        let rows = st.query_map([], |r| {
+            Ok(Metric {
+                run_id: r.get(0)?,
+                task: r.get(1)?,
+                metric: r.get(2)?,
+                value: r.get(3)?,
+                n: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -84,7 +111,9 @@ impl Store {
     pub fn failures(&self, run_id: Option<i64>) -> Result<Vec<Failure>, StoreError> {
         let run: Option<i64> = match run_id {
             Some(id) => Some(id),
-            None => self.conn.query_row("SELECT max(run_id) FROM student_failures", [], |r| r.get(0))?,
+            None => {
+                self.conn.query_row("SELECT max(run_id) FROM student_failures", [], |r| r.get(0))?
+            }
         };
         let mut st = self.conn.prepare("SELECT id, run_id, kind, item_id, task, instruction, input, reference, answer FROM student_failures WHERE run_id = ?1 ORDER BY id")?;
         let rows = st.query_map([run], |r| {

@@ -38,8 +38,15 @@ impl CausalAttention {
     fn plan<T: Real>(&self, q: &Shape, k: &Shape, v: &Shape) -> Result<Plan<T>> {
         let (b, s, hq) = q.dims3()?;
         let (d, nh, nkv) = (self.head_dim, self.n_head, self.n_kv_head);
-        if hq != nh * d || k.dims3()? != (b, s, nkv * d) || v.dims3()? != (b, s, nkv * d) || nh % nkv != 0 || d % 2 != 0 {
-            candle_core::bail!("attention: q {q:?}, k {k:?}, v {v:?} do not fit {nh} heads, {nkv} KV heads of {d}");
+        if hq != nh * d
+            || k.dims3()? != (b, s, nkv * d)
+            || v.dims3()? != (b, s, nkv * d)
+            || nh % nkv != 0
+            || d % 2 != 0
+        {
+            candle_core::bail!(
+                "attention: q {q:?}, k {k:?}, v {v:?} do not fit {nh} heads, {nkv} KV heads of {d}"
+            );
         }
         let half = d / 2;
         let angle = |t: usize, i: usize| t as f64 / self.rope_base.powf(2.0 * i as f64 / d as f64);
@@ -72,7 +79,18 @@ impl<T: Real> Plan<T> {
     fn probs(&self, q: &[T], k: &[T]) -> Vec<T> {
         let (s, d) = (self.s, self.d);
         let mut p = vec![T::zero(); s * s];
-        matmul(s, s, d, &mut p, s, false, Mat::rows(q, 0, d), Mat::rows(k, 0, d).t(), self.scale, gemm::Parallelism::None);
+        matmul(
+            s,
+            s,
+            d,
+            &mut p,
+            s,
+            false,
+            Mat::rows(q, 0, d),
+            Mat::rows(k, 0, d).t(),
+            self.scale,
+            gemm::Parallelism::None,
+        );
         for (t, row) in p.chunks_mut(s).enumerate() {
             let m = row[..=t].iter().fold(T::neg_infinity(), |a, &v| num_traits::Float::max(a, v));
             let mut sum = T::zero();
@@ -96,17 +114,37 @@ impl<T: Real> Plan<T> {
         for (j, o) in out.chunks_mut(s * d).enumerate() {
             let p = self.probs(&self.rope(q, self.nh, bi, kh * g + j, false), &kr);
             let vh = Mat::rows(v, bi * s * self.nkv * d + kh * d, self.nkv * d);
-            matmul(s, d, s, o, d, false, Mat::rows(&p, 0, s), vh, T::one(), gemm::Parallelism::None);
+            matmul(
+                s,
+                d,
+                s,
+                o,
+                d,
+                false,
+                Mat::rows(&p, 0, s),
+                vh,
+                T::one(),
+                gemm::Parallelism::None,
+            );
         }
         out
     }
 
     /// One task's gradients: `dq` `[g, s, d]`, `dk` and `dv` `[s, d]`.
-    fn backward(&self, q: &[T], k: &[T], v: &[T], dy: &[T], bi: usize, kh: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    fn backward(
+        &self,
+        q: &[T],
+        k: &[T],
+        v: &[T],
+        dy: &[T],
+        bi: usize,
+        kh: usize,
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let (s, d, g, none) = (self.s, self.d, self.nh / self.nkv, gemm::Parallelism::None);
         let kr = self.rope(k, self.nkv, bi, kh, false);
         let vh = Mat::rows(v, bi * s * self.nkv * d + kh * d, self.nkv * d);
-        let (mut dq, mut dkr, mut dv) = (vec![T::zero(); g * s * d], vec![T::zero(); s * d], vec![T::zero(); s * d]);
+        let (mut dq, mut dkr, mut dv) =
+            (vec![T::zero(); g * s * d], vec![T::zero(); s * d], vec![T::zero(); s * d]);
         let mut dp = vec![T::zero(); s * s];
         let mut dqr = vec![T::zero(); s * d];
         for j in 0..g {
@@ -126,8 +164,30 @@ impl<T: Real> Plan<T> {
                 dp[t + 1..].fill(T::zero());
             }
             // dq = ds·k; dk += dsᵀ·q (both rotated)
-            matmul(s, d, s, &mut dqr, d, false, Mat::rows(&dp, 0, s), Mat::rows(&kr, 0, d), T::one(), none);
-            matmul(s, d, s, &mut dkr, d, true, Mat::rows(&dp, 0, s).t(), Mat::rows(&qr, 0, d), T::one(), none);
+            matmul(
+                s,
+                d,
+                s,
+                &mut dqr,
+                d,
+                false,
+                Mat::rows(&dp, 0, s),
+                Mat::rows(&kr, 0, d),
+                T::one(),
+                none,
+            );
+            matmul(
+                s,
+                d,
+                s,
+                &mut dkr,
+                d,
+                true,
+                Mat::rows(&dp, 0, s).t(),
+                Mat::rows(&qr, 0, d),
+                T::one(),
+                none,
+            );
             dq[j * s * d..][..s * d].copy_from_slice(&self.rope(&dqr, 1, 0, 0, true));
         }
         (dq, self.rope(&dkr, 1, 0, 0, true), dv)
@@ -138,7 +198,8 @@ impl<T: Real> Plan<T> {
         let (s, d) = (self.s, self.d);
         for (j, head) in src.chunks(s * d).enumerate() {
             for t in 0..s {
-                dst[(bi * s + t) * heads * d + (h0 + j) * d..][..d].copy_from_slice(&head[t * d..][..d]);
+                dst[(bi * s + t) * heads * d + (h0 + j) * d..][..d]
+                    .copy_from_slice(&head[t * d..][..d]);
             }
         }
     }
@@ -153,11 +214,35 @@ impl CustomOp3 for CausalAttention {
         "fused-causal-attention"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn go<T: Real>(op: &CausalAttention, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn go<T: Real>(
+            op: &CausalAttention,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let plan = op.plan::<T>(l1.shape(), l2.shape(), l3.shape())?;
-            let (q, k, v) = (slice::<T>(s1, l1, "attention")?, slice::<T>(s2, l2, "attention")?, slice::<T>(s3, l3, "attention")?);
-            let parts: Vec<Vec<T>> = plan.tasks().into_par_iter().map(|(bi, kh)| plan.forward(q, k, v, bi, kh)).collect();
+            let (q, k, v) = (
+                slice::<T>(s1, l1, "attention")?,
+                slice::<T>(s2, l2, "attention")?,
+                slice::<T>(s3, l3, "attention")?,
+            );
+            let parts: Vec<Vec<T>> = plan
+                .tasks()
+                .into_par_iter()
+                .map(|(bi, kh)| plan.forward(q, k, v, bi, kh))
+                .collect();
             let mut out = vec![T::zero(); q.len()];
             let g = plan.nh / plan.nkv;
             for ((bi, kh), part) in plan.tasks().into_iter().zip(&parts) {
@@ -168,16 +253,37 @@ impl CustomOp3 for CausalAttention {
         by_dtype!(s1.dtype(), "attention", go(self, s1, l1, s2, l2, s3, l3))
     }
 
-    fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        fn go<T: Real>(op: &CausalAttention, q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        fn go<T: Real>(
+            op: &CausalAttention,
+            q: &Tensor,
+            k: &Tensor,
+            v: &Tensor,
+            grad: &Tensor,
+        ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
             let plan = op.plan::<T>(q.shape(), k.shape(), v.shape())?;
             let g = plan.nh / plan.nkv;
             let (dq, dk, dv) = with_data::<T, _>(q, "attention", |qd| {
                 with_data::<T, _>(k, "attention", |kd| {
                     with_data::<T, _>(v, "attention", |vd| {
                         with_data::<T, _>(grad, "attention", |dy| {
-                            let parts: Vec<_> = plan.tasks().into_par_iter().map(|(bi, kh)| plan.backward(qd, kd, vd, dy, bi, kh)).collect();
-                            let (mut dq, mut dk, mut dv) = (vec![T::zero(); qd.len()], vec![T::zero(); kd.len()], vec![T::zero(); vd.len()]);
+                            let parts: Vec<_> = plan
+                                .tasks()
+                                .into_par_iter()
+                                .map(|(bi, kh)| plan.backward(qd, kd, vd, dy, bi, kh))
+                                .collect();
+                            let (mut dq, mut dk, mut dv) = (
+                                vec![T::zero(); qd.len()],
+                                vec![T::zero(); kd.len()],
+                                vec![T::zero(); vd.len()],
+                            );
                             for ((bi, kh), (pq, pk, pv)) in plan.tasks().into_iter().zip(&parts) {
                                 plan.scatter(&mut dq, plan.nh, bi, kh * g, pq);
                                 plan.scatter(&mut dk, plan.nkv, bi, kh, pk);
@@ -188,7 +294,11 @@ impl CustomOp3 for CausalAttention {
                     })
                 })
             })?;
-            Ok((Some(tensor(dq, q.shape())?), Some(tensor(dk, k.shape())?), Some(tensor(dv, v.shape())?)))
+            Ok((
+                Some(tensor(dq, q.shape())?),
+                Some(tensor(dk, k.shape())?),
+                Some(tensor(dv, v.shape())?),
+            ))
         }
         by_dtype!(q.dtype(), "attention", go(self, q, k, v, grad))
     }

@@ -46,25 +46,33 @@ fn sync(path: &Path) -> Result<(), String> {
 }
 
 /// Writes a checkpoint of `model`, `opt` and `state` into `dir` (the run's `checkpoints/`).
-pub fn save(dir: &Path, model: &TrainModel, opt: &AdamW, state: &RunState) -> Result<PathBuf, String> {
+pub fn save(
+    dir: &Path,
+    model: &TrainModel,
+    opt: &AdamW,
+    state: &RunState,
+) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("step-{:08}", state.step);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let adapters: HashMap<String, Tensor> = model.trainable().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+    let adapters: HashMap<String, Tensor> =
+        model.trainable().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     for (i, (m, v)) in opt.m.iter().zip(&opt.v).enumerate() {
         moments.insert(format!("m.{i}"), m.clone());
         moments.insert(format!("v.{i}"), v.clone());
     }
-    moments.insert("t".into(), Tensor::new(&[opt.t as f64], &Device::Cpu).map_err(|e| e.to_string())?);
+    moments
+        .insert("t".into(), Tensor::new(&[opt.t as f64], &Device::Cpu).map_err(|e| e.to_string())?);
     let p = tmp.join(FILES[0]);
     candle_core::safetensors::save(&adapters, &p).map_err(|e| format!("{}: {e}", p.display()))?;
     let p = tmp.join(FILES[1]);
     candle_core::safetensors::save(&moments, &p).map_err(|e| format!("{}: {e}", p.display()))?;
     let p = tmp.join(FILES[2]);
-    std::fs::write(&p, serde_json::to_vec_pretty(state).expect("state serialises")).map_err(io(&p))?;
+    std::fs::write(&p, serde_json::to_vec_pretty(state).expect("state serialises"))
+        .map_err(io(&p))?;
     let mut marker = String::new();
     for f in FILES {
         let p = tmp.join(f);
@@ -96,7 +104,10 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-"))
+        })
         .collect();
     out.sort();
     Ok(out)
@@ -111,16 +122,22 @@ pub struct Loaded {
 }
 
 fn read(path: &Path) -> Result<Loaded, String> {
-    let marker = std::fs::read_to_string(path.join(MARKER)).map_err(|_| "no COMPLETE marker (the write did not finish)".to_string())?;
+    let marker = std::fs::read_to_string(path.join(MARKER))
+        .map_err(|_| "no COMPLETE marker (the write did not finish)".to_string())?;
     for line in marker.lines() {
-        let (want, file) = line.split_once("  ").ok_or_else(|| format!("a malformed marker line {line:?}"))?;
+        let (want, file) =
+            line.split_once("  ").ok_or_else(|| format!("a malformed marker line {line:?}"))?;
         let got = sha(&path.join(file))?;
         if got != want {
             return Err(format!("{file} does not match its checksum"));
         }
     }
-    let state: RunState = serde_json::from_slice(&std::fs::read(path.join(FILES[2])).map_err(io(path))?).map_err(|e| format!("state.json: {e}"))?;
-    let load = |f: &str| candle_core::safetensors::load(path.join(f), &Device::Cpu).map_err(|e| format!("{f}: {e}"));
+    let state: RunState =
+        serde_json::from_slice(&std::fs::read(path.join(FILES[2])).map_err(io(path))?)
+            .map_err(|e| format!("state.json: {e}"))?;
+    let load = |f: &str| {
+        candle_core::safetensors::load(path.join(f), &Device::Cpu).map_err(|e| format!("{f}: {e}"))
+    };
     Ok(Loaded { path: path.to_owned(), state, adapters: load(FILES[0])?, moments: load(FILES[1])? })
 }
 
@@ -131,7 +148,10 @@ pub fn latest(dir: &Path) -> Result<(Option<Loaded>, Vec<String>), String> {
     for p in list(dir)?.into_iter().rev() {
         match read(&p) {
             Ok(l) => return Ok((Some(l), skipped)),
-            Err(why) => skipped.push(format!("checkpoint {} is damaged ({why}); falling back to an earlier one", p.display())),
+            Err(why) => skipped.push(format!(
+                "checkpoint {} is damaged ({why}); falling back to an earlier one",
+                p.display()
+            )),
         }
     }
     Ok((None, skipped))
@@ -146,15 +166,28 @@ impl Loaded {
     /// Puts the adapters and the optimizer's moments back.
     pub fn restore(&self, model: &mut TrainModel, opt: &mut AdamW) -> Result<(), String> {
         for (name, var) in model.trainable() {
-            let t = self.adapters.get(&name).ok_or_else(|| format!("{}: no tensor {name} (a different adapter layout)", self.path.display()))?;
-            var.set(&t.to_dtype(var.as_tensor().dtype()).map_err(|e| e.to_string())?).map_err(|e| format!("{name}: {e}"))?;
+            let t = self.adapters.get(&name).ok_or_else(|| {
+                format!("{}: no tensor {name} (a different adapter layout)", self.path.display())
+            })?;
+            var.set(&t.to_dtype(var.as_tensor().dtype()).map_err(|e| e.to_string())?)
+                .map_err(|e| format!("{name}: {e}"))?;
         }
         for i in 0..opt.m.len() {
-            let get = |k: String| self.moments.get(&k).cloned().ok_or_else(|| format!("{}: no optimizer tensor {k}", self.path.display()));
+            let get = |k: String| {
+                self.moments
+                    .get(&k)
+                    .cloned()
+                    .ok_or_else(|| format!("{}: no optimizer tensor {k}", self.path.display()))
+            };
             opt.m[i] = get(format!("m.{i}"))?;
             opt.v[i] = get(format!("v.{i}"))?;
         }
-        let t = self.moments.get("t").ok_or("no optimizer step count")?.to_vec1::<f64>().map_err(|e| e.to_string())?;
+        let t = self
+            .moments
+            .get("t")
+            .ok_or("no optimizer step count")?
+            .to_vec1::<f64>()
+            .map_err(|e| e.to_string())?;
         opt.t = t.first().copied().unwrap_or(0.0) as u64;
         model.rng = crate::llm::sampling::Rng::new(self.state.rng);
         Ok(())

@@ -23,7 +23,12 @@ pub fn scorer_for(reference: &str) -> &'static str {
 }
 
 fn json_value(s: &str) -> Option<serde_json::Value> {
-    let t = s.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```").trim();
+    let t = s
+        .trim()
+        .trim_start_matches("```json")
+        .trim_start_matches("```")
+        .trim_end_matches("```")
+        .trim();
     let (a, b) = (t.find(['{', '['])?, t.rfind(['}', ']'])?);
     serde_json::from_str(t.get(a..=b)?).ok()
 }
@@ -49,7 +54,12 @@ pub fn correct(scorer: &str, answer: &str, reference: &str) -> bool {
 /// The model's greedy answer to each prompt (`text.output` is ignored), at most `max_tokens`;
 /// several prompts in flight at once (the local engine decodes them as one batch). `on` hears
 /// how many are answered, in order.
-pub fn answer_all(model: &mut dyn Generator, prompts: &[SampleText], max_tokens: usize, on: &mut dyn FnMut(usize)) -> Result<Vec<String>, LlmError> {
+pub fn answer_all(
+    model: &mut dyn Generator,
+    prompts: &[SampleText],
+    max_tokens: usize,
+    on: &mut dyn FnMut(usize),
+) -> Result<Vec<String>, LlmError> {
     let p = GenParams { temperature: 0.0, max_tokens, ..GenParams::default() };
     let mut out = Vec::with_capacity(prompts.len());
     let mut failed = None;
@@ -71,7 +81,14 @@ pub fn answer_all(model: &mut dyn Generator, prompts: &[SampleText], max_tokens:
     };
     let width = crate::llm::parallel::width(model, 1, 32);
     let never = std::sync::atomic::AtomicBool::new(false);
-    crate::llm::parallel::run_ordered(model, width, &never, &mut |i| prompts.get(i), &work, &mut commit);
+    crate::llm::parallel::run_ordered(
+        model,
+        width,
+        &never,
+        &mut |i| prompts.get(i),
+        &work,
+        &mut commit,
+    );
     match failed {
         Some(e) => Err(e),
         None => Ok(out),
@@ -80,7 +97,11 @@ pub fn answer_all(model: &mut dyn Generator, prompts: &[SampleText], max_tokens:
 
 /// The mean cross-entropy per response token over `examples`, in batches of `batch`, with
 /// dropout off, and the number of response tokens it is the mean of.
-pub fn mean_loss(model: &mut TrainModel, examples: &[Example], batch: usize) -> candle_core::Result<(f64, usize)> {
+pub fn mean_loss(
+    model: &mut TrainModel,
+    examples: &[Example],
+    batch: usize,
+) -> candle_core::Result<(f64, usize)> {
     model.train = false;
     let (mut sum, mut n) = (0.0, 0usize);
     let idx: Vec<usize> = (0..examples.len()).collect();
@@ -106,8 +127,16 @@ mod tests {
         assert!(correct("json_exact", "```json\n{\"b\": 2, \"a\": 1}\n```", "{\"a\":1,\"b\":2}"));
         assert!(!correct("json_exact", "{\"a\": 1}", "{\"a\":1,\"b\":2}"));
         assert!(correct("exact", "Paris.", "paris"));
-        assert!(correct("text", "the sky is blue because of scattering", "The sky is blue because of Rayleigh scattering"));
-        assert!(!correct("text", "bread needs flour", "The sky is blue because of Rayleigh scattering"));
+        assert!(correct(
+            "text",
+            "the sky is blue because of scattering",
+            "The sky is blue because of Rayleigh scattering"
+        ));
+        assert!(!correct(
+            "text",
+            "bread needs flour",
+            "The sky is blue because of Rayleigh scattering"
+        ));
         assert_eq!(scorer_for("42"), "number");
         assert_eq!(scorer_for("{\"date\": \"2024-01-02\"}"), "json_exact");
         assert_eq!(scorer_for("A long free answer about the weather and the sea."), "text");

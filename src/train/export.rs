@@ -39,7 +39,8 @@ pub struct AdapterInfo<'a> {
 /// folder first, then renamed into place.
 pub fn write_peft(checkpoint: &Path, info: &AdapterInfo, out: &Path) -> Result<usize, String> {
     let src = checkpoint.join("adapter.safetensors");
-    let tensors = candle_core::safetensors::load(&src, &Device::Cpu).map_err(|e| format!("{}: {e}", src.display()))?;
+    let tensors = candle_core::safetensors::load(&src, &Device::Cpu)
+        .map_err(|e| format!("{}: {e}", src.display()))?;
     let mut hf: HashMap<String, Tensor> = HashMap::new();
     for (name, t) in tensors {
         let heads = if name.contains("self_attn.q_proj.lora_B") {
@@ -58,7 +59,11 @@ pub fn write_peft(checkpoint: &Path, info: &AdapterInfo, out: &Path) -> Result<u
     let n = hf.len();
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let tmp = parent.join(format!(".{}.tmp-{}", out.file_name().and_then(|n| n.to_str()).unwrap_or("adapter"), std::process::id()));
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("adapter"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let st = tmp.join("adapter_model.safetensors");
@@ -76,9 +81,12 @@ pub fn write_peft(checkpoint: &Path, info: &AdapterInfo, out: &Path) -> Result<u
         "base_model_name_or_path": info.base_model,
     });
     let cfg = tmp.join("adapter_config.json");
-    std::fs::write(&cfg, serde_json::to_vec_pretty(&config).expect("json")).map_err(|e| format!("{}: {e}", cfg.display()))?;
+    std::fs::write(&cfg, serde_json::to_vec_pretty(&config).expect("json"))
+        .map_err(|e| format!("{}: {e}", cfg.display()))?;
     for f in [&st, &cfg] {
-        std::fs::File::open(f).and_then(|f| f.sync_all()).map_err(|e| format!("{}: {e}", f.display()))?;
+        std::fs::File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("{}: {e}", f.display()))?;
     }
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -94,12 +102,19 @@ mod tests {
     #[test]
     fn unpermuting_inverts_llama_cpps_permutation() {
         // 2 heads of size 4 over 3 columns; row r holds r.
-        let hf = Tensor::from_vec((0..24).map(|x| (x / 3) as f32).collect::<Vec<_>>(), (8, 3), &Device::Cpu).unwrap();
+        let hf = Tensor::from_vec(
+            (0..24).map(|x| (x / 3) as f32).collect::<Vec<_>>(),
+            (8, 3),
+            &Device::Cpu,
+        )
+        .unwrap();
         let gguf = permute_rows(&hf, 2).unwrap();
         // GGUF interleaves each head's halves: rows 0, 2, 1, 3 | 4, 6, 5, 7.
-        let firsts: Vec<f32> = gguf.narrow(1, 0, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let firsts: Vec<f32> =
+            gguf.narrow(1, 0, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(firsts, vec![0., 2., 1., 3., 4., 6., 5., 7.]);
-        let back: Vec<f32> = unpermute_rows(&gguf, 2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let back: Vec<f32> =
+            unpermute_rows(&gguf, 2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(back, hf.flatten_all().unwrap().to_vec1::<f32>().unwrap());
     }
 }

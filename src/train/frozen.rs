@@ -18,7 +18,9 @@ impl Frozen {
         let (out, inp) = self.w.dims2()?;
         let last = *x.dims().last().unwrap_or(&0);
         if last != inp {
-            candle_core::bail!("frozen-linear: input {x:?} does not end in the weight's {inp} columns");
+            candle_core::bail!(
+                "frozen-linear: input {x:?} does not end in the weight's {inp} columns"
+            );
         }
         Ok((x.elem_count() / inp.max(1), inp, out))
     }
@@ -35,7 +37,18 @@ impl CustomOp1 for Frozen {
             let x = slice::<T>(s, l, "frozen-linear")?;
             let mut y = vec![T::zero(); rows * out];
             with_data::<T, _>(&op.w, "frozen-linear", |w| {
-                matmul(rows, out, inp, &mut y, out, false, Mat::rows(x, 0, inp), Mat::rows(w, 0, inp).t(), T::one(), threads());
+                matmul(
+                    rows,
+                    out,
+                    inp,
+                    &mut y,
+                    out,
+                    false,
+                    Mat::rows(x, 0, inp),
+                    Mat::rows(w, 0, inp).t(),
+                    T::one(),
+                    threads(),
+                );
                 Ok(())
             })?;
             let mut dims = l.shape().dims().to_vec();
@@ -51,7 +64,18 @@ impl CustomOp1 for Frozen {
             let mut dx = vec![T::zero(); rows * inp];
             with_data::<T, _>(grad, "frozen-linear", |dy| {
                 with_data::<T, _>(&op.w, "frozen-linear", |w| {
-                    matmul(rows, inp, out, &mut dx, inp, false, Mat::rows(dy, 0, out), Mat::rows(w, 0, inp), T::one(), threads());
+                    matmul(
+                        rows,
+                        inp,
+                        out,
+                        &mut dx,
+                        inp,
+                        false,
+                        Mat::rows(dy, 0, out),
+                        Mat::rows(w, 0, inp),
+                        T::one(),
+                        threads(),
+                    );
                     Ok(())
                 })
             })?;

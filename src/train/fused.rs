@@ -38,7 +38,8 @@ fn rms_bwd<T: Real>(x: &[T], w: &[T], dy: &[T], eps: f64) -> Vec<T> {
     let mut dx = vec![T::zero(); x.len()];
     dx.par_chunks_mut(n).zip(x.par_chunks(n).zip(dy.par_chunks(n))).for_each(|(dx, (x, dy))| {
         let r = inv_rms(x, eps);
-        let dot = (0..n).fold(T::zero(), |a, i| a + dy[i] * w[i] * x[i] * r) / T::from_f64(n as f64);
+        let dot =
+            (0..n).fold(T::zero(), |a, i| a + dy[i] * w[i] * x[i] * r) / T::from_f64(n as f64);
         for i in 0..n {
             dx[i] = r * (dy[i] * w[i] - x[i] * r * dot);
         }
@@ -62,7 +63,11 @@ impl CustomOp1 for RmsNorm {
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         fn go<T: Real>(op: &RmsNorm, x: &Tensor, grad: &Tensor) -> Result<Tensor> {
-            let dx = with_data::<T, _>(x, "rms-norm", |x| with_data::<T, _>(&op.w, "rms-norm", |w| with_data::<T, _>(grad, "rms-norm", |dy| Ok(rms_bwd(x, w, dy, op.eps)))))?;
+            let dx = with_data::<T, _>(x, "rms-norm", |x| {
+                with_data::<T, _>(&op.w, "rms-norm", |w| {
+                    with_data::<T, _>(grad, "rms-norm", |dy| Ok(rms_bwd(x, w, dy, op.eps)))
+                })
+            })?;
             tensor(dx, x.shape())
         }
         Ok(Some(by_dtype!(x.dtype(), "rms-norm", go(self, x, grad))?))
@@ -86,20 +91,46 @@ impl CustomOp2 for SwiGlu {
         "fused-swiglu"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn go<T: Real>(s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn go<T: Real>(
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (g, u) = (slice::<T>(s1, l1, "swiglu")?, slice::<T>(s2, l2, "swiglu")?);
             if l1.shape() != l2.shape() {
-                candle_core::bail!("swiglu: gate {:?} and up {:?} differ in shape", l1.shape(), l2.shape());
+                candle_core::bail!(
+                    "swiglu: gate {:?} and up {:?} differ in shape",
+                    l1.shape(),
+                    l2.shape()
+                );
             }
-            let out: Vec<T> = g.par_iter().zip(u.par_iter()).map(|(&g, &u)| g * sigmoid(g) * u).collect();
+            let out: Vec<T> =
+                g.par_iter().zip(u.par_iter()).map(|(&g, &u)| g * sigmoid(g) * u).collect();
             Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
         }
         by_dtype!(s1.dtype(), "swiglu", go(s1, l1, s2, l2))
     }
 
-    fn bwd(&self, gate: &Tensor, up: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        fn go<T: Real>(gate: &Tensor, up: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        fn go<T: Real>(
+            gate: &Tensor,
+            up: &Tensor,
+            grad: &Tensor,
+        ) -> Result<(Option<Tensor>, Option<Tensor>)> {
             let (dg, du) = with_data::<T, _>(gate, "swiglu", |g| {
                 with_data::<T, _>(up, "swiglu", |u| {
                     with_data::<T, _>(grad, "swiglu", |dy| {
@@ -138,7 +169,10 @@ fn lse<T: Real>(row: &[T]) -> T {
 impl CrossEntropy {
     fn check(&self, rows: usize, vocab: usize) -> Result<()> {
         if rows != self.targets.len() {
-            candle_core::bail!("cross-entropy: {rows} rows of logits for {} targets", self.targets.len());
+            candle_core::bail!(
+                "cross-entropy: {rows} rows of logits for {} targets",
+                self.targets.len()
+            );
         }
         if let Some(t) = self.targets.iter().find(|&&t| t as usize >= vocab) {
             candle_core::bail!("cross-entropy: target {t} is outside the vocabulary of {vocab}");
@@ -153,12 +187,23 @@ impl CustomOp1 for CrossEntropy {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn go<T: Real>(op: &CrossEntropy, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn go<T: Real>(
+            op: &CrossEntropy,
+            s: &CpuStorage,
+            l: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
             let (rows, vocab) = l.shape().dims2()?;
             op.check(rows, vocab)?;
             let x = slice::<T>(s, l, "cross-entropy")?;
-            let total: f64 = x.par_chunks(vocab).zip(op.targets.par_iter()).map(|(row, &t)| (lse(row) - row[t as usize]).to_f64()).sum();
-            Ok((T::to_cpu_storage_owned(vec![T::from_f64(total / rows.max(1) as f64)]), Shape::from(())))
+            let total: f64 = x
+                .par_chunks(vocab)
+                .zip(op.targets.par_iter())
+                .map(|(row, &t)| (lse(row) - row[t as usize]).to_f64())
+                .sum();
+            Ok((
+                T::to_cpu_storage_owned(vec![T::from_f64(total / rows.max(1) as f64)]),
+                Shape::from(()),
+            ))
         }
         by_dtype!(s.dtype(), "cross-entropy", go(self, s, l))
     }
@@ -167,17 +212,20 @@ impl CustomOp1 for CrossEntropy {
     fn bwd(&self, logits: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         fn go<T: Real>(op: &CrossEntropy, logits: &Tensor, grad: &Tensor) -> Result<Tensor> {
             let (rows, vocab) = logits.dims2()?;
-            let g = grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? / rows.max(1) as f64;
+            let g =
+                grad.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? / rows.max(1) as f64;
             let g = T::from_f64(g);
             let d = with_data::<T, _>(logits, "cross-entropy", |x| {
                 let mut d = vec![T::zero(); x.len()];
-                d.par_chunks_mut(vocab).zip(x.par_chunks(vocab).zip(op.targets.par_iter())).for_each(|(d, (row, &t))| {
-                    let l = lse(row);
-                    for (d, &v) in d.iter_mut().zip(row) {
-                        *d = (v - l).exp() * g;
-                    }
-                    d[t as usize] -= g;
-                });
+                d.par_chunks_mut(vocab)
+                    .zip(x.par_chunks(vocab).zip(op.targets.par_iter()))
+                    .for_each(|(d, (row, &t))| {
+                        let l = lse(row);
+                        for (d, &v) in d.iter_mut().zip(row) {
+                            *d = (v - l).exp() * g;
+                        }
+                        d[t as usize] -= g;
+                    });
                 Ok(d)
             })?;
             tensor(d, (rows, vocab))

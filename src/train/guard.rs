@@ -23,7 +23,11 @@ pub struct Guard {
 impl Guard {
     /// The figures as `(metric, value)` pairs.
     pub fn metrics(&self) -> Vec<(&'static str, f64)> {
-        let mut m = vec![("guard.synthetic_share", self.synthetic_share), ("guard.distinct_1", self.distinct_1), ("guard.distinct_2", self.distinct_2)];
+        let mut m = vec![
+            ("guard.synthetic_share", self.synthetic_share),
+            ("guard.distinct_1", self.distinct_1),
+            ("guard.distinct_2", self.distinct_2),
+        ];
         if let Some(d) = self.diversity {
             m.push(("guard.diversity", d));
         }
@@ -45,7 +49,11 @@ pub fn distinct_n(texts: &[&str], n: usize) -> f64 {
             seen.insert(g.join(" "));
         }
     }
-    if total == 0 { 0.0 } else { seen.len() as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        seen.len() as f64 / total as f64
+    }
 }
 
 /// Mean pairwise `1 − cosine`, and the share of vectors with a neighbour at cosine ≥ `near`.
@@ -71,8 +79,14 @@ pub fn diversity(vectors: &[Vec<f32>], near: f32) -> Option<(f64, f64)> {
 }
 
 /// The figures for a round's texts, `synthetic` of which are accepted samples.
-pub fn measure(texts: &[&SampleText], synthetic: usize, embedder: Option<&Embedder>, near: f32) -> Guard {
-    let joined: Vec<String> = texts.iter().map(|t| format!("{}\n{}", t.prompt(), t.output)).collect();
+pub fn measure(
+    texts: &[&SampleText],
+    synthetic: usize,
+    embedder: Option<&Embedder>,
+    near: f32,
+) -> Guard {
+    let joined: Vec<String> =
+        texts.iter().map(|t| format!("{}\n{}", t.prompt(), t.output)).collect();
     let refs: Vec<&str> = joined.iter().map(String::as_str).collect();
     let mut g = Guard {
         synthetic_share: if texts.is_empty() { 0.0 } else { synthetic as f64 / texts.len() as f64 },
@@ -94,19 +108,32 @@ pub fn measure(texts: &[&SampleText], synthetic: usize, embedder: Option<&Embedd
 /// Warnings comparing a round with the one before it (`(metric, value)` pairs of each):
 /// diversity down by more than 10%, the near-duplicate rate up by more than 10 points, held-out
 /// exact match or verifier pass rate down by more than 5 points, loss up by more than 5%.
-pub fn warnings(round: i64, now: &[(String, f64)], before: &[(String, f64)], before_name: &str) -> Vec<String> {
+pub fn warnings(
+    round: i64,
+    now: &[(String, f64)],
+    before: &[(String, f64)],
+    before_name: &str,
+) -> Vec<String> {
     let get = |v: &[(String, f64)], k: &str| v.iter().find(|(m, _)| m == k).map(|(_, x)| *x);
     let mut out = Vec::new();
-    for (k, what) in [("guard.diversity", "embedding diversity"), ("guard.distinct_2", "distinct-2")] {
+    for (k, what) in
+        [("guard.diversity", "embedding diversity"), ("guard.distinct_2", "distinct-2")]
+    {
         if let (Some(a), Some(b)) = (get(now, k), get(before, k)) {
             if b > 0.0 && a < b * 0.9 {
                 out.push(format!("round {round}: {what} fell {:.0}% from {before_name} ({b:.3} → {a:.3}): the data is narrowing", (1.0 - a / b) * 100.0));
             }
         }
     }
-    if let (Some(a), Some(b)) = (get(now, "guard.near_dup_rate"), get(before, "guard.near_dup_rate")) {
+    if let (Some(a), Some(b)) =
+        (get(now, "guard.near_dup_rate"), get(before, "guard.near_dup_rate"))
+    {
         if a > b + 0.10 {
-            out.push(format!("round {round}: near-duplicates rose from {:.0}% to {:.0}% of the data", b * 100.0, a * 100.0));
+            out.push(format!(
+                "round {round}: near-duplicates rose from {:.0}% to {:.0}% of the data",
+                b * 100.0,
+                a * 100.0
+            ));
         }
     }
     for (k, what) in [("exact_match", "exact match"), ("verifier_pass", "verifier pass rate")] {
@@ -118,7 +145,9 @@ pub fn warnings(round: i64, now: &[(String, f64)], before: &[(String, f64)], bef
     }
     if let (Some(a), Some(b)) = (get(now, "loss"), get(before, "loss")) {
         if a > b * 1.05 {
-            out.push(format!("round {round}: held-out loss rose from {b:.3} ({before_name}) to {a:.3}"));
+            out.push(format!(
+                "round {round}: held-out loss rose from {b:.3} ({before_name}) to {a:.3}"
+            ));
         }
     }
     out
@@ -146,13 +175,31 @@ mod tests {
     #[test]
     fn warnings_name_what_regressed_and_stay_quiet_otherwise() {
         let s = |v: &[(&str, f64)]| v.iter().map(|(k, x)| (k.to_string(), *x)).collect::<Vec<_>>();
-        let before = s(&[("guard.diversity", 0.60), ("exact_match", 0.40), ("loss", 2.0), ("guard.near_dup_rate", 0.05)]);
-        let same = s(&[("guard.diversity", 0.58), ("exact_match", 0.38), ("loss", 2.05), ("guard.near_dup_rate", 0.10)]);
+        let before = s(&[
+            ("guard.diversity", 0.60),
+            ("exact_match", 0.40),
+            ("loss", 2.0),
+            ("guard.near_dup_rate", 0.05),
+        ]);
+        let same = s(&[
+            ("guard.diversity", 0.58),
+            ("exact_match", 0.38),
+            ("loss", 2.05),
+            ("guard.near_dup_rate", 0.10),
+        ]);
         assert!(warnings(2, &same, &before, "round 1").is_empty());
-        let worse = s(&[("guard.diversity", 0.40), ("exact_match", 0.20), ("loss", 2.5), ("guard.near_dup_rate", 0.30)]);
+        let worse = s(&[
+            ("guard.diversity", 0.40),
+            ("exact_match", 0.20),
+            ("loss", 2.5),
+            ("guard.near_dup_rate", 0.30),
+        ]);
         let w = warnings(2, &worse, &before, "round 1");
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("embedding diversity fell 33%"), "{w:?}");
-        assert!(w.iter().any(|l| l.contains("exact match regressed from 40% (round 1) to 20%")), "{w:?}");
+        assert!(
+            w.iter().any(|l| l.contains("exact match regressed from 40% (round 1) to 20%")),
+            "{w:?}"
+        );
     }
 }

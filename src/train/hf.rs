@@ -13,7 +13,15 @@ impl TrainModel {
         let cfg = HfConfig::read(dir)?;
         let files = hf_weight_files(dir)?;
         let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files)? };
-        let head = Head { n_layer: cfg.num_hidden_layers, n_head: cfg.num_attention_heads, n_kv_head: cfg.kv_heads(), hidden: cfg.hidden_size, eps: cfg.rms_norm_eps as f32, rope_base: cfg.rope_theta as f32, tied: cfg.tie_word_embeddings };
+        let head = Head {
+            n_layer: cfg.num_hidden_layers,
+            n_head: cfg.num_attention_heads,
+            n_kv_head: cfg.kv_heads(),
+            hidden: cfg.hidden_size,
+            eps: cfg.rms_norm_eps as f32,
+            rope_base: cfg.rope_theta as f32,
+            tied: cfg.tie_word_embeddings,
+        };
         let (nh, nkv) = (head.n_head, head.n_kv_head);
         TrainModel::build(dir, &head, lora, dtype, &mut |name: &str| {
             let (hf, heads) = hf_name(name);
@@ -59,10 +67,20 @@ impl HfConfig {
     /// Reads `dir/config.json`; errors name the file and field.
     pub fn read(dir: &Path) -> Result<HfConfig> {
         let p = dir.join("config.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| candle_core::Error::Msg(format!("{}: {e} (a Hugging Face model folder has config.json and *.safetensors)", p.display())))?;
-        let c: HfConfig = serde_json::from_str(&text).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", p.display())))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            candle_core::Error::Msg(format!(
+                "{}: {e} (a Hugging Face model folder has config.json and *.safetensors)",
+                p.display()
+            ))
+        })?;
+        let c: HfConfig = serde_json::from_str(&text)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", p.display())))?;
         if !c.model_type.is_empty() && c.model_type != "llama" {
-            candle_core::bail!("{}: model_type {:?}; training needs a llama-family model", p.display(), c.model_type);
+            candle_core::bail!(
+                "{}: model_type {:?}; training needs a llama-family model",
+                p.display(),
+                c.model_type
+            );
         }
         Ok(c)
     }
@@ -105,7 +123,16 @@ fn hf_name(gguf: &str) -> (String, Option<HeadsOf>) {
         "attn_norm" => ("input_layernorm", None),
         "ffn_norm" => ("post_attention_layernorm", None),
         m => match Target::ALL.into_iter().find(|t| t.gguf() == m) {
-            Some(t) => (t.hf(), if t == Target::Q { Some(HeadsOf::Q) } else if t == Target::K { Some(HeadsOf::K) } else { None }),
+            Some(t) => (
+                t.hf(),
+                if t == Target::Q {
+                    Some(HeadsOf::Q)
+                } else if t == Target::K {
+                    Some(HeadsOf::K)
+                } else {
+                    None
+                },
+            ),
             None => (m, None),
         },
     };

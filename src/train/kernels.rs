@@ -84,7 +84,18 @@ pub fn threads() -> gemm::Parallelism {
 
 /// `dst (m × n, row-major, row stride dst_rs) = [dst +] scale · a (m × k) · b (k × n)`.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, a: Mat<T>, b: Mat<T>, scale: T, par: gemm::Parallelism) {
+pub fn matmul<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    scale: T,
+    par: gemm::Parallelism,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -93,6 +104,26 @@ pub fn matmul<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usiz
     // SAFETY: every element gemm reads or writes lies inside `dst`, `a.data` or `b.data`
     // (checked above); `dst` is borrowed mutably, so it overlaps neither operand.
     unsafe {
-        gemm::gemm(m, n, k, dst.as_mut_ptr(), 1, dst_rs as isize, accumulate, pa, a.cs as isize, a.rs as isize, pb, b.cs as isize, b.rs as isize, if accumulate { T::one() } else { T::zero() }, scale, false, false, false, par);
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            pa,
+            a.cs as isize,
+            a.rs as isize,
+            pb,
+            b.cs as isize,
+            b.rs as isize,
+            if accumulate { T::one() } else { T::zero() },
+            scale,
+            false,
+            false,
+            false,
+            par,
+        );
     }
 }

@@ -20,7 +20,10 @@ fn pair<'a>(adapters: &'a HashMap<String, Tensor>, name: &str) -> Option<(&'a Te
     let (layer, module) = super::model::gguf_block(name)?;
     let t = Target::ALL.into_iter().find(|t| t.gguf() == module)?;
     let base = t.peft(layer);
-    Some((adapters.get(&format!("{base}.lora_A.weight"))?, adapters.get(&format!("{base}.lora_B.weight"))?))
+    Some((
+        adapters.get(&format!("{base}.lora_A.weight"))?,
+        adapters.get(&format!("{base}.lora_B.weight"))?,
+    ))
 }
 
 /// What [`merge`] did.
@@ -33,10 +36,17 @@ pub struct Merged {
 
 /// Writes `base` with `adapters` (a checkpoint's, PEFT names, GGUF row order) merged in at
 /// `scale`, to `out` (temporary file, fsync, rename). `name` goes into `general.name`.
-pub fn merge(base: &Path, adapters: &HashMap<String, Tensor>, scale: f64, name: &str, out: &Path) -> Result<Merged, String> {
+pub fn merge(
+    base: &Path,
+    adapters: &HashMap<String, Tensor>,
+    scale: f64,
+    name: &str,
+    out: &Path,
+) -> Result<Merged, String> {
     let err = |e: candle_core::Error| format!("{}: {e}", base.display());
     let mut f = std::fs::File::open(base).map_err(|e| format!("{}: {e}", base.display()))?;
-    let ct = gguf_file::Content::read(&mut f).map_err(|e| format!("{}: not a GGUF file: {e}", base.display()))?;
+    let ct = gguf_file::Content::read(&mut f)
+        .map_err(|e| format!("{}: not a GGUF file: {e}", base.display()))?;
     let cpu = Device::Cpu;
     let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
     names.sort();
@@ -47,7 +57,13 @@ pub fn merge(base: &Path, adapters: &HashMap<String, Tensor>, scale: f64, name: 
         let qt = match pair(adapters, n) {
             Some((a, b)) => {
                 let w = qt.dequantize(&cpu).map_err(err)?;
-                let delta = (b.to_dtype(DType::F32).map_err(err)?.matmul(&a.to_dtype(DType::F32).map_err(err)?).map_err(err)? * scale).map_err(err)?;
+                let delta = (b
+                    .to_dtype(DType::F32)
+                    .map_err(err)?
+                    .matmul(&a.to_dtype(DType::F32).map_err(err)?)
+                    .map_err(err)?
+                    * scale)
+                    .map_err(err)?;
                 if delta.dims() != w.dims() {
                     return Err(format!("{n}: the adapter makes {:?}, the base has {:?} (an adapter of another model?)", delta.dims(), w.dims()));
                 }
@@ -62,7 +78,12 @@ pub fn merge(base: &Path, adapters: &HashMap<String, Tensor>, scale: f64, name: 
     if merged != want {
         return Err(format!("{} of {want} adapters found a projection of {} to merge into (an adapter of another model?)", merged, base.display()));
     }
-    let mut md: Vec<(&str, gguf_file::Value)> = ct.metadata.iter().filter(|(k, _)| k.as_str() != "general.name").map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let mut md: Vec<(&str, gguf_file::Value)> = ct
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.as_str() != "general.name")
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     md.push(("general.name", gguf_file::Value::String(name.to_owned())));
     md.sort_by(|a, b| a.0.cmp(b.0));
     let md: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
@@ -72,6 +93,7 @@ pub fn merge(base: &Path, adapters: &HashMap<String, Tensor>, scale: f64, name: 
     if let Some(p) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    crate::fsio::write_atomic(out, |w| w.write_all(buf.get_ref())).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::fsio::write_atomic(out, |w| w.write_all(buf.get_ref()))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(Merged { tensors: tensors.len(), merged, bytes: buf.get_ref().len() as u64 })
 }

@@ -26,7 +26,8 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 7] = [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
+    pub const ALL: [Target; 7] =
+        [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down];
 
     /// The tensor's name in a GGUF block (`blk.N.<name>.weight`).
     pub fn gguf(self) -> &'static str {
@@ -62,13 +63,18 @@ impl Target {
 
     /// `q`, `k`, … `down`, as the config and the command line name them.
     pub fn parse(s: &str) -> Option<Target> {
-        Target::ALL.into_iter().find(|t| t.hf().ends_with(&format!("{}_proj", s.trim())) || format!("{t:?}").eq_ignore_ascii_case(s.trim()))
+        Target::ALL.into_iter().find(|t| {
+            t.hf().ends_with(&format!("{}_proj", s.trim()))
+                || format!("{t:?}").eq_ignore_ascii_case(s.trim())
+        })
     }
 }
 
 /// A GGUF block tensor's name, `blk.N.<module>.weight`, as (N, module).
 pub fn gguf_block(name: &str) -> Option<(&str, &str)> {
-    name.strip_prefix("blk.")?.split_once('.').and_then(|(layer, rest)| Some((layer, rest.strip_suffix(".weight")?)))
+    name.strip_prefix("blk.")?
+        .split_once('.')
+        .and_then(|(layer, rest)| Some((layer, rest.strip_suffix(".weight")?)))
 }
 
 /// The adapters to train.
@@ -85,7 +91,13 @@ pub struct LoraConfig {
 
 impl Default for LoraConfig {
     fn default() -> Self {
-        LoraConfig { rank: 8, alpha: 16.0, dropout: 0.05, targets: vec![Target::Q, Target::V], seed: 1 }
+        LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.05,
+            targets: vec![Target::Q, Target::V],
+            seed: 1,
+        }
     }
 }
 
@@ -111,7 +123,8 @@ impl Linear {
             Some(m) => x.broadcast_mul(m)?,
             None => x.clone(),
         };
-        let delta = xin.broadcast_matmul(&l.a.as_tensor().t()?)?.broadcast_matmul(&l.b.as_tensor().t()?)?;
+        let delta =
+            xin.broadcast_matmul(&l.a.as_tensor().t()?)?.broadcast_matmul(&l.b.as_tensor().t()?)?;
         y + (delta * l.scale)?
     }
 }
@@ -161,34 +174,76 @@ pub struct TrainModel {
 impl TrainModel {
     /// Loads a llama-family GGUF, dequantized to `dtype`, with fresh adapters on `lora.targets`.
     pub fn from_gguf(path: &Path, lora: &LoraConfig, dtype: DType) -> Result<TrainModel> {
-        let mut f = std::fs::File::open(path).map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
-        let ct = gguf_file::Content::read(&mut f).map_err(|e| candle_core::Error::Msg(format!("{}: not a GGUF file: {e}", path.display())))?;
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", path.display())))?;
+        let ct = gguf_file::Content::read(&mut f).map_err(|e| {
+            candle_core::Error::Msg(format!("{}: not a GGUF file: {e}", path.display()))
+        })?;
         let dev = Device::Cpu;
-        let md = |key: &str| ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("{}: no `{key}` in the metadata", path.display())));
+        let md = |key: &str| {
+            ct.metadata.get(key).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: no `{key}` in the metadata", path.display()))
+            })
+        };
         let arch = md("general.architecture")?.to_string()?.clone();
         if arch != "llama" {
-            candle_core::bail!("{}: architecture {arch:?}; training needs a llama-family model", path.display());
+            candle_core::bail!(
+                "{}: architecture {arch:?}; training needs a llama-family model",
+                path.display()
+            );
         }
         let u = |key: &str| -> Result<usize> { Ok(md(key)?.to_u32()? as usize) };
-        let (n_head, hidden, n_layer) = (u("llama.attention.head_count")?, u("llama.embedding_length")?, u("llama.block_count")?);
-        let n_kv_head = ct.metadata.get("llama.attention.head_count_kv").map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
+        let (n_head, hidden, n_layer) = (
+            u("llama.attention.head_count")?,
+            u("llama.embedding_length")?,
+            u("llama.block_count")?,
+        );
+        let n_kv_head = ct
+            .metadata
+            .get("llama.attention.head_count_kv")
+            .map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
         let eps = md("llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
-        let rope_base = ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
-        let head = Head { n_layer, n_head, n_kv_head, hidden, eps, rope_base, tied: !ct.tensor_infos.contains_key("output.weight") };
-        Self::build(path, &head, lora, dtype, &mut |name: &str| ct.tensor(&mut f, name, &dev).and_then(|q| q.dequantize(&dev)))
+        let rope_base =
+            ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
+        let head = Head {
+            n_layer,
+            n_head,
+            n_kv_head,
+            hidden,
+            eps,
+            rope_base,
+            tied: !ct.tensor_infos.contains_key("output.weight"),
+        };
+        Self::build(path, &head, lora, dtype, &mut |name: &str| {
+            ct.tensor(&mut f, name, &dev).and_then(|q| q.dequantize(&dev))
+        })
     }
 
     /// Loads `path`: a GGUF file, or a Hugging Face directory.
     pub fn from_path(path: &Path, lora: &LoraConfig, dtype: DType) -> Result<TrainModel> {
-        if path.is_dir() { Self::from_hf_dir(path, lora, dtype) } else { Self::from_gguf(path, lora, dtype) }
+        if path.is_dir() {
+            Self::from_hf_dir(path, lora, dtype)
+        } else {
+            Self::from_gguf(path, lora, dtype)
+        }
     }
 
     /// Builds the model from tensors named as in GGUF (`blk.N.attn_q.weight`), already in GGUF
     /// row order, given as f32 by `get`.
-    pub(super) fn build(path: &Path, h: &Head, lora: &LoraConfig, dtype: DType, get: &mut dyn FnMut(&str) -> Result<Tensor>) -> Result<TrainModel> {
+    pub(super) fn build(
+        path: &Path,
+        h: &Head,
+        lora: &LoraConfig,
+        dtype: DType,
+        get: &mut dyn FnMut(&str) -> Result<Tensor>,
+    ) -> Result<TrainModel> {
         let dev = Device::Cpu;
         let (n_head, n_kv_head, hidden, n_layer) = (h.n_head, h.n_kv_head, h.hidden, h.n_layer);
-        let mut tensor = |name: &str| -> Result<Tensor> { get(name).and_then(|t| t.to_dtype(dtype)).map_err(|e| candle_core::Error::Msg(format!("{}: tensor `{name}`: {e}", path.display()))) };
+        let mut tensor = |name: &str| -> Result<Tensor> {
+            get(name).and_then(|t| t.to_dtype(dtype)).map_err(|e| {
+                candle_core::Error::Msg(format!("{}: tensor `{name}`: {e}", path.display()))
+            })
+        };
         let embed = tensor("token_embd.weight")?;
         let vocab = embed.dim(0)?;
         let output = if h.tied { embed.clone() } else { tensor("output.weight")? };
@@ -203,10 +258,16 @@ impl TrainModel {
                 let lora = if lora.targets.contains(&t) {
                     // PEFT's default: A from kaiming-uniform (a = √5, bound 1/√in), B zero.
                     let bound = 1.0 / (inp as f64).sqrt();
-                    let a: Vec<f64> = (0..lora.rank * inp).map(|_| (rng.next_f64() * 2.0 - 1.0) * bound).collect();
+                    let a: Vec<f64> = (0..lora.rank * inp)
+                        .map(|_| (rng.next_f64() * 2.0 - 1.0) * bound)
+                        .collect();
                     let a = Tensor::from_vec(a, (lora.rank, inp), &dev)?.to_dtype(dtype)?;
                     let b = Tensor::zeros((out, lora.rank), dtype, &dev)?;
-                    Some(Lora { a: Var::from_tensor(&a)?, b: Var::from_tensor(&b)?, scale: lora.alpha / lora.rank as f64 })
+                    Some(Lora {
+                        a: Var::from_tensor(&a)?,
+                        b: Var::from_tensor(&b)?,
+                        scale: lora.alpha / lora.rank as f64,
+                    })
                 } else {
                     None
                 };
@@ -222,8 +283,28 @@ impl TrainModel {
         if n_head == 0 || n_kv_head == 0 || hidden % n_head != 0 || n_head % n_kv_head != 0 {
             candle_core::bail!("{}: inconsistent head counts: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}", path.display());
         }
-        let shape = Shape { n_layer, n_head, n_kv_head, head_dim: hidden / n_head, hidden, ffn, vocab, eps: h.eps, rope_base: h.rope_base };
-        Ok(TrainModel { shape, lora: lora.clone(), dtype, embed, output, norm, blocks, rng: Rng::new(lora.seed ^ 0x9e37_79b9_7f4a_7c15), train: true })
+        let shape = Shape {
+            n_layer,
+            n_head,
+            n_kv_head,
+            head_dim: hidden / n_head,
+            hidden,
+            ffn,
+            vocab,
+            eps: h.eps,
+            rope_base: h.rope_base,
+        };
+        Ok(TrainModel {
+            shape,
+            lora: lora.clone(),
+            dtype,
+            embed,
+            output,
+            norm,
+            blocks,
+            rng: Rng::new(lora.seed ^ 0x9e37_79b9_7f4a_7c15),
+            train: true,
+        })
     }
 
     /// The trainable tensors, named as PEFT names them
@@ -231,7 +312,15 @@ impl TrainModel {
     pub fn trainable(&self) -> Vec<(String, &Var)> {
         let mut out = Vec::new();
         for (i, b) in self.blocks.iter().enumerate() {
-            for (t, lin) in [(Target::Q, &b.q), (Target::K, &b.k), (Target::V, &b.v), (Target::O, &b.o), (Target::Gate, &b.gate), (Target::Up, &b.up), (Target::Down, &b.down)] {
+            for (t, lin) in [
+                (Target::Q, &b.q),
+                (Target::K, &b.k),
+                (Target::V, &b.v),
+                (Target::O, &b.o),
+                (Target::Gate, &b.gate),
+                (Target::Up, &b.up),
+                (Target::Down, &b.down),
+            ] {
                 if let Some(l) = &lin.lora {
                     let base = t.peft(i);
                     out.push((format!("{base}.lora_A.weight"), &l.a));
@@ -249,7 +338,8 @@ impl TrainModel {
         }
         let n = shape.0 * shape.1 * shape.2;
         let keep = 1.0 / (1.0 - p);
-        let m: Vec<f32> = (0..n).map(|_| if self.rng.next_f64() < p { 0.0 } else { keep as f32 }).collect();
+        let m: Vec<f32> =
+            (0..n).map(|_| if self.rng.next_f64() < p { 0.0 } else { keep as f32 }).collect();
         Ok(Some(Tensor::from_vec(m, shape, &Device::Cpu)?.to_dtype(self.dtype)?))
     }
 
@@ -263,12 +353,20 @@ impl TrainModel {
     /// the logits computed only at those positions (the output matrix is the largest one).
     /// Returns the loss and the number of positions counted; None, without running the model,
     /// when the mask has no response position (there is nothing to learn from).
-    pub fn loss(&mut self, ids: &Tensor, targets: &Tensor, mask: &Tensor) -> Result<Option<(Tensor, usize)>> {
+    pub fn loss(
+        &mut self,
+        ids: &Tensor,
+        targets: &Tensor,
+        mask: &Tensor,
+    ) -> Result<Option<(Tensor, usize)>> {
         let (b, s) = ids.dims2()?;
         let Some(idx) = super::loss::response_positions(mask)? else { return Ok(None) };
         let h = self.hidden(ids)?.reshape((b * s, self.shape.hidden))?.index_select(&idx, 0)?;
         let logits = super::frozen::frozen_matmul(&h, &self.output)?;
-        let loss = super::loss::cross_entropy_rows(&logits, &targets.flatten_all()?.index_select(&idx, 0)?)?;
+        let loss = super::loss::cross_entropy_rows(
+            &logits,
+            &targets.flatten_all()?.index_select(&idx, 0)?,
+        )?;
         Ok(Some((loss, idx.dim(0)?)))
     }
 
@@ -281,17 +379,45 @@ impl TrainModel {
             // A dropout mask only for inputs that feed an adapter.
             let l = &self.blocks[i];
             let adapted = |ls: &[&Linear]| ls.iter().any(|l| l.lora.is_some());
-            let need = [adapted(&[&l.q, &l.k, &l.v]), adapted(&[&l.o]), adapted(&[&l.gate, &l.up]), adapted(&[&l.down])];
-            let mut mask = |on: bool, width: usize| if on { self.dropout_mask((b, s, width)) } else { Ok(None) };
-            let (m_attn, m_o, m_ffn, m_down) = (mask(need[0], sh.hidden)?, mask(need[1], sh.hidden)?, mask(need[2], sh.hidden)?, mask(need[3], sh.ffn)?);
+            let need = [
+                adapted(&[&l.q, &l.k, &l.v]),
+                adapted(&[&l.o]),
+                adapted(&[&l.gate, &l.up]),
+                adapted(&[&l.down]),
+            ];
+            let mut mask = |on: bool, width: usize| {
+                if on {
+                    self.dropout_mask((b, s, width))
+                } else {
+                    Ok(None)
+                }
+            };
+            let (m_attn, m_o, m_ffn, m_down) = (
+                mask(need[0], sh.hidden)?,
+                mask(need[1], sh.hidden)?,
+                mask(need[2], sh.hidden)?,
+                mask(need[3], sh.ffn)?,
+            );
             let l = &self.blocks[i];
             let h = super::fused::rms_norm(&x, &l.attn_norm, sh.eps)?;
-            let (q, k, v) = (l.q.forward(&h, m_attn.as_ref())?, l.k.forward(&h, m_attn.as_ref())?, l.v.forward(&h, m_attn.as_ref())?);
-            let op = CausalAttention { n_head: sh.n_head, n_kv_head: sh.n_kv_head, head_dim: sh.head_dim, rope_base: sh.rope_base as f64 };
+            let (q, k, v) = (
+                l.q.forward(&h, m_attn.as_ref())?,
+                l.k.forward(&h, m_attn.as_ref())?,
+                l.v.forward(&h, m_attn.as_ref())?,
+            );
+            let op = CausalAttention {
+                n_head: sh.n_head,
+                n_kv_head: sh.n_kv_head,
+                head_dim: sh.head_dim,
+                rope_base: sh.rope_base as f64,
+            };
             let y = super::attention::causal_attention(&q, &k, &v, op)?;
             x = (x + l.o.forward(&y, m_o.as_ref())?)?;
             let h = super::fused::rms_norm(&x, &l.ffn_norm, sh.eps)?;
-            let act = super::fused::swiglu(&l.gate.forward(&h, m_ffn.as_ref())?, &l.up.forward(&h, m_ffn.as_ref())?)?;
+            let act = super::fused::swiglu(
+                &l.gate.forward(&h, m_ffn.as_ref())?,
+                &l.up.forward(&h, m_ffn.as_ref())?,
+            )?;
             x = (x + l.down.forward(&act, m_down.as_ref())?)?;
         }
         super::fused::rms_norm(&x, &self.norm, sh.eps)

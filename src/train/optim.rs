@@ -32,7 +32,12 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(vars: &[&Var], cfg: AdamWConfig) -> Result<AdamW> {
         let zeros = |v: &&Var| v.as_tensor().zeros_like();
-        Ok(AdamW { cfg, t: 0, m: vars.iter().map(zeros).collect::<Result<_>>()?, v: vars.iter().map(zeros).collect::<Result<_>>()? })
+        Ok(AdamW {
+            cfg,
+            t: 0,
+            m: vars.iter().map(zeros).collect::<Result<_>>()?,
+            v: vars.iter().map(zeros).collect::<Result<_>>()?,
+        })
     }
 
     /// One step at learning rate `lr` with `grads` (one per variable, in order).
@@ -58,7 +63,12 @@ impl AdamW {
 /// somewhere (candle's fast ops drop gradients silently), and training on would train nothing.
 pub fn gradients(vars: &[(String, &Var)], grads: &GradStore) -> Result<Vec<Tensor>> {
     vars.iter()
-        .map(|(name, v)| grads.get(v.as_tensor()).cloned().ok_or_else(|| candle_core::Error::Msg(format!("{name} received no gradient"))))
+        .map(|(name, v)| {
+            grads
+                .get(v.as_tensor())
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg(format!("{name} received no gradient")))
+        })
         .collect()
 }
 
@@ -83,16 +93,22 @@ mod tests {
         assert!((lr_at(0, 100, 10, 1e-3) - 1e-4).abs() < 1e-12);
         assert!((lr_at(9, 100, 10, 1e-3) - 1e-3).abs() < 1e-12);
         assert!((lr_at(10, 100, 10, 1e-3) - 1e-3).abs() < 1e-12, "the peak right after warmup");
-        assert!((lr_at(55, 100, 10, 1e-3) - 5e-4).abs() < 1e-12, "half way down at the middle of the decay");
+        assert!(
+            (lr_at(55, 100, 10, 1e-3) - 5e-4).abs() < 1e-12,
+            "half way down at the middle of the decay"
+        );
         assert!(lr_at(99, 100, 10, 1e-3) < 2e-6);
-        assert!((lr_at(3, 4, 0, 1.0) - 0.5 * (1.0 + (std::f64::consts::PI * 0.75).cos())).abs() < 1e-12);
+        assert!(
+            (lr_at(3, 4, 0, 1.0) - 0.5 * (1.0 + (std::f64::consts::PI * 0.75).cos())).abs() < 1e-12
+        );
     }
 
     #[test]
     fn adamw_matches_the_textbook_update() {
         // Minimise (x - 3)^2 from x = 0: the first Adam step moves by lr exactly (m̂/√v̂ = ±1).
         let x = Var::new(&[0f64], &Device::Cpu).unwrap();
-        let mut opt = AdamW::new(&[&x], AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() }).unwrap();
+        let mut opt =
+            AdamW::new(&[&x], AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() }).unwrap();
         let vars = vec![("x".to_string(), &x)];
         let loss = x.as_tensor().affine(1.0, -3.0).unwrap().sqr().unwrap().sum_all().unwrap();
         opt.step(&[&x], &gradients(&vars, &loss.backward().unwrap()).unwrap(), 0.1).unwrap();

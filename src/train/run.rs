@@ -30,7 +30,15 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { lr: 2e-4, warmup: 2, epochs: 2, batch: 4, accum: 1, seed: 1, checkpoint_every: 10 }
+        TrainOptions {
+            lr: 2e-4,
+            warmup: 2,
+            epochs: 2,
+            batch: 4,
+            accum: 1,
+            seed: 1,
+            checkpoint_every: 10,
+        }
     }
 }
 
@@ -76,7 +84,10 @@ pub fn schedule(n: usize, o: &TrainOptions) -> Vec<Vec<usize>> {
 
 /// A padded batch: ids `[b, s-1]`, next-token targets `[b, s-1]`, the response mask, and the
 /// real tokens in it.
-pub(crate) fn batch(examples: &[Example], which: &[usize]) -> candle_core::Result<(Tensor, Tensor, Tensor, usize)> {
+pub(crate) fn batch(
+    examples: &[Example],
+    which: &[usize],
+) -> candle_core::Result<(Tensor, Tensor, Tensor, usize)> {
     let s = which.iter().map(|&i| examples[i].ids.len()).max().unwrap_or(1).max(2) - 1;
     let (mut ids, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new());
     let mut tokens = 0;
@@ -87,12 +98,21 @@ pub(crate) fn batch(examples: &[Example], which: &[usize]) -> candle_core::Resul
             // Right padding: a real token never attends to a later (padded) position.
             ids.push(e.ids.get(p).copied().unwrap_or(0));
             targets.push(e.ids.get(p + 1).copied().unwrap_or(0));
-            mask.push(if p + 1 >= e.response_start.max(1) && p + 1 < e.ids.len() { 1f32 } else { 0.0 });
+            mask.push(if p + 1 >= e.response_start.max(1) && p + 1 < e.ids.len() {
+                1f32
+            } else {
+                0.0
+            });
         }
     }
     let b = which.len();
     let dev = Device::Cpu;
-    Ok((Tensor::from_vec(ids, (b, s), &dev)?, Tensor::from_vec(targets, (b, s), &dev)?, Tensor::from_vec(mask, (b, s), &dev)?, tokens))
+    Ok((
+        Tensor::from_vec(ids, (b, s), &dev)?,
+        Tensor::from_vec(targets, (b, s), &dev)?,
+        Tensor::from_vec(mask, (b, s), &dev)?,
+        tokens,
+    ))
 }
 
 /// A fingerprint of what decides the run's result: a checkpoint of other settings is not resumed.
@@ -127,12 +147,18 @@ pub fn train(
     let sched = schedule(examples.len(), o);
     let accum = o.accum.max(1);
     let total = sched.len().div_ceil(accum);
-    let names: Vec<(String, Var)> = model.trainable().into_iter().map(|(n, v)| (n, v.clone())).collect();
+    let names: Vec<(String, Var)> =
+        model.trainable().into_iter().map(|(n, v)| (n, v.clone())).collect();
     let vars: Vec<&Var> = names.iter().map(|(_, v)| v).collect();
     let named: Vec<(String, &Var)> = names.iter().map(|(n, v)| (n.clone(), v)).collect();
     let mut opt = AdamW::new(&vars, AdamWConfig::default()).map_err(|e| e.to_string())?;
     let print = fingerprint(model, o, examples);
-    let mut state = RunState { step: 0, rng: model.rng.state(), losses: Vec::new(), fingerprint: print.clone() };
+    let mut state = RunState {
+        step: 0,
+        rng: model.rng.state(),
+        losses: Vec::new(),
+        fingerprint: print.clone(),
+    };
     let (mut resumed_from, mut skipped) = (None, Vec::new());
     if resume {
         let (found, bad) = checkpoint::latest(dir)?;
@@ -153,15 +179,31 @@ pub fn train(
         if cancel.load(Ordering::Relaxed) {
             // What was learned since the last checkpoint is kept: a cancelled run can be resumed
             // or exported.
-            if step > first && !(o.checkpoint_every > 0 && step.is_multiple_of(o.checkpoint_every)) {
+            if step > first && !(o.checkpoint_every > 0 && step.is_multiple_of(o.checkpoint_every))
+            {
                 checkpoint::save(dir, model, &opt, &state)?;
             }
-            return Ok(Finished { steps: step, cancelled: true, resumed_from, skipped, losses: state.losses });
+            return Ok(Finished {
+                steps: step,
+                cancelled: true,
+                resumed_from,
+                skipped,
+                losses: state.losses,
+            });
         }
         let t0 = Instant::now();
         let micro = &sched[step * accum..((step + 1) * accum).min(sched.len())];
-        let batches: Vec<_> = micro.iter().map(|m| batch(examples, m)).collect::<candle_core::Result<_>>().map_err(e)?;
-        let counted: f64 = batches.iter().map(|(_, _, m, _)| m.sum_all().and_then(|s| s.to_scalar::<f32>()).unwrap_or(0.0) as f64).sum();
+        let batches: Vec<_> = micro
+            .iter()
+            .map(|m| batch(examples, m))
+            .collect::<candle_core::Result<_>>()
+            .map_err(e)?;
+        let counted: f64 = batches
+            .iter()
+            .map(|(_, _, m, _)| {
+                m.sum_all().and_then(|s| s.to_scalar::<f32>()).unwrap_or(0.0) as f64
+            })
+            .sum();
         let mut acc: Option<Vec<Tensor>> = None;
         let (mut loss_sum, mut tokens) = (0.0, 0);
         for (ids, targets, mask, n_tok) in &batches {
@@ -170,11 +212,19 @@ pub fn train(
             let Some((loss, n)) = model.loss(ids, targets, mask).map_err(e)? else { continue };
             // Each micro-batch's mean, weighted by its share of the step's response tokens.
             let loss = (loss * (n as f64 / counted.max(1.0))).map_err(e)?;
-            loss_sum += loss.to_dtype(candle_core::DType::F64).and_then(|l| l.to_scalar::<f64>()).map_err(e)?;
+            loss_sum += loss
+                .to_dtype(candle_core::DType::F64)
+                .and_then(|l| l.to_scalar::<f64>())
+                .map_err(e)?;
             let g = gradients(&named, &loss.backward().map_err(e)?).map_err(e)?;
             acc = Some(match acc {
                 None => g,
-                Some(a) => a.iter().zip(&g).map(|(a, b)| a + b).collect::<candle_core::Result<_>>().map_err(e)?,
+                Some(a) => a
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| a + b)
+                    .collect::<candle_core::Result<_>>()
+                    .map_err(e)?,
             });
         }
         let lr = lr_at(step, total, o.warmup, o.lr);
@@ -186,8 +236,19 @@ pub fn train(
         state.losses.push((state.step, loss_sum));
         let dt = t0.elapsed().as_secs_f64();
         let per = started.elapsed().as_secs_f64() / (state.step - first) as f64;
-        on(&StepReport { step: state.step, total, loss: loss_sum, lr, tokens, tokens_per_s: tokens as f64 / dt.max(1e-9), seconds_per_step: dt, eta_s: per * (total - state.step) as f64 });
-        if (o.checkpoint_every > 0 && state.step.is_multiple_of(o.checkpoint_every)) || state.step == total {
+        on(&StepReport {
+            step: state.step,
+            total,
+            loss: loss_sum,
+            lr,
+            tokens,
+            tokens_per_s: tokens as f64 / dt.max(1e-9),
+            seconds_per_step: dt,
+            eta_s: per * (total - state.step) as f64,
+        });
+        if (o.checkpoint_every > 0 && state.step.is_multiple_of(o.checkpoint_every))
+            || state.step == total
+        {
             checkpoint::save(dir, model, &opt, &state)?;
         }
     }

@@ -1,9 +1,11 @@
 //! The workbench state and its pure `update`: events in, state changed, effects out.
 
 use super::effects::{Effect, Event};
-use super::keymap::{Context, Keymap};
 use super::jobs::JobView;
-use super::panes::{ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, PopupOutcome, StatsPopup};
+use super::keymap::{Context, Keymap};
+use super::panes::{
+    ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, PopupOutcome, StatsPopup,
+};
 use super::queue::{QueueIndex, Sort, Tab, View};
 use super::theme::Theme;
 use crate::sample::{summary_line, Status};
@@ -168,7 +170,8 @@ impl App {
             Event::Undone(None) => self.say("nothing left to undo"),
             Event::Undone(Some(u)) => {
                 if matches!(u.kind.as_str(), "accept" | "reject" | "edit") {
-                    self.session_decisions = self.session_decisions.saturating_sub(u.committed.states.len() as u64);
+                    self.session_decisions =
+                        self.session_decisions.saturating_sub(u.committed.states.len() as u64);
                 }
                 self.apply_states(&u.committed, false);
                 let first = u.committed.states.first().map(|s| s.sample_id);
@@ -194,13 +197,18 @@ impl App {
             Event::Stats(st) => self.popup = Some(Popup::Stats(StatsPopup { stats: st })),
             Event::NewRows(rows) => self.on_new_rows(rows),
             Event::Failed(msg) => {
-                self.in_flight = self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
+                self.in_flight =
+                    self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
                 self.fail(msg);
             }
         }
         self.sync_detail(&mut fx);
         let height = 60;
-        self.view.refresh_highlights(&self.index, self.cursor.saturating_sub(height), self.cursor + height);
+        self.view.refresh_highlights(
+            &self.index,
+            self.cursor.saturating_sub(height),
+            self.cursor + height,
+        );
         fx
     }
 
@@ -268,7 +276,10 @@ impl App {
             self.detail_scroll = 0;
         }
         match id {
-            Some(id) if self.detail.as_ref().is_none_or(|d| d.id != id) && self.requested != Some(id) => {
+            Some(id)
+                if self.detail.as_ref().is_none_or(|d| d.id != id)
+                    && self.requested != Some(id) =>
+            {
                 self.requested = Some(id);
                 fx.push(Effect::LoadDetail(id));
             }
@@ -290,7 +301,13 @@ impl App {
             }
         }
         self.in_flight += 1;
-        Effect::Decide(Decision { sample_ids: ids, kind, seconds, session: self.session.clone(), automatic: false })
+        Effect::Decide(Decision {
+            sample_ids: ids,
+            kind,
+            seconds,
+            session: self.session.clone(),
+            automatic: false,
+        })
     }
 
     fn on_committed(&mut self, kind: &str, c: &Committed) {
@@ -325,7 +342,8 @@ impl App {
             *self.counts.get_mut(old) -= 1.min(self.counts.get(old));
             *self.counts.get_mut(st.status) += 1;
             if let Some(t) = &st.text {
-                let (line, title) = summary_line(t, super::effects::summary_cap(self.counts.total() as i64));
+                let (line, title) =
+                    summary_line(t, super::effects::summary_cap(self.counts.total() as i64));
                 self.index.set_text(st.sample_id, &line, title);
             }
             if self.detail.as_ref().is_some_and(|d| d.id == st.sample_id) {
@@ -373,14 +391,21 @@ impl App {
 
     pub(super) fn open_editor(&mut self) {
         match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
-            Some(d) => self.popup = Some(Popup::Editor(Box::new(EditorPopup::new(d.id, &d.current)))),
+            Some(d) => {
+                self.popup = Some(Popup::Editor(Box::new(EditorPopup::new(d.id, &d.current))))
+            }
             None => self.say("the sample is still loading"),
         }
     }
 
     pub(super) fn open_note(&mut self) {
         match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
-            Some(d) => self.popup = Some(Popup::Note(Box::new(NotePopup::new(d.id, d.note.as_deref().unwrap_or(""))))),
+            Some(d) => {
+                self.popup = Some(Popup::Note(Box::new(NotePopup::new(
+                    d.id,
+                    d.note.as_deref().unwrap_or(""),
+                ))))
+            }
             None => self.say("the sample is still loading"),
         }
     }
@@ -393,5 +418,4 @@ impl App {
         let ids: Vec<i64> = self.selected.iter().copied().collect();
         self.popup = Some(Popup::Confirm(ConfirmPopup::new(ids, kind)));
     }
-
 }

@@ -13,14 +13,24 @@ pub enum Event {
     Key(KeyEvent),
     Resize,
     /// A page of the queue index; `total` is known from the first page on.
-    IndexPage { rows: Vec<QueueRow>, counts: Option<StatusCounts>, done: bool },
+    IndexPage {
+        rows: Vec<QueueRow>,
+        counts: Option<StatusCounts>,
+        done: bool,
+    },
     Detail(Box<SampleDetail>),
     /// A decision is durable in the store.
-    Committed { kind: &'static str, committed: Committed },
+    Committed {
+        kind: &'static str,
+        committed: Committed,
+    },
     /// An undo is durable (None: nothing was left to undo).
     Undone(Option<Box<Undone>>),
     /// `$EDITOR` returned: the new text (None when unchanged or aborted) or an error.
-    ExternalEdit { id: i64, result: Result<Option<SampleText>, String> },
+    ExternalEdit {
+        id: i64,
+        result: Result<Option<SampleText>, String>,
+    },
     /// A generation job's progress.
     Job(super::jobs::JobEvent),
     /// Samples newer than the index's newest (a job wrote them).
@@ -40,9 +50,14 @@ pub enum Effect {
     LoadIndex,
     LoadDetail(i64),
     Decide(Decision),
-    Undo { session: String },
+    Undo {
+        session: String,
+    },
     /// Suspend the UI and edit this text in `$EDITOR` (run by the loop, which owns the terminal).
-    EditExternal { id: i64, text: SampleText },
+    EditExternal {
+        id: i64,
+        text: SampleText,
+    },
     /// Start a generation job (run by the job runner, not the store thread).
     StartJob(super::jobs::JobSpec),
     /// Judge these samples in the background (the job runner's).
@@ -52,7 +67,9 @@ pub enum Effect {
     Student(super::student::StudentCmd),
     LoadStats,
     /// Load the samples newer than `after`.
-    LoadNewer { after: i64 },
+    LoadNewer {
+        after: i64,
+    },
     Quit,
 }
 
@@ -111,14 +128,17 @@ impl StoreWorker {
                     let _ = tx.send(cmd);
                 }
                 None => {
-                    let _ = self.events.send(Event::Failed("training is not available here".into()));
+                    let _ =
+                        self.events.send(Event::Failed("training is not available here".into()));
                 }
             }
             return;
         }
         if let Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob = effect {
             let Some(jobs) = &self.jobs else {
-                let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed("generation jobs are not available here".into())));
+                let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed(
+                    "generation jobs are not available here".into(),
+                )));
                 return;
             };
             let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +193,10 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
                 Ok(committed) => send(Event::Committed { kind, committed }),
                 Err(e) => {
                     tracing::error!("saving {kind} on {:?}: {e}", d.sample_ids);
-                    send(Event::Failed(format!("NOT saved: {kind} on sample {:?}: {e}", d.sample_ids)))
+                    send(Event::Failed(format!(
+                        "NOT saved: {kind} on sample {:?}: {e}",
+                        d.sample_ids
+                    )))
                 }
             }
         }
@@ -189,11 +212,19 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Ok(rows) => send(Event::NewRows(rows)),
             Err(e) => send(Event::Failed(format!("loading new samples: {e}"))),
         },
-        Effect::EditExternal { .. } | Effect::Quit | Effect::Student(_) | Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob => {}
+        Effect::EditExternal { .. }
+        | Effect::Quit
+        | Effect::Student(_)
+        | Effect::StartJob(_)
+        | Effect::StartJudge(_)
+        | Effect::CancelJob => {}
     }
 }
 
-fn load_index(store: &Store, events: &UnboundedSender<Event>) -> Result<(), crate::store::StoreError> {
+fn load_index(
+    store: &Store,
+    events: &UnboundedSender<Event>,
+) -> Result<(), crate::store::StoreError> {
     let counts = store.status_counts()?;
     let cap = summary_cap(counts.total() as i64);
     let mut before = None;

@@ -38,19 +38,31 @@ pub fn from_document(doc: &str, base: &SampleText) -> Result<SampleText, String>
     }
     flush(current, &mut buf, &mut fields);
     match fields {
-        [Some(instruction), Some(input), Some(output)] => Ok(SampleText { instruction, input, output, ..base.clone() }),
+        [Some(instruction), Some(input), Some(output)] => {
+            Ok(SampleText { instruction, input, output, ..base.clone() })
+        }
         _ => Err(format!("a `{MARK} <field>` line was removed; nothing was changed")),
     }
 }
 
 /// Runs `$VISUAL` / `$EDITOR` (default `vi`) on the text; `Ok(None)` when nothing changed.
 pub fn edit(text: &SampleText) -> Result<Option<SampleText>, String> {
-    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
-    let file = tempfile::Builder::new().prefix("distillery-").suffix(".md").tempfile().map_err(|e| e.to_string())?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let file = tempfile::Builder::new()
+        .prefix("distillery-")
+        .suffix(".md")
+        .tempfile()
+        .map_err(|e| e.to_string())?;
     std::fs::write(file.path(), to_document(text)).map_err(|e| e.to_string())?;
     let mut parts = editor.split_whitespace();
     let program = parts.next().unwrap_or("vi");
-    let status = Command::new(program).args(parts).arg(file.path()).status().map_err(|e| format!("{editor}: {e}"))?;
+    let status = Command::new(program)
+        .args(parts)
+        .arg(file.path())
+        .status()
+        .map_err(|e| format!("{editor}: {e}"))?;
     if !status.success() {
         return Err(format!("{editor} exited with {status}; nothing was changed"));
     }

@@ -16,7 +16,11 @@ pub(super) struct Needle {
 
 impl Needle {
     pub(super) fn new(query: &str) -> Needle {
-        Needle { bytes: query.as_bytes().to_vec(), case_sensitive: query.bytes().any(|b| b.is_ascii_uppercase()), ascii: query.is_ascii() }
+        Needle {
+            bytes: query.as_bytes().to_vec(),
+            case_sensitive: query.bytes().any(|b| b.is_ascii_uppercase()),
+            ascii: query.is_ascii(),
+        }
     }
 
     /// True when every query character occurs in `hay` in order: exactly the condition for the
@@ -66,12 +70,24 @@ fn par_map<T: Send>(rows: &[u32], work: impl Fn(&[u32]) -> Vec<T> + Sync) -> Vec
 }
 
 /// The rows that match `query`, best first when few enough to rank (see [`RANK_LIMIT`]).
-pub(super) fn filter_rows(index: &QueueIndex, rows: &[u32], query: &str, m: &SkimMatcherV2) -> Vec<u32> {
+pub(super) fn filter_rows(
+    index: &QueueIndex,
+    rows: &[u32],
+    query: &str,
+    m: &SkimMatcherV2,
+) -> Vec<u32> {
     let needle = Needle::new(query);
     let hits: Vec<u32> = if needle.ascii {
-        par_map(rows, |part| part.iter().copied().filter(|&i| needle.matches(index.text(i))).collect())
+        par_map(rows, |part| {
+            part.iter().copied().filter(|&i| needle.matches(index.text(i))).collect()
+        })
     } else {
-        par_map(rows, |part| part.iter().copied().filter(|&i| m.fuzzy_match(index.text(i), query).is_some()).collect())
+        par_map(rows, |part| {
+            part.iter()
+                .copied()
+                .filter(|&i| m.fuzzy_match(index.text(i), query).is_some())
+                .collect()
+        })
     };
     if hits.len() > RANK_LIMIT {
         return hits;
@@ -83,4 +99,3 @@ pub(super) fn filter_rows(index: &QueueIndex, rows: &[u32], query: &str, m: &Ski
     scored.sort_by_key(|s| std::cmp::Reverse(s.0));
     scored.into_iter().map(|(_, i)| i).collect()
 }
-

@@ -22,13 +22,24 @@ pub struct JobSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEvent {
     /// The teacher is loaded and the recipe runs.
-    Running { teacher: String },
+    Running {
+        teacher: String,
+    },
     /// One attempt ended; `kept` is the new sample's id when it was kept.
-    Attempt { progress: Progress, kept: Option<i64>, line: String },
-    Finished { progress: Progress, cancelled: bool },
+    Attempt {
+        progress: Progress,
+        kept: Option<i64>,
+        line: String,
+    },
+    Finished {
+        progress: Progress,
+        cancelled: bool,
+    },
     Failed(String),
     /// The critic is loaded and judges this many samples.
-    Judging { total: usize },
+    Judging {
+        total: usize,
+    },
     Judged(Box<super::judging::Judged>),
 }
 
@@ -47,7 +58,9 @@ impl JobRunner {
     /// Starts a generation job (which judges what it kept when `[judge] auto` is on).
     pub fn start(&mut self, spec: JobSpec, events: UnboundedSender<Event>) {
         let ws = self.ws.clone();
-        self.spawn(spec.recipe.clone(), events, move |cancel, events| run_job(&ws, &spec, cancel, events));
+        self.spawn(spec.recipe.clone(), events, move |cancel, events| {
+            run_job(&ws, &spec, cancel, events)
+        });
     }
 
     /// Starts judging `ids` (the `J` key).
@@ -56,7 +69,9 @@ impl JobRunner {
         self.spawn("judge".into(), events, move |cancel, events| {
             let mut critic = match super::judging::open_critic(&ws, None)? {
                 Some(c) => c,
-                None => open_teacher(&ws, ws.config.teacher.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?,
+                None => open_teacher(&ws, ws.config.teacher.endpoint.as_deref(), None, &mut |m| {
+                    tracing::info!("{m}")
+                })?,
             };
             critic.set_cancel(cancel.clone());
             let p = super::judging::judge_ids(&ws, critic.as_mut(), ids, cancel, events)?;
@@ -66,10 +81,14 @@ impl JobRunner {
 
     fn spawn<F>(&mut self, what: String, events: UnboundedSender<Event>, job: F)
     where
-        F: FnOnce(Arc<AtomicBool>, &UnboundedSender<Event>) -> anyhow::Result<Progress> + Send + 'static,
+        F: FnOnce(Arc<AtomicBool>, &UnboundedSender<Event>) -> anyhow::Result<Progress>
+            + Send
+            + 'static,
     {
         if self.running.swap(true, Ordering::SeqCst) {
-            let _ = events.send(Event::Job(JobEvent::Failed("a job is already running; cancel it first".into())));
+            let _ = events.send(Event::Job(JobEvent::Failed(
+                "a job is already running; cancel it first".into(),
+            )));
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
@@ -78,7 +97,9 @@ impl JobRunner {
         let spawned = std::thread::Builder::new().name("job".into()).spawn(move || {
             let result = job(cancel.clone(), &events);
             let ev = match result {
-                Ok(progress) => JobEvent::Finished { progress, cancelled: cancel.load(Ordering::SeqCst) },
+                Ok(progress) => {
+                    JobEvent::Finished { progress, cancelled: cancel.load(Ordering::SeqCst) }
+                }
                 Err(e) => JobEvent::Failed(format!("{what}: {e:#}")),
             };
             running.store(false, Ordering::SeqCst);
@@ -107,18 +128,34 @@ fn teacher_line(t: &dyn crate::llm::Generator) -> String {
     }
 }
 
-fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &UnboundedSender<Event>) -> anyhow::Result<Progress> {
+fn run_job(
+    ws: &Workspace,
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    events: &UnboundedSender<Event>,
+) -> anyhow::Result<Progress> {
     use crate::recipes::dispatch::{documents_dir, run_recipe, sources};
-    let (tmpl, _) = crate::recipes::template(&spec.recipe, Some(&ws.dir)).ok_or_else(|| anyhow::anyhow!("unknown recipe"))?;
+    let (tmpl, _) = crate::recipes::template(&spec.recipe, Some(&ws.dir))
+        .ok_or_else(|| anyhow::anyhow!("unknown recipe"))?;
     let mut store = ws.store()?;
-    let srcs = if spec.recipe == "self-instruct" { Vec::new() } else { sources(&store, &spec.recipe, None, Some(&documents_dir(ws)))? };
-    let mut teacher = open_teacher(ws, spec.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?;
+    let srcs = if spec.recipe == "self-instruct" {
+        Vec::new()
+    } else {
+        sources(&store, &spec.recipe, None, Some(&documents_dir(ws)))?
+    };
+    let mut teacher =
+        open_teacher(ws, spec.endpoint.as_deref(), None, &mut |m| tracing::info!("{m}"))?;
     // Cancel stops the model mid-answer, not only between attempts.
     teacher.set_cancel(cancel.clone());
     let _ = events.send(Event::Job(JobEvent::Running { teacher: teacher_line(teacher.as_ref()) }));
     let opts = RunOptions {
         n: spec.n,
-        params: crate::llm::GenParams { temperature: 0.8, max_tokens: 160, seed: crate::store::now_ms() as u64, ..Default::default() },
+        params: crate::llm::GenParams {
+            temperature: 0.8,
+            max_tokens: 160,
+            seed: crate::store::now_ms() as u64,
+            ..Default::default()
+        },
         task: None,
         shots: 3,
         template_hash: crate::recipes::template_hash(&tmpl),
@@ -136,10 +173,22 @@ fn run_job(ws: &Workspace, spec: &JobSpec, cancel: Arc<AtomicBool>, events: &Unb
         };
         let _ = events.send(Event::Job(JobEvent::Attempt { progress: *p, kept, line }));
     };
-    let progress = run_recipe(&spec.recipe, teacher.as_mut(), &mut store, &opts, &srcs, ("a curious learner", "an expert teacher"), 2, &mut on)?;
+    let progress = run_recipe(
+        &spec.recipe,
+        teacher.as_mut(),
+        &mut store,
+        &opts,
+        &srcs,
+        ("a curious learner", "an expert teacher"),
+        2,
+        &mut on,
+    )?;
     if ws.config.judge.auto && !kept_ids.is_empty() && !cancel.load(Ordering::SeqCst) {
         // The critic is the teacher already loaded unless `[judge] critic` names another.
-        let mut other = super::judging::open_critic(ws, spec.endpoint.as_deref().or(ws.config.teacher.endpoint.as_deref()))?;
+        let mut other = super::judging::open_critic(
+            ws,
+            spec.endpoint.as_deref().or(ws.config.teacher.endpoint.as_deref()),
+        )?;
         if let Some(c) = other.as_mut() {
             c.set_cancel(cancel.clone());
         }
@@ -167,7 +216,15 @@ pub struct JobView {
 
 impl JobView {
     pub fn new(spec: JobSpec, state: &str) -> JobView {
-        JobView { spec, state: state.into(), progress: Progress::default(), last: String::new(), done: false, judged: 0, to_judge: 0 }
+        JobView {
+            spec,
+            state: state.into(),
+            progress: Progress::default(),
+            last: String::new(),
+            done: false,
+            judged: 0,
+            to_judge: 0,
+        }
     }
 }
 
@@ -178,7 +235,10 @@ impl super::app::App {
             self.say("a generation job is running; C cancels it");
             return;
         }
-        let popup = super::panes::GeneratePopup::new(self.endpoints.clone(), self.default_endpoint.as_deref());
+        let popup = super::panes::GeneratePopup::new(
+            self.endpoints.clone(),
+            self.default_endpoint.as_deref(),
+        );
         self.popup = Some(super::app::Popup::Generate(popup));
     }
 
@@ -200,12 +260,16 @@ impl super::app::App {
     pub(super) fn on_job(&mut self, ev: JobEvent, fx: &mut Vec<super::effects::Effect>) {
         let Some(job) = self.job.as_mut() else { return };
         match ev {
-            JobEvent::Running { teacher } => job.state = format!("running on {}", crate::text::clean_line(&teacher)),
+            JobEvent::Running { teacher } => {
+                job.state = format!("running on {}", crate::text::clean_line(&teacher))
+            }
             JobEvent::Attempt { progress, kept, line } => {
                 job.progress = progress;
                 job.last = line;
                 if kept.is_some() {
-                    fx.push(super::effects::Effect::LoadNewer { after: self.index.newest_id().unwrap_or(0) });
+                    fx.push(super::effects::Effect::LoadNewer {
+                        after: self.index.newest_id().unwrap_or(0),
+                    });
                 }
             }
             JobEvent::Finished { progress, cancelled } => {
@@ -215,9 +279,15 @@ impl super::app::App {
                 let msg = if job.spec.recipe == "judge" {
                     format!("judged {} of {}", job.judged, job.to_judge)
                 } else if job.to_judge > 0 {
-                    format!("{}: kept {}, dropped {}; judged {} of {}", job.spec.recipe, progress.kept, progress.dropped, job.judged, job.to_judge)
+                    format!(
+                        "{}: kept {}, dropped {}; judged {} of {}",
+                        job.spec.recipe, progress.kept, progress.dropped, job.judged, job.to_judge
+                    )
                 } else {
-                    format!("{}: kept {}, dropped {}", job.spec.recipe, progress.kept, progress.dropped)
+                    format!(
+                        "{}: kept {}, dropped {}",
+                        job.spec.recipe, progress.kept, progress.dropped
+                    )
                 };
                 self.say(msg);
             }
@@ -257,10 +327,19 @@ pub fn render_job(f: &mut ratatui::Frame, area: ratatui::layout::Rect, app: &sup
     let rate = p.tokens as f64 / p.seconds.max(1e-9);
     let mut spans = vec![
         Span::styled(format!(" job {} ", j.spec.recipe), t.title),
-        Span::styled(format!("│ {} ", j.state), if j.state == "failed" { t.error } else { t.accent }),
+        Span::styled(
+            format!("│ {} ", j.state),
+            if j.state == "failed" { t.error } else { t.accent },
+        ),
     ];
     if j.spec.recipe != "judge" {
-        spans.push(Span::styled(format!("│ kept {}/{} · dropped {} · {:.0} tok/s · {:.0} s ", p.kept, j.spec.n, p.dropped, rate, p.seconds), t.text));
+        spans.push(Span::styled(
+            format!(
+                "│ kept {}/{} · dropped {} · {:.0} tok/s · {:.0} s ",
+                p.kept, j.spec.n, p.dropped, rate, p.seconds
+            ),
+            t.text,
+        ));
     }
     if j.to_judge > 0 {
         spans.push(Span::styled(format!("│ judged {}/{} ", j.judged, j.to_judge), t.text));

@@ -31,7 +31,10 @@ pub struct Judged {
 }
 
 /// The critic `[judge] critic` names; None when it is the teacher itself (`reuse` is loaded).
-pub fn open_critic(ws: &Workspace, teacher_endpoint: Option<&str>) -> anyhow::Result<Option<Box<dyn Generator + Send>>> {
+pub fn open_critic(
+    ws: &Workspace,
+    teacher_endpoint: Option<&str>,
+) -> anyhow::Result<Option<Box<dyn Generator + Send>>> {
     let say = &mut |m: String| tracing::info!("{}", m.replacen("teacher", "critic", 1));
     match ws.config.judge.critic.as_deref() {
         None => Ok(None),
@@ -46,7 +49,13 @@ pub fn open_critic(ws: &Workspace, teacher_endpoint: Option<&str>) -> anyhow::Re
 }
 
 /// Judges `ids` with `critic` in the job thread, reporting each one.
-pub fn judge_ids(ws: &Workspace, critic: &mut dyn Generator, ids: Vec<i64>, cancel: Arc<AtomicBool>, events: &UnboundedSender<Event>) -> anyhow::Result<JudgeProgress> {
+pub fn judge_ids(
+    ws: &Workspace,
+    critic: &mut dyn Generator,
+    ids: Vec<i64>,
+    cancel: Arc<AtomicBool>,
+    events: &UnboundedSender<Event>,
+) -> anyhow::Result<JudgeProgress> {
     let mut store = ws.store()?;
     let (text, _) = rubric(Some(&ws.dir));
     let cfg = &ws.config.judge;
@@ -63,14 +72,25 @@ pub fn judge_ids(ws: &Workspace, critic: &mut dyn Generator, ids: Vec<i64>, canc
         auto_accept: cfg.auto_accept,
     };
     let _ = events.send(Event::Job(JobEvent::Judging { total }));
-    let mut on = |p: &JudgeProgress, id: i64, c: &crate::judge::critic::Critique, v: Option<&crate::judge::vote::Vote>, x: &Extra| {
+    let mut on = |p: &JudgeProgress,
+                  id: i64,
+                  c: &crate::judge::critic::Critique,
+                  v: Option<&crate::judge::vote::Vote>,
+                  x: &Extra| {
         let score = c.verdict.score;
         let agreement = v.map(|v| v.agreement() as f32);
         let agrees = x.agrees;
         let near = x.neighbour.as_ref().is_some_and(|n| n.near);
-        let failed: Vec<&str> = x.checks.iter().filter(|c| c.passed == Some(false)).map(|c| c.name).collect();
-        let needs = crate::judge::with_checks(crate::judge::needs(true, score, agreement, agrees, near), !failed.is_empty());
-        let mut line = format!("#{id}: {}", score.map_or_else(|| "verdict unparsed".into(), |s| format!("{s:.0}/10")));
+        let failed: Vec<&str> =
+            x.checks.iter().filter(|c| c.passed == Some(false)).map(|c| c.name).collect();
+        let needs = crate::judge::with_checks(
+            crate::judge::needs(true, score, agreement, agrees, near),
+            !failed.is_empty(),
+        );
+        let mut line = format!(
+            "#{id}: {}",
+            score.map_or_else(|| "verdict unparsed".into(), |s| format!("{s:.0}/10"))
+        );
         if let Some(a) = agreement {
             line += &format!(" · {:.0}% agree", a * 100.0);
         }
@@ -83,7 +103,16 @@ pub fn judge_ids(ws: &Workspace, critic: &mut dyn Generator, ids: Vec<i64>, canc
         if x.auto.is_some() {
             line += " · accepted automatically";
         }
-        let j = Judged { id, score, agreement, needs, auto: x.auto.clone(), done: p.judged, total, line };
+        let j = Judged {
+            id,
+            score,
+            agreement,
+            needs,
+            auto: x.auto.clone(),
+            done: p.judged,
+            total,
+            line,
+        };
         let _ = events.send(Event::Job(JobEvent::Judged(Box::new(j))));
     };
     Ok(judge_pending(critic, embedder.as_ref(), &mut store, &opts, &mut on)?)

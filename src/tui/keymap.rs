@@ -22,7 +22,16 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 8] = [Context::Queue, Context::Filter, Context::Editor, Context::Note, Context::Confirm, Context::Help, Context::Generate, Context::Student];
+    pub const ALL: [Context; 8] = [
+        Context::Queue,
+        Context::Filter,
+        Context::Editor,
+        Context::Note,
+        Context::Confirm,
+        Context::Help,
+        Context::Generate,
+        Context::Student,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -167,7 +176,8 @@ impl Keymap {
     /// binds is removed from the section's other actions.
     pub fn merge_str(&mut self, file: &str, text: &str) -> Result<(), KeymapError> {
         let bad = |message: String| KeymapError::Invalid { file: file.to_owned(), message };
-        let doc: BTreeMap<String, BTreeMap<String, toml::Value>> = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let doc: BTreeMap<String, BTreeMap<String, toml::Value>> =
+            toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         for (section, entries) in doc {
             let ctx = Context::ALL
                 .into_iter()
@@ -175,17 +185,28 @@ impl Keymap {
                 .ok_or_else(|| bad(format!("unknown section [{section}]")))?;
             let sec = self.sections.entry(ctx).or_default();
             for (name, keys) in entries {
-                let action: Action = serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| bad(format!("[{section}] unknown action `{name}`")))?;
+                let action: Action =
+                    serde_json::from_value(serde_json::Value::String(name.clone()))
+                        .map_err(|_| bad(format!("[{section}] unknown action `{name}`")))?;
                 let list: Vec<String> = match keys {
                     toml::Value::String(s) => vec![s],
-                    toml::Value::Array(a) => a.into_iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<_>>()
+                    toml::Value::Array(a) => a
+                        .into_iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<_>>()
                         .ok_or_else(|| bad(format!("[{section}] {name}: keys must be strings")))?,
-                    _ => return Err(bad(format!("[{section}] {name}: expected a key or a list of keys"))),
+                    _ => {
+                        return Err(bad(format!(
+                            "[{section}] {name}: expected a key or a list of keys"
+                        )))
+                    }
                 };
                 let keys: Vec<Key> = list
                     .iter()
-                    .map(|k| Key::parse(k).ok_or_else(|| bad(format!("[{section}] {name}: unknown key {k:?}"))))
+                    .map(|k| {
+                        Key::parse(k)
+                            .ok_or_else(|| bad(format!("[{section}] {name}: unknown key {k:?}")))
+                    })
                     .collect::<Result<_, _>>()?;
                 for other in sec.values_mut() {
                     other.retain(|k| !keys.contains(k));
@@ -212,7 +233,9 @@ impl Keymap {
     pub fn bindings(&self, ctx: Context) -> Vec<(Action, &[Key])> {
         self.sections
             .get(&ctx)
-            .map(|s| s.iter().filter(|(_, k)| !k.is_empty()).map(|(a, k)| (*a, k.as_slice())).collect())
+            .map(|s| {
+                s.iter().filter(|(_, k)| !k.is_empty()).map(|(a, k)| (*a, k.as_slice())).collect()
+            })
             .unwrap_or_default()
     }
 
@@ -242,7 +265,10 @@ mod tests {
             Some(Action::Quit)
         );
         // Backspace is bound to nothing in the queue: no destructive action on an easy key.
-        assert_eq!(km.action(Context::Queue, &KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE)), None);
+        assert_eq!(
+            km.action(Context::Queue, &KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE)),
+            None
+        );
     }
 
     #[test]
@@ -259,7 +285,8 @@ mod tests {
         let mut km = Keymap::default_keys();
         let e = km.merge_str("user.toml", "[queue]\nfly = [\"z\"]\n").unwrap_err().to_string();
         assert!(e.contains("user.toml") && e.contains("fly"), "{e}");
-        let e = km.merge_str("user.toml", "[queue]\naccept = [\"hyper-q\"]\n").unwrap_err().to_string();
+        let e =
+            km.merge_str("user.toml", "[queue]\naccept = [\"hyper-q\"]\n").unwrap_err().to_string();
         assert!(e.contains("hyper-q"), "{e}");
     }
 }

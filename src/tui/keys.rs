@@ -24,21 +24,33 @@ impl App {
             Action::Bottom => self.cursor = last,
             Action::NextPending => self.advance_to_pending(),
             Action::Accept | Action::Reject => {
-                let kind = if action == Action::Accept { DecisionKind::Accept } else { DecisionKind::Reject };
+                let kind = if action == Action::Accept {
+                    DecisionKind::Accept
+                } else {
+                    DecisionKind::Reject
+                };
                 if !self.selected.is_empty() {
                     self.confirm_bulk(kind);
-                } else if let Some((id, why)) = self.current_id().filter(|_| action == Action::Accept).and_then(|id| Some((id, self.near_duplicate_of(id)?))) {
-                    self.popup = Some(super::app::Popup::Confirm(super::panes::ConfirmPopup::because(id, kind, why)));
+                } else if let Some((id, why)) = self
+                    .current_id()
+                    .filter(|_| action == Action::Accept)
+                    .and_then(|id| Some((id, self.near_duplicate_of(id)?)))
+                {
+                    self.popup = Some(super::app::Popup::Confirm(
+                        super::panes::ConfirmPopup::because(id, kind, why),
+                    ));
                 } else if let Some(id) = self.current_id() {
                     fx.push(self.decide(vec![id], kind));
                     self.advance_to_pending();
                 }
             }
             Action::Edit => self.open_editor(),
-            Action::EditExternal => match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
-                Some(d) => fx.push(Effect::EditExternal { id: d.id, text: d.current.clone() }),
-                None => self.say("the sample is still loading"),
-            },
+            Action::EditExternal => {
+                match self.detail.as_ref().filter(|d| Some(d.id) == self.current_id()) {
+                    Some(d) => fx.push(Effect::EditExternal { id: d.id, text: d.current.clone() }),
+                    None => self.say("the sample is still loading"),
+                }
+            }
             Action::Undo => fx.push(Effect::Undo { session: self.session.clone() }),
             Action::Note => self.open_note(),
             Action::Generate => self.open_generate(),
@@ -49,7 +61,10 @@ impl App {
             Action::Flag => {
                 if let Some(id) = self.current_id() {
                     let flagged = self.index.row_mut(id).is_some_and(|r| r.flagged);
-                    fx.push(self.decide(vec![id], if flagged { DecisionKind::Unflag } else { DecisionKind::Flag }));
+                    fx.push(self.decide(
+                        vec![id],
+                        if flagged { DecisionKind::Unflag } else { DecisionKind::Flag },
+                    ));
                 }
             }
             Action::ToggleSelect => {
@@ -111,7 +126,16 @@ impl App {
                 self.quit = true;
                 fx.push(Effect::Quit);
             }
-            Action::Confirm | Action::Cancel | Action::Save | Action::NextField | Action::Close | Action::Increase | Action::Decrease | Action::Train | Action::CancelTraining | Action::Evaluate => {}
+            Action::Confirm
+            | Action::Cancel
+            | Action::Save
+            | Action::NextField
+            | Action::Close
+            | Action::Increase
+            | Action::Decrease
+            | Action::Train
+            | Action::CancelTraining
+            | Action::Evaluate => {}
         }
     }
 
@@ -137,7 +161,9 @@ impl App {
             _ => {
                 let changed = match key.code {
                     KeyCode::Backspace => self.query.pop().is_some(),
-                    KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+                    KeyCode::Char(c)
+                        if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                    {
                         self.query.push(c);
                         true
                     }

@@ -7,12 +7,12 @@ mod external;
 pub mod filter;
 pub mod jobs;
 pub mod judging;
-mod keys;
 pub mod keymap;
+mod keys;
 pub mod panes;
 pub mod queue;
-pub mod student;
 mod render;
+pub mod student;
 pub mod theme;
 
 use crate::sample::SampleText;
@@ -51,13 +51,21 @@ pub fn run_workspace(ws: &Workspace, job: Option<jobs::JobSpec>) -> anyhow::Resu
         worker.enable_student(ws.clone());
         let mut terminal = ratatui::init();
         let shutdown = shutdown_signal();
-        let res = run(&mut terminal, app, crossterm::event::EventStream::new, &worker, rx, shutdown, &mut |term, id, text| {
-            ratatui::restore();
-            let result = external::edit(text);
-            *term = ratatui::init();
-            let _ = term.clear();
-            Event::ExternalEdit { id, result }
-        })
+        let res = run(
+            &mut terminal,
+            app,
+            crossterm::event::EventStream::new,
+            &worker,
+            rx,
+            shutdown,
+            &mut |term, id, text| {
+                ratatui::restore();
+                let result = external::edit(text);
+                *term = ratatui::init();
+                let _ = term.clear();
+                Event::ExternalEdit { id, result }
+            },
+        )
         .await;
         ratatui::restore();
         // Every decision sent before quitting is committed before the process ends.
@@ -145,8 +153,11 @@ where
 }
 
 fn init_logging(ws: &Workspace) {
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(ws.log_path()) else { return };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DISTILLERY_LOG").unwrap_or_else(|_| "info".into());
+    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(ws.log_path()) else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DISTILLERY_LOG")
+        .unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -1,9 +1,9 @@
 //! The queue: every sample's row in compact form (one text arena, so a million rows fit), and the
 //! view derived from it (status tab, fuzzy filter, sort), rebuilt in `update` when inputs change.
 
+use super::filter::{filter_rows, matcher};
 use crate::sample::Status;
 use crate::store::QueueRow;
-use super::filter::{filter_rows, matcher};
 use fuzzy_matcher::skim::SkimMatcherV2;
 use fuzzy_matcher::FuzzyMatcher;
 use std::collections::HashMap;
@@ -216,7 +216,15 @@ pub struct View {
 
 impl Default for View {
     fn default() -> Self {
-        View { rows: Vec::new(), tab: None, sort: None, query: String::new(), matcher: matcher(), highlights: HashMap::new(), covered: (0, 0) }
+        View {
+            rows: Vec::new(),
+            tab: None,
+            sort: None,
+            query: String::new(),
+            matcher: matcher(),
+            highlights: HashMap::new(),
+            covered: (0, 0),
+        }
     }
 }
 
@@ -224,11 +232,15 @@ impl View {
     /// Rebuilds the view. With a query, rows are ranked by match quality (ties keep the chosen
     /// sort); when only the query grew, it filters the current rows instead of all of them.
     pub fn rebuild(&mut self, index: &QueueIndex, tab: Tab, sort: Sort, query: &str) {
-        let narrowing = self.tab == Some(tab) && self.sort == Some(sort) && !self.query.is_empty() && query.starts_with(&self.query);
+        let narrowing = self.tab == Some(tab)
+            && self.sort == Some(sort)
+            && !self.query.is_empty()
+            && query.starts_with(&self.query);
         let mut base: Vec<u32> = if narrowing {
             std::mem::take(&mut self.rows)
         } else {
-            let mut rows: Vec<u32> = (0..index.len() as u32).filter(|&i| tab.shows(index.row(i).status)).collect();
+            let mut rows: Vec<u32> =
+                (0..index.len() as u32).filter(|&i| tab.shows(index.row(i).status)).collect();
             sort_rows(&mut rows, index, sort);
             rows
         };
@@ -270,7 +282,11 @@ impl View {
         let (lo, hi) = (lo.saturating_sub(50), (hi + 50).min(self.rows.len()));
         for &i in &self.rows[lo..hi] {
             if !self.highlights.contains_key(&i) {
-                let idx = self.matcher.fuzzy_indices(index.text(i), &self.query).map(|(_, v)| v).unwrap_or_default();
+                let idx = self
+                    .matcher
+                    .fuzzy_indices(index.text(i), &self.query)
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
                 self.highlights.insert(i, idx);
             }
         }
@@ -293,16 +309,25 @@ fn sort_rows(rows: &mut [u32], index: &QueueIndex, sort: Sort) {
         Sort::Newest => {} // the index is newest first already
         Sort::Score => rows.sort_by(|a, b| {
             let (a, b) = (key(a), key(b));
-            b.score.unwrap_or(f32::NEG_INFINITY).total_cmp(&a.score.unwrap_or(f32::NEG_INFINITY)).then(b.id.cmp(&a.id))
+            b.score
+                .unwrap_or(f32::NEG_INFINITY)
+                .total_cmp(&a.score.unwrap_or(f32::NEG_INFINITY))
+                .then(b.id.cmp(&a.id))
         }),
         Sort::Disagreement => rows.sort_by(|a, b| {
             let (a, b) = (key(a), key(b));
-            a.agreement.unwrap_or(f32::INFINITY).total_cmp(&b.agreement.unwrap_or(f32::INFINITY)).then(b.id.cmp(&a.id))
+            a.agreement
+                .unwrap_or(f32::INFINITY)
+                .total_cmp(&b.agreement.unwrap_or(f32::INFINITY))
+                .then(b.id.cmp(&a.id))
         }),
         // Within a class, lower scores first, then newest.
         Sort::Triage => rows.sort_by(|a, b| {
             let (a, b) = (key(a), key(b));
-            a.needs.cmp(&b.needs).then(a.score.unwrap_or(f32::INFINITY).total_cmp(&b.score.unwrap_or(f32::INFINITY))).then(b.id.cmp(&a.id))
+            a.needs
+                .cmp(&b.needs)
+                .then(a.score.unwrap_or(f32::INFINITY).total_cmp(&b.score.unwrap_or(f32::INFINITY)))
+                .then(b.id.cmp(&a.id))
         }),
     }
 }
@@ -335,7 +360,11 @@ mod tests {
 
     #[test]
     fn filters_by_tab_and_fuzzy_query_incrementally() {
-        let ix = index(&[("apples and pears", Status::Pending, None), ("bananas", Status::Accepted, None), ("apricot", Status::Pending, None)]);
+        let ix = index(&[
+            ("apples and pears", Status::Pending, None),
+            ("bananas", Status::Accepted, None),
+            ("apricot", Status::Pending, None),
+        ]);
         let mut v = View::default();
         v.rebuild(&ix, Tab::Pending, Sort::Newest, "");
         assert_eq!(v.rows, vec![0, 2]);
@@ -353,7 +382,11 @@ mod tests {
 
     #[test]
     fn sorts_by_score_with_unscored_last() {
-        let ix = index(&[("a", Status::Pending, Some(3.0)), ("b", Status::Pending, None), ("c", Status::Pending, Some(9.0))]);
+        let ix = index(&[
+            ("a", Status::Pending, Some(3.0)),
+            ("b", Status::Pending, None),
+            ("c", Status::Pending, Some(9.0)),
+        ]);
         let mut v = View::default();
         v.rebuild(&ix, Tab::All, Sort::Score, "");
         assert_eq!(v.rows, vec![2, 0, 1]);
@@ -371,8 +404,21 @@ mod tests {
     fn subsequence_test_agrees_with_the_matcher() {
         use super::super::filter::Needle;
         let m = matcher();
-        for (hay, q) in [("Hello World", "hwd"), ("Hello", "hz"), ("x", ""), ("Hello", "H"), ("hello", "H"), ("a-b_c d", "abcd"), ("ABC", "abc"), ("Straße", "st")] {
-            assert_eq!(Needle::new(q).matches(hay), m.fuzzy_match(hay, q).is_some(), "{hay:?} / {q:?}");
+        for (hay, q) in [
+            ("Hello World", "hwd"),
+            ("Hello", "hz"),
+            ("x", ""),
+            ("Hello", "H"),
+            ("hello", "H"),
+            ("a-b_c d", "abcd"),
+            ("ABC", "abc"),
+            ("Straße", "st"),
+        ] {
+            assert_eq!(
+                Needle::new(q).matches(hay),
+                m.fuzzy_match(hay, q).is_some(),
+                "{hay:?} / {q:?}"
+            );
         }
     }
 }

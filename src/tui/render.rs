@@ -9,8 +9,13 @@ impl App {
     pub fn render(&mut self, f: &mut Frame) {
         let area = f.area();
         let job_lines = u16::from(self.job.is_some());
-        let [main, job, status, footer] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(job_lines), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+        let [main, job, status, footer] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(job_lines),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         // Side by side when there is room, stacked on narrow terminals.
         let [queue, detail] = if main.width >= 70 {
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(main)
@@ -30,7 +35,9 @@ impl App {
             Some(Popup::Confirm(p)) => p.render(f, main, keymap, theme),
             Some(Popup::Generate(p)) => p.render(f, main, keymap, theme),
             Some(Popup::Stats(p)) => p.render(f, main, theme),
-            Some(Popup::Student) => super::panes::render_student(f, main, self.student.as_deref(), keymap, theme),
+            Some(Popup::Student) => {
+                super::panes::render_student(f, main, self.student.as_deref(), keymap, theme)
+            }
             Some(Popup::Train(p)) => p.render(f, main, keymap, theme),
             None => {}
         }

@@ -42,7 +42,13 @@ impl TrainSpec {
             a.push("--task".into());
             a.push(t.clone());
         }
-        for (k, v) in [("--targets", self.targets.clone()), ("--rank", self.rank.to_string()), ("--epochs", self.epochs.to_string()), ("--lr", format!("{:e}", self.lr)), ("--seed-share", self.seed_share.to_string())] {
+        for (k, v) in [
+            ("--targets", self.targets.clone()),
+            ("--rank", self.rank.to_string()),
+            ("--epochs", self.epochs.to_string()),
+            ("--lr", format!("{:e}", self.lr)),
+            ("--seed-share", self.seed_share.to_string()),
+        ] {
             a.push(k.into());
             a.push(v);
         }
@@ -142,7 +148,8 @@ pub fn alive(pid: i64) -> bool {
     if stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z") {
         return false;
     }
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("train"))
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("train"))
 }
 
 /// The steps of a run's progress file as the run stands: a resumed run goes on from its last
@@ -175,7 +182,13 @@ fn last_segment(path: &Path) -> Option<String> {
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let line = lines.iter().rev().find(|l| l.starts_with("Error")).or(lines.last()).copied().unwrap_or("no output");
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("Error"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("no output");
     format!("{} (log: {})", crate::text::clean_line(line), path.display())
 }
 
@@ -216,21 +229,36 @@ impl Watcher {
             return;
         }
         let args = vec!["train".into(), "--json".into(), "--resume".into(), run.id.to_string()];
-        let from = match crate::train::checkpoint::latest(&crate::train::run_dir(&self.ws.dir, run.id).join("checkpoints")) {
+        let from = match crate::train::checkpoint::latest(
+            &crate::train::run_dir(&self.ws.dir, run.id).join("checkpoints"),
+        ) {
             Ok((Some(l), _)) => format!("from its checkpoint of step {}", l.state.step),
             _ => "from the start (it had no checkpoint yet)".into(),
         };
         self.note = Some(match self.start(&args, &self.train_log()) {
             Ok(c) => {
                 self.trainer = Some(c);
-                (format!("training run {} was interrupted (its process is gone); resuming it {from}", run.id), false)
+                (
+                    format!(
+                        "training run {} was interrupted (its process is gone); resuming it {from}",
+                        run.id
+                    ),
+                    false,
+                )
             }
-            Err(e) => (format!("training run {} was interrupted and could not be resumed: {e}", run.id), true),
+            Err(e) => (
+                format!("training run {} was interrupted and could not be resumed: {e}", run.id),
+                true,
+            ),
         });
     }
 
     fn running_run(&self) -> Option<TrainingRun> {
-        self.store.last_run().ok().flatten().filter(|r| r.status == "running" && r.pid.is_some_and(alive))
+        self.store
+            .last_run()
+            .ok()
+            .flatten()
+            .filter(|r| r.status == "running" && r.pid.is_some_and(alive))
     }
 
     fn command(&mut self, cmd: StudentCmd) {
@@ -249,8 +277,17 @@ impl Watcher {
                 }
             }
             StudentCmd::Cancel => match self.running_run() {
-                Some(r) => match std::fs::write(crate::train::run_dir(&self.ws.dir, r.id).join(crate::train::CANCEL), "") {
-                    Ok(()) => (format!("run {} stops after its current step (its checkpoint is kept)", r.id), false),
+                Some(r) => match std::fs::write(
+                    crate::train::run_dir(&self.ws.dir, r.id).join(crate::train::CANCEL),
+                    "",
+                ) {
+                    Ok(()) => (
+                        format!(
+                            "run {} stops after its current step (its checkpoint is kept)",
+                            r.id
+                        ),
+                        false,
+                    ),
                     Err(e) => (format!("could not ask run {} to stop: {e}", r.id), true),
                 },
                 None => ("no training is running".into(), true),
@@ -274,10 +311,16 @@ impl Watcher {
     /// Collects finished children, noting a failure with its log's last words.
     fn reap(&mut self) {
         let logs = (self.train_log(), self.eval_log());
-        for (child, log, what) in [(&mut self.trainer, &logs.0, "training"), (&mut self.evaluator, &logs.1, "evaluation")] {
+        for (child, log, what) in
+            [(&mut self.trainer, &logs.0, "training"), (&mut self.evaluator, &logs.1, "evaluation")]
+        {
             if let Some(Ok(Some(st))) = child.as_mut().map(Child::try_wait) {
                 *child = None;
-                self.note = Some(if st.success() { (format!("{what} finished"), false) } else { (format!("{what} failed: {}", log_tail(log)), true) });
+                self.note = Some(if st.success() {
+                    (format!("{what} finished"), false)
+                } else {
+                    (format!("{what} failed: {}", log_tail(log)), true)
+                });
             }
         }
     }
@@ -287,12 +330,16 @@ impl Watcher {
         let current = runs.last().map(|r| RunProgress {
             run: r.clone(),
             alive: r.status == "running" && r.pid.is_some_and(alive),
-            steps: read_progress(&crate::train::run_dir(&self.ws.dir, r.id).join(crate::train::PROGRESS)),
+            steps: read_progress(
+                &crate::train::run_dir(&self.ws.dir, r.id).join(crate::train::PROGRESS),
+            ),
         });
         let metrics = self.store.metrics().unwrap_or_default();
         let warnings = crate::cli::eval_warnings(&metrics, &runs);
         let mut bases = vec![self.ws.teacher_model()];
-        for b in std::iter::once(crate::llm::fetch::default_model()).chain(runs.iter().map(|r| PathBuf::from(&r.base_model))) {
+        for b in std::iter::once(crate::llm::fetch::default_model())
+            .chain(runs.iter().map(|r| PathBuf::from(&r.base_model)))
+        {
             if !bases.contains(&b) && b.exists() {
                 bases.push(b);
             }
@@ -323,18 +370,30 @@ impl super::app::App {
     }
 
     /// Keys of the student pane and the training dialog; false when neither is open.
-    pub(super) fn on_student_key(&mut self, key: &crossterm::event::KeyEvent, fx: &mut Vec<super::effects::Effect>) -> bool {
+    pub(super) fn on_student_key(
+        &mut self,
+        key: &crossterm::event::KeyEvent,
+        fx: &mut Vec<super::effects::Effect>,
+    ) -> bool {
         use super::action::Action;
         use super::app::Popup;
         use super::keymap::Context;
         match self.popup.as_mut() {
             Some(Popup::Student) => match self.keymap.action(Context::Student, key) {
                 Some(Action::Train) => {
-                    let (bases, tasks) = self.student.as_ref().map(|s| (s.bases.clone(), s.tasks.clone())).unwrap_or_default();
+                    let (bases, tasks) = self
+                        .student
+                        .as_ref()
+                        .map(|s| (s.bases.clone(), s.tasks.clone()))
+                        .unwrap_or_default();
                     self.popup = Some(Popup::Train(super::panes::TrainPopup::new(bases, tasks)));
                 }
-                Some(Action::CancelTraining) => fx.push(super::effects::Effect::Student(StudentCmd::Cancel)),
-                Some(Action::Evaluate) => fx.push(super::effects::Effect::Student(StudentCmd::Evaluate)),
+                Some(Action::CancelTraining) => {
+                    fx.push(super::effects::Effect::Student(StudentCmd::Cancel))
+                }
+                Some(Action::Evaluate) => {
+                    fx.push(super::effects::Effect::Student(StudentCmd::Evaluate))
+                }
                 Some(Action::Close) => self.popup = None,
                 _ => {}
             },
@@ -360,17 +419,46 @@ mod tests {
     fn a_resumed_runs_steps_replace_the_ones_after_its_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("progress.jsonl");
-        let line = |step: usize, loss: f64| serde_json::to_string(&StepReport { step, total: 9, loss, ..StepReport::default() }).unwrap();
+        let line = |step: usize, loss: f64| {
+            serde_json::to_string(&StepReport { step, total: 9, loss, ..StepReport::default() })
+                .unwrap()
+        };
         // Steps 1–4, killed, resumed from the checkpoint of step 2.
-        let text = [line(1, 3.0), line(2, 2.9), line(3, 2.8), line(4, 2.7), "{\"half a li".into(), line(3, 2.6), line(4, 2.5)].join("\n");
+        let text = [
+            line(1, 3.0),
+            line(2, 2.9),
+            line(3, 2.8),
+            line(4, 2.7),
+            "{\"half a li".into(),
+            line(3, 2.6),
+            line(4, 2.5),
+        ]
+        .join("\n");
         std::fs::write(&p, text).unwrap();
         let steps: Vec<(usize, f64)> = read_progress(&p).iter().map(|r| (r.step, r.loss)).collect();
         assert_eq!(steps, vec![(1, 3.0), (2, 2.9), (3, 2.6), (4, 2.5)]);
         assert!(read_progress(&dir.path().join("missing")).is_empty());
         assert!(!alive(i64::from(i32::MAX)), "no such process");
-        let spec = TrainSpec { base: None, task: None, targets: "q,v".into(), rank: 8, epochs: 2, lr: 2e-4, seed_share: 0.2 };
-        assert_eq!(spec.args().join(" "), "train --json --targets q,v --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2");
-        let b = TrainSpec { base: Some("/m/other.gguf".into()), task: Some("extraction".into()), ..spec };
-        assert!(b.args().join(" ").starts_with("train --json --base /m/other.gguf --task extraction --targets q,v --rank 8"));
+        let spec = TrainSpec {
+            base: None,
+            task: None,
+            targets: "q,v".into(),
+            rank: 8,
+            epochs: 2,
+            lr: 2e-4,
+            seed_share: 0.2,
+        };
+        assert_eq!(
+            spec.args().join(" "),
+            "train --json --targets q,v --rank 8 --epochs 2 --lr 2e-4 --seed-share 0.2"
+        );
+        let b = TrainSpec {
+            base: Some("/m/other.gguf".into()),
+            task: Some("extraction".into()),
+            ..spec
+        };
+        assert!(b.args().join(" ").starts_with(
+            "train --json --base /m/other.gguf --task extraction --targets q,v --rank 8"
+        ));
     }
 }

@@ -77,7 +77,8 @@ pub fn attend(c: &Ctx, h: usize, all: &[Run], runs: &[usize]) {
     let (g, hd, width) = (cfg.group(), cfg.head_dim, cfg.hidden);
     let scale = 1.0 / (hd as f32).sqrt();
     // (row, position) of every query.
-    let queries: Vec<(usize, usize)> = runs.iter().flat_map(|&r| (all[r].start..all[r].end).map(|i| (i, c.ps[i].pos))).collect();
+    let queries: Vec<(usize, usize)> =
+        runs.iter().flat_map(|&r| (all[r].start..all[r].end).map(|i| (i, c.ps[i].pos))).collect();
     let Some(tmax) = queries.iter().map(|q| q.1 + 1).max() else { return };
     let plan = plan(c, all, runs, tmax.div_ceil(BLOCK));
     // The unit's blocks are likely out of cache (the weights streamed through since the last

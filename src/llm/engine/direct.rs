@@ -19,7 +19,8 @@ impl Engine {
     pub fn open(path: &Path, isa: Isa, threads: usize, kv_mb: usize) -> Result<Engine, String> {
         let kernels = Kernels::new(isa)?;
         let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let ct = gguf_file::Content::read(&mut f).map_err(|e| format!("{}: {e}", path.display()))?;
+        let ct =
+            gguf_file::Content::read(&mut f).map_err(|e| format!("{}: {e}", path.display()))?;
         let w = Weights::from_gguf(&ct, &mut f).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Engine::new(w, kernels, threads, kv_mb << 20))
     }
@@ -27,7 +28,12 @@ impl Engine {
     /// A new sequence holding `ids`, computed in passes of at most `chunk` positions, its start
     /// taken from the cache's index when `reuse`. Returns the sequence and the logits after each
     /// pass's last position.
-    pub fn run_prompt(&mut self, ids: &[u32], chunk: usize, reuse: bool) -> Result<(usize, Vec<Vec<f32>>), String> {
+    pub fn run_prompt(
+        &mut self,
+        ids: &[u32],
+        chunk: usize,
+        reuse: bool,
+    ) -> Result<(usize, Vec<Vec<f32>>), String> {
         let seq = self.kv.new_seq();
         let from = if reuse { self.kv.reuse(seq, ids) } else { 0 };
         let mut out = Vec::new();
@@ -38,7 +44,14 @@ impl Engine {
                 .iter()
                 .zip(slots)
                 .enumerate()
-                .map(|(j, (&id, (block, slot)))| Pos { seq, pos: start + j, id, block, slot, logits: j + 1 == part.len() })
+                .map(|(j, (&id, (block, slot)))| Pos {
+                    seq,
+                    pos: start + j,
+                    id,
+                    block,
+                    slot,
+                    logits: j + 1 == part.len(),
+                })
                 .collect();
             out.push(self.forward(&ps)?.to_vec());
             self.kv.commit(seq);

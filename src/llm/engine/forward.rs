@@ -79,9 +79,19 @@ impl Engine {
         let quantized = any_packed(&[&w.output, &w.layers[0].wq, &w.layers[0].down]);
         let ty = if quantized { KvType::F16 } else { KvType::F32 };
         let layout = Layout { layers: c.n_layer, heads: c.n_kv_head, dim: c.head_dim };
-        let inv_freq = (0..c.head_dim / 2).map(|i| 1.0 / (c.rope_base as f64).powf(2.0 * i as f64 / c.head_dim as f64)).collect();
+        let inv_freq = (0..c.head_dim / 2)
+            .map(|i| 1.0 / (c.rope_base as f64).powf(2.0 * i as f64 / c.head_dim as f64))
+            .collect();
         let pool = Pool::new(threads, Pool::poll_from_env());
-        Engine { kv: KvCache::new(ty, layout, kv_bytes), w, pool, kernels, timing: Timing::default(), inv_freq, buf: Buffers::default() }
+        Engine {
+            kv: KvCache::new(ty, layout, kv_bytes),
+            w,
+            pool,
+            kernels,
+            timing: Timing::default(),
+            inv_freq,
+            buf: Buffers::default(),
+        }
     }
 
     /// Computes `ps` (each sequence's positions consecutive and in order, its earlier positions
@@ -93,7 +103,11 @@ impl Engine {
         let (k, c) = (*kernels, &w.cfg);
         let (m, hid, kvw, hd) = (ps.len(), c.hidden, c.kv_width(), c.head_dim);
         if let Some(p) = ps.iter().find(|p| p.pos >= c.context) {
-            return Err(format!("the text is {} tokens long, more than the model's context of {}", p.pos + 1, c.context));
+            return Err(format!(
+                "the text is {} tokens long, more than the model's context of {}",
+                p.pos + 1,
+                c.context
+            ));
         }
         buf.x.resize(m * hid, 0.0);
         for (i, p) in ps.iter().enumerate() {
@@ -129,7 +143,13 @@ impl Engine {
                     let (row, cols) = (r0 + i, TILE.min(n - c0));
                     let mut v = *vals;
                     if mi < 2 {
-                        rope(&mut v[..cols], c0, hd, &cos[row * half..(row + 1) * half], &sin[row * half..(row + 1) * half]);
+                        rope(
+                            &mut v[..cols],
+                            c0,
+                            hd,
+                            &cos[row * half..(row + 1) * half],
+                            &sin[row * half..(row + 1) * half],
+                        );
                     }
                     if mi == 0 {
                         // SAFETY: each tile of each row is written by one unit.
@@ -142,7 +162,18 @@ impl Engine {
                         let (head, at) = (col / hd, col % hd);
                         let len = (hd - at).min(c0 + cols - col);
                         // SAFETY: the block was allocated for this position; one unit per column.
-                        unsafe { raw.write(k, p.block, p.slot, l, mi - 1, head, at, &v[col - c0..col - c0 + len]) };
+                        unsafe {
+                            raw.write(
+                                k,
+                                p.block,
+                                p.slot,
+                                l,
+                                mi - 1,
+                                head,
+                                at,
+                                &v[col - c0..col - c0 + len],
+                            )
+                        };
                         col += len;
                     }
                 }
@@ -157,18 +188,30 @@ impl Engine {
             add_product(pool, k, &lw.wo, Input { x: &buf.att, acts, k: hid }, m, &mut buf.x);
             tick(&mut timing.matmul, t);
             norm_rows(pool, &buf.x, &lw.ffn_norm, c.eps, &mut buf.h, m, hid);
-            let acts = quantize(pool, k, &buf.h, m, hid, any_packed(&[&lw.gate, &lw.up]), &mut buf.acts);
+            let acts =
+                quantize(pool, k, &buf.h, m, hid, any_packed(&[&lw.gate, &lw.up]), &mut buf.acts);
             let (f, fw) = (Out::new(&mut buf.ffn), c.ffn);
             let t = Instant::now();
-            each_tile_pair(pool, k, &lw.gate, &lw.up, Input { x: &buf.h, acts, k: hid }, m, &|t, r0, ga, ua| {
-                let (c0, cols) = (t * TILE, TILE.min(fw - t * TILE));
-                for (i, (g, u)) in ga.iter().zip(ua).enumerate() {
-                    // SAFETY: each tile of each row is written by one unit.
-                    vmath::silu_mul(k, &g[..cols], &u[..cols], unsafe { f.slice((r0 + i) * fw + c0, cols) });
-                }
-            });
+            each_tile_pair(
+                pool,
+                k,
+                &lw.gate,
+                &lw.up,
+                Input { x: &buf.h, acts, k: hid },
+                m,
+                &|t, r0, ga, ua| {
+                    let (c0, cols) = (t * TILE, TILE.min(fw - t * TILE));
+                    for (i, (g, u)) in ga.iter().zip(ua).enumerate() {
+                        // SAFETY: each tile of each row is written by one unit.
+                        vmath::silu_mul(k, &g[..cols], &u[..cols], unsafe {
+                            f.slice((r0 + i) * fw + c0, cols)
+                        });
+                    }
+                },
+            );
             tick(&mut timing.matmul, t);
-            let acts = quantize(pool, k, &buf.ffn, m, fw, any_packed(&[&lw.down]), &mut buf.acts_ffn);
+            let acts =
+                quantize(pool, k, &buf.ffn, m, fw, any_packed(&[&lw.down]), &mut buf.acts_ffn);
             let t = Instant::now();
             add_product(pool, k, &lw.down, Input { x: &buf.ffn, acts, k: fw }, m, &mut buf.x);
             tick(&mut timing.matmul, t);
@@ -177,20 +220,32 @@ impl Engine {
         let n = want.len();
         buf.last.resize(n * hid, 0.0);
         for (j, &i) in want.iter().enumerate() {
-            vmath::rms_norm(&buf.x[i * hid..(i + 1) * hid], &w.norm, c.eps, &mut buf.last[j * hid..(j + 1) * hid]);
+            vmath::rms_norm(
+                &buf.x[i * hid..(i + 1) * hid],
+                &w.norm,
+                c.eps,
+                &mut buf.last[j * hid..(j + 1) * hid],
+            );
         }
         let acts = quantize(pool, k, &buf.last, n, hid, any_packed(&[&w.output]), &mut buf.acts);
         let vocab = c.vocab;
         buf.logits.resize(n * vocab, 0.0);
         let lo = Out::new(&mut buf.logits);
         let t = Instant::now();
-        each_tile(pool, k, &[&w.output], Input { x: &buf.last, acts, k: hid }, n, &|_, t, r0, out| {
-            let (c0, cols) = (t * TILE, TILE.min(vocab - t * TILE));
-            for (i, v) in out.iter().enumerate() {
-                // SAFETY: each tile of each row is written by one unit.
-                unsafe { lo.slice((r0 + i) * vocab + c0, cols) }.copy_from_slice(&v[..cols]);
-            }
-        });
+        each_tile(
+            pool,
+            k,
+            &[&w.output],
+            Input { x: &buf.last, acts, k: hid },
+            n,
+            &|_, t, r0, out| {
+                let (c0, cols) = (t * TILE, TILE.min(vocab - t * TILE));
+                for (i, v) in out.iter().enumerate() {
+                    // SAFETY: each tile of each row is written by one unit.
+                    unsafe { lo.slice((r0 + i) * vocab + c0, cols) }.copy_from_slice(&v[..cols]);
+                }
+            },
+        );
         tick(&mut timing.matmul, t);
         timing.total += start.elapsed();
         Ok(&buf.logits[..n * vocab])
@@ -236,12 +291,22 @@ fn norm_rows(pool: &Pool, x: &[f32], w: &[f32], eps: f32, out: &mut [f32], m: us
     let o = Out::new(out);
     each_row(pool, m, &|r| {
         // SAFETY: each row is written by one call.
-        vmath::rms_norm(&x[r * width..(r + 1) * width], w, eps, unsafe { o.slice(r * width, width) });
+        vmath::rms_norm(&x[r * width..(r + 1) * width], w, eps, unsafe {
+            o.slice(r * width, width)
+        });
     });
 }
 
 /// `x` quantized into `acts` when a packed matrix reads it.
-fn quantize<'a>(pool: &Pool, k: Kernels, x: &[f32], m: usize, width: usize, needed: bool, acts: &'a mut Acts) -> Option<&'a Acts> {
+fn quantize<'a>(
+    pool: &Pool,
+    k: Kernels,
+    x: &[f32],
+    m: usize,
+    width: usize,
+    needed: bool,
+    acts: &'a mut Acts,
+) -> Option<&'a Acts> {
     if !needed {
         return None;
     }

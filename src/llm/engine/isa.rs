@@ -106,7 +106,9 @@ impl Isa {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(None),
             name => ALL.into_iter().find(|i| i.name() == name).map(Some).ok_or_else(|| {
-                format!("unknown instruction set {name:?}: expected auto, avx512, avx2, neon or scalar")
+                format!(
+                    "unknown instruction set {name:?}: expected auto, avx512, avx2, neon or scalar"
+                )
             }),
         }
     }

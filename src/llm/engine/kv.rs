@@ -296,8 +296,10 @@ impl KvCache {
         let s = self.seqs[id].as_mut().expect("a live sequence");
         let full = s.tokens.len() / BLOCK;
         for i in s.indexed..full {
-            let parent = i.checked_sub(1).map(|p| (s.blocks[p], self.meta[s.blocks[p] as usize].gen));
-            let tokens: [u32; BLOCK] = s.tokens[i * BLOCK..(i + 1) * BLOCK].try_into().expect("a full block");
+            let parent =
+                i.checked_sub(1).map(|p| (s.blocks[p], self.meta[s.blocks[p] as usize].gen));
+            let tokens: [u32; BLOCK] =
+                s.tokens[i * BLOCK..(i + 1) * BLOCK].try_into().expect("a full block");
             let key = Key { parent, tokens };
             let b = s.blocks[i];
             if !self.index.contains_key(&key) && self.meta[b as usize].key.is_none() {
@@ -369,7 +371,10 @@ impl KvCache {
 impl KvRaw {
     fn at(&self, block: u32, layer: usize, kind: usize, head: usize) -> (usize, usize) {
         let b = block as usize;
-        ((b / SLAB) * self.layout.layers + layer, b % SLAB * self.layout.layer_len() + self.layout.offset(kind, head))
+        (
+            (b / SLAB) * self.layout.layers + layer,
+            b % SLAB * self.layout.layer_len() + self.layout.offset(kind, head),
+        )
     }
 
     /// Asks the CPU to fetch the start of a block's keys and values of one layer and head.
@@ -380,9 +385,15 @@ impl KvRaw {
             let bytes = if self.ty == KvType::F32 { 4 } else { 2 };
             // SAFETY: only an address is computed (within the slab) and handed to a prefetch hint.
             unsafe {
-                let base = if self.ty == KvType::F32 { (*self.f32.add(s)).add(o) as *const i8 } else { (*self.f16.add(s)).add(o) as *const i8 };
+                let base = if self.ty == KvType::F32 {
+                    (*self.f32.add(s)).add(o) as *const i8
+                } else {
+                    (*self.f16.add(s)).add(o) as *const i8
+                };
                 for line in (0..BLOCK * self.layout.dim * bytes).step_by(64) {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(base.add(line));
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                        base.add(line),
+                    );
                 }
             }
         }
@@ -395,7 +406,17 @@ impl KvRaw {
     /// # Safety
     /// The block was allocated before this forward pass, and no other unit writes these values.
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn write(&self, k: Kernels, block: u32, slot: usize, layer: usize, kind: usize, head: usize, at: usize, v: &[f32]) {
+    pub unsafe fn write(
+        &self,
+        k: Kernels,
+        block: u32,
+        slot: usize,
+        layer: usize,
+        kind: usize,
+        head: usize,
+        at: usize,
+        v: &[f32],
+    ) {
         let (s, o) = self.at(block, layer, kind, head);
         let o = o + slot * self.layout.dim + at;
         if self.ty == KvType::F32 {
@@ -411,13 +432,26 @@ impl KvRaw {
     /// # Safety
     /// The positions read were written before (in this pass's earlier phase, or an earlier pass).
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn read(&self, k: Kernels, block: u32, layer: usize, kind: usize, head: usize, n: usize, out: &mut [f32]) {
+    pub unsafe fn read(
+        &self,
+        k: Kernels,
+        block: u32,
+        layer: usize,
+        kind: usize,
+        head: usize,
+        n: usize,
+        out: &mut [f32],
+    ) {
         let (s, o) = self.at(block, layer, kind, head);
         let n = n.min(BLOCK) * self.layout.dim;
         if self.ty == KvType::F32 {
             out[..n].copy_from_slice(std::slice::from_raw_parts((*self.f32.add(s)).add(o), n));
         } else {
-            vmath::from_f16(k, std::slice::from_raw_parts((*self.f16.add(s)).add(o), n), &mut out[..n]);
+            vmath::from_f16(
+                k,
+                std::slice::from_raw_parts((*self.f16.add(s)).add(o), n),
+                &mut out[..n],
+            );
         }
     }
 }

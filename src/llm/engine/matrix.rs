@@ -109,7 +109,8 @@ impl Packed {
                     m[base * TILE + lane] = min;
                 }
                 for c in 0..per {
-                    qs[base * per + c].0[lane * 4..lane * 4 + 4].copy_from_slice(&q[4 * c..4 * c + 4]);
+                    qs[base * per + c].0[lane * 4..lane * 4 + 4]
+                        .copy_from_slice(&q[4 * c..4 * c + 4]);
                 }
             }
         }
@@ -163,7 +164,12 @@ impl Matrix {
     /// The matrix for a file's 2-D tensor, and whether it was re-quantized.
     pub fn from_qtensor(t: &QTensor) -> candle_core::Result<(Matrix, Loaded)> {
         let (n, k) = t.shape().dims2()?;
-        let bad = |len: usize| candle_core::Error::Msg(format!("{:?} data of {len} bytes for a {n}×{k} matrix", t.dtype()));
+        let bad = |len: usize| {
+            candle_core::Error::Msg(format!(
+                "{:?} data of {len} bytes for a {n}×{k} matrix",
+                t.dtype()
+            ))
+        };
         let kb = k / QK;
         match t.dtype() {
             GgmlDType::Q8_0 | GgmlDType::Q4_1 | GgmlDType::Q4_0 if k % QK == 0 => {
@@ -179,10 +185,12 @@ impl Matrix {
                 let at = |r: usize, b: usize| &data[(r * kb + b) * size..][..size];
                 let h = |x: &[u8]| f16::from_le_bytes([x[0], x[1]]);
                 let p = match t.dtype() {
-                    GgmlDType::Q8_0 => Packed::pack(Format::Q8_0, n, k, |r, b| (h(at(r, b)), f16::ZERO, &at(r, b)[2..])),
-                    GgmlDType::Q4_1 => {
-                        Packed::pack(Format::Q4_1, n, k, |r, b| (h(at(r, b)), h(&at(r, b)[2..]), &at(r, b)[4..]))
-                    }
+                    GgmlDType::Q8_0 => Packed::pack(Format::Q8_0, n, k, |r, b| {
+                        (h(at(r, b)), f16::ZERO, &at(r, b)[2..])
+                    }),
+                    GgmlDType::Q4_1 => Packed::pack(Format::Q4_1, n, k, |r, b| {
+                        (h(at(r, b)), h(&at(r, b)[2..]), &at(r, b)[4..])
+                    }),
                     // Q4_0 is d·(q − 8) = d·q + (−8·d): Q4_1 with that minimum (exact in f16).
                     _ => Packed::pack(Format::Q4_1, n, k, |r, b| {
                         let d = h(at(r, b));

@@ -61,7 +61,9 @@ pub struct Weights {
 }
 
 fn md<'a>(ct: &'a gguf_file::Content, key: &str) -> Result<&'a gguf_file::Value> {
-    ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("metadata `{key}` is missing")))
+    ct.metadata
+        .get(key)
+        .ok_or_else(|| candle_core::Error::Msg(format!("metadata `{key}` is missing")))
 }
 
 /// A 2-D tensor as a [`Matrix`] of `rows` (when given) × `cols`; counts re-quantized ones.
@@ -86,7 +88,12 @@ fn load_matrix<R: Read + Seek>(
 }
 
 /// A 1-D tensor of `len` values as f32.
-fn load_vector<R: Read + Seek>(ct: &gguf_file::Content, r: &mut R, name: &str, len: usize) -> Result<Vec<f32>> {
+fn load_vector<R: Read + Seek>(
+    ct: &gguf_file::Content,
+    r: &mut R,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>> {
     let err = |e: candle_core::Error| candle_core::Error::Msg(format!("tensor `{name}`: {e}"));
     let t = ct.tensor(r, name, &Device::Cpu).map_err(err)?;
     let v = t.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
@@ -102,14 +109,24 @@ impl Weights {
         let u = |key: &str| -> Result<usize> { Ok(md(ct, key)?.to_u32()? as usize) };
         let n_head = u("llama.attention.head_count")?;
         let hidden = u("llama.embedding_length")?;
-        let n_kv_head = ct.metadata.get("llama.attention.head_count_kv").map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
-        if n_head == 0 || n_kv_head == 0 || hidden % n_head != 0 || n_head % n_kv_head != 0 || (hidden / n_head) % 2 != 0 {
+        let n_kv_head = ct
+            .metadata
+            .get("llama.attention.head_count_kv")
+            .map_or(Ok(n_head as u32), |v| v.to_u32())? as usize;
+        if n_head == 0
+            || n_kv_head == 0
+            || hidden % n_head != 0
+            || n_head % n_kv_head != 0
+            || (hidden / n_head) % 2 != 0
+        {
             candle_core::bail!("inconsistent head counts: {n_head} heads, {n_kv_head} KV heads, hidden size {hidden}");
         }
         let head_dim = hidden / n_head;
         let eps = md(ct, "llama.attention.layer_norm_rms_epsilon")?.to_f32()?;
-        let rope_base = ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
-        let context = ct.metadata.get("llama.context_length").map_or(Ok(4096), |v| v.to_u32())? as usize;
+        let rope_base =
+            ct.metadata.get("llama.rope.freq_base").map_or(Ok(10_000.0), |v| v.to_f32())?;
+        let context =
+            ct.metadata.get("llama.context_length").map_or(Ok(4096), |v| v.to_u32())? as usize;
         let n_layer = u("llama.block_count")?;
         let mut requantized = 0;
         let tied = !ct.tensor_infos.contains_key("output.weight");
@@ -118,7 +135,10 @@ impl Weights {
         let (embed, output) = if tied {
             (None, embed)
         } else {
-            (Some(embed), load_matrix(ct, r, "output.weight", Some(vocab), hidden, &mut requantized)?)
+            (
+                Some(embed),
+                load_matrix(ct, r, "output.weight", Some(vocab), hidden, &mut requantized)?,
+            )
         };
         let norm = load_vector(ct, r, "output_norm.weight", hidden)?;
         let kv = n_kv_head * head_dim;
@@ -143,7 +163,18 @@ impl Weights {
                 down: load_matrix(ct, r, &n("ffn_down"), Some(hidden), ffn, q)?,
             });
         }
-        let cfg = Config { n_layer, n_head, n_kv_head, head_dim, hidden, ffn, vocab, context, eps, rope_base };
+        let cfg = Config {
+            n_layer,
+            n_head,
+            n_kv_head,
+            head_dim,
+            hidden,
+            ffn,
+            vocab,
+            context,
+            eps,
+            rope_base,
+        };
         Ok(Weights { cfg, embed, layers, norm, output, requantized })
     }
 
@@ -161,7 +192,12 @@ impl Weights {
         let layers: usize = self
             .layers
             .iter()
-            .map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.bytes()).sum::<usize>())
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]
+                    .iter()
+                    .map(|m| m.bytes())
+                    .sum::<usize>()
+            })
             .sum();
         layers + self.output.bytes()
     }
@@ -169,7 +205,12 @@ impl Weights {
     /// The formats of the matrices, for the load report (`"Q4_1 ×210, Q8_0 ×1"`).
     pub fn formats(&self) -> String {
         let mut counts: Vec<(&str, usize)> = Vec::new();
-        let mats = self.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]).chain([&self.output]).chain(self.embed.as_ref());
+        let mats = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .chain([&self.output])
+            .chain(self.embed.as_ref());
         for m in mats {
             match counts.iter_mut().find(|(k, _)| *k == m.kind()) {
                 Some((_, n)) => *n += 1,

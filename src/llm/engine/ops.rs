@@ -72,7 +72,15 @@ pub fn each_tile(pool: &Pool, k: Kernels, mats: &[&Matrix], x: Input, rows: usiz
 
 /// Computes `a` and `b` (of the same shape) tile by tile together and hands both results to
 /// `emit` (the gate and up projections, for SiLU(gate) · up).
-pub fn each_tile_pair(pool: &Pool, k: Kernels, a: &Matrix, b: &Matrix, x: Input, rows: usize, emit: &EmitPair) {
+pub fn each_tile_pair(
+    pool: &Pool,
+    k: Kernels,
+    a: &Matrix,
+    b: &Matrix,
+    x: Input,
+    rows: usize,
+    emit: &EmitPair,
+) {
     let n = tiles(a);
     let g = group(pool, 2 * n, rows);
     pool.run(n.div_ceil(g), &|u| {

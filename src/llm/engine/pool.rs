@@ -261,7 +261,10 @@ mod tests {
                         hits[i].fetch_add(1, Ordering::Relaxed);
                     });
                 }
-                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 50), "{threads} threads, {n} units");
+                assert!(
+                    hits.iter().all(|h| h.load(Ordering::Relaxed) == 50),
+                    "{threads} threads, {n} units"
+                );
             }
             pool.set_active(1);
             let sum = AtomicUsize::new(0);

@@ -45,7 +45,12 @@ impl Acts {
 
     /// Raw pointers for writing block `b` of row `r` from several threads (each block once).
     pub fn block_ptrs(&mut self) -> BlockPtrs {
-        BlockPtrs { q: self.q.as_mut_ptr(), s: self.s.as_mut_ptr(), sum: self.sum.as_mut_ptr(), k: self.k }
+        BlockPtrs {
+            q: self.q.as_mut_ptr(),
+            s: self.s.as_mut_ptr(),
+            sum: self.sum.as_mut_ptr(),
+            k: self.k,
+        }
     }
 }
 
@@ -103,7 +108,12 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn block(x: &[f32], q: *mut i8, s: *mut f32, sum: *mut i32) {
         let p = x.as_ptr();
-        let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
+        let v = [
+            _mm256_loadu_ps(p),
+            _mm256_loadu_ps(p.add(8)),
+            _mm256_loadu_ps(p.add(16)),
+            _mm256_loadu_ps(p.add(24)),
+        ];
         let sign = _mm256_set1_ps(-0.0);
         let mut m = _mm256_andnot_ps(sign, v[0]);
         for x in &v[1..] {
@@ -135,7 +145,9 @@ mod tests {
 
     #[test]
     fn every_instruction_set_quantizes_to_the_same_bytes() {
-        let x: Vec<f32> = (0..96).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0 + if i == 5 { 0.5 } else { 0.0 }).collect();
+        let x: Vec<f32> = (0..96)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0 + if i == 5 { 0.5 } else { 0.0 })
+            .collect();
         let mut want = Acts::default();
         want.quantize(Isa::Scalar, &x, 3, 32);
         assert_eq!(want.q[0], -127, "the largest magnitude maps to ±127");

@@ -88,8 +88,21 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(engine: Engine, tokenizer: Tokenizer, stop_ids: Vec<u32>, max_rows: usize) -> Scheduler {
-        Scheduler { engine, tokenizer, stop_ids, waiting: VecDeque::new(), active: Vec::new(), max_rows: max_rows.max(1), chunk: 512 }
+    pub fn new(
+        engine: Engine,
+        tokenizer: Tokenizer,
+        stop_ids: Vec<u32>,
+        max_rows: usize,
+    ) -> Scheduler {
+        Scheduler {
+            engine,
+            tokenizer,
+            stop_ids,
+            waiting: VecDeque::new(),
+            active: Vec::new(),
+            max_rows: max_rows.max(1),
+            chunk: 512,
+        }
     }
 
     /// Queues a request; its reply goes to `reply` when all its rows are done.
@@ -122,9 +135,16 @@ impl Scheduler {
             let bad = if req.ids.is_empty() {
                 Some("the prompt is empty".to_string())
             } else if req.ids.len() > cfg.context {
-                Some(format!("the text is {} tokens long, more than the model's context of {}", req.ids.len(), cfg.context))
+                Some(format!(
+                    "the text is {} tokens long, more than the model's context of {}",
+                    req.ids.len(),
+                    cfg.context
+                ))
             } else {
-                req.ids.iter().find(|&&t| t as usize >= cfg.vocab).map(|t| format!("token id {t} is outside the vocabulary of {}", cfg.vocab))
+                req.ids
+                    .iter()
+                    .find(|&&t| t as usize >= cfg.vocab)
+                    .map(|t| format!("token id {t} is outside the vocabulary of {}", cfg.vocab))
             };
             if let Some(why) = bad {
                 if let Some((_, reply)) = self.waiting.pop_front() {
@@ -134,14 +154,24 @@ impl Scheduler {
             }
             let need = Self::blocks_for(req);
             let room = self.engine.kv.available().saturating_sub(self.reserved());
-            if !self.active.is_empty() && (self.rows() + req.n.max(1) > self.max_rows || need > room) {
+            if !self.active.is_empty()
+                && (self.rows() + req.n.max(1) > self.max_rows || need > room)
+            {
                 return;
             }
             let Some((req, reply)) = self.waiting.pop_front() else { return };
             let kv = &mut self.engine.kv;
             let prompt = kv.new_seq();
             let computed = kv.reuse(prompt, &req.ids);
-            self.active.push(Active { req, reply, prompt, computed, rows: Vec::new(), reserved: need, failed: None });
+            self.active.push(Active {
+                req,
+                reply,
+                prompt,
+                computed,
+                rows: Vec::new(),
+                reserved: need,
+                failed: None,
+            });
         }
     }
 
@@ -166,9 +196,19 @@ impl Scheduler {
 
     fn completion(&self, req: &Request, r: &Row) -> Result<Completion, LlmError> {
         let (finish, cut) = r.done.unwrap_or((FinishReason::Length, usize::MAX));
-        let mut text = self.tokenizer.decode(&r.out, false).map_err(|e| LlmError::Run(format!("decoding: {e}")))?;
+        let mut text = self
+            .tokenizer
+            .decode(&r.out, false)
+            .map_err(|e| LlmError::Run(format!("decoding: {e}")))?;
         text.truncate(cut.min(text.len()));
-        Ok(Completion { text, tokens: r.out.clone(), logprobs: r.lps.clone(), finish, prompt_tokens: req.ids.len(), completion_tokens: r.out.len() })
+        Ok(Completion {
+            text,
+            tokens: r.out.clone(),
+            logprobs: r.lps.clone(),
+            finish,
+            prompt_tokens: req.ids.len(),
+            completion_tokens: r.out.len(),
+        })
     }
 
     /// One step: admit, compute every running row's next token and some prompt positions,
@@ -234,8 +274,17 @@ impl Scheduler {
                 if pos >= context {
                     return Err((ai, LlmError::Run(format!("the text is {} tokens long, more than the model's context of {context}", pos + 1))));
                 }
-                let slot = kv.append(r.seq, &[id]).ok_or((ai, LlmError::Run("the KV cache is full".into())))?;
-                ps.push(Pos { seq: r.seq, pos, id, block: slot[0].0, slot: slot[0].1, logits: true });
+                let slot = kv
+                    .append(r.seq, &[id])
+                    .ok_or((ai, LlmError::Run("the KV cache is full".into())))?;
+                ps.push(Pos {
+                    seq: r.seq,
+                    pos,
+                    id,
+                    block: slot[0].0,
+                    slot: slot[0].1,
+                    logits: true,
+                });
                 owners.push(Owner::Row(ai, ri));
             }
         }
@@ -246,7 +295,9 @@ impl Scheduler {
             }
             let take = (a.req.ids.len() - a.computed).min(budget);
             let ids = &a.req.ids[a.computed..a.computed + take];
-            let slots = kv.append(a.prompt, ids).ok_or((ai, LlmError::Run("the KV cache is full".into())))?;
+            let slots = kv
+                .append(a.prompt, ids)
+                .ok_or((ai, LlmError::Run("the KV cache is full".into())))?;
             for (j, (&id, (block, slot))) in ids.iter().zip(slots).enumerate() {
                 let pos = a.computed + j;
                 let last = pos + 1 == a.req.ids.len();
@@ -275,7 +326,8 @@ impl Scheduler {
                         match self.engine.kv.fork(self.active[a].prompt) {
                             Some(s) => rows.push(s),
                             None => {
-                                self.active[a].failed = Some(LlmError::Run("the KV cache is full".into()));
+                                self.active[a].failed =
+                                    Some(LlmError::Run("the KV cache is full".into()));
                                 break;
                             }
                         }
@@ -283,10 +335,17 @@ impl Scheduler {
                     let seed = self.active[a].req.params.seed;
                     for (i, seq) in rows.into_iter().enumerate() {
                         let rng = Rng::new(seed.wrapping_add(i as u64));
-                        self.active[a].rows.push(Row { seq, out: Vec::new(), lps: Vec::new(), rng, done: None });
+                        self.active[a].rows.push(Row {
+                            seq,
+                            out: Vec::new(),
+                            lps: Vec::new(),
+                            rng,
+                            done: None,
+                        });
                         jobs.push((a, i, li));
                     }
-                    if self.active[a].req.params.max_tokens == 0 || self.active[a].failed.is_some() {
+                    if self.active[a].req.params.max_tokens == 0 || self.active[a].failed.is_some()
+                    {
                         for r in self.active[a].rows.iter_mut() {
                             r.done = Some((FinishReason::Length, usize::MAX));
                             self.engine.kv.free_seq(r.seq);
@@ -296,7 +355,8 @@ impl Scheduler {
                 }
             }
         }
-        let picked: Vec<Mutex<(u32, f32, Rng)>> = jobs.iter().map(|_| Mutex::new((0, 0.0, Rng::new(0)))).collect();
+        let picked: Vec<Mutex<(u32, f32, Rng)>> =
+            jobs.iter().map(|_| Mutex::new((0, 0.0, Rng::new(0)))).collect();
         let isa = self.engine.kernels.isa();
         let active = &self.active;
         self.engine.pool.run(jobs.len(), &|j| {
@@ -305,7 +365,13 @@ impl Scheduler {
             let mut seen: Vec<u32> = req.ids.iter().chain(&row.out).copied().collect();
             seen.drain(..seen.len().saturating_sub(PENALTY_WINDOW));
             let mut rng = row.rng.clone();
-            let (tok, lp) = sample_with(isa, &logits[li * vocab..(li + 1) * vocab], &seen, &req.params, &mut rng);
+            let (tok, lp) = sample_with(
+                isa,
+                &logits[li * vocab..(li + 1) * vocab],
+                &seen,
+                &req.params,
+                &mut rng,
+            );
             *picked[j].lock().unwrap_or_else(|e| e.into_inner()) = (tok, lp, rng);
         });
         for ((a, r, _), p) in jobs.into_iter().zip(picked) {

@@ -32,12 +32,23 @@ impl Info {
     /// One line naming the kernels: `avx512 (AVX-512 VNNI (vpdpbusd), auto), 2 threads, Q4_1 ×210`.
     pub fn describe(&self) -> String {
         let how = if self.auto { "auto" } else { "forced" };
-        format!("{} ({}, {how}), {}, {}", self.isa, self.isa.describe(), threads(self.threads), self.formats)
+        format!(
+            "{} ({}, {how}), {}, {}",
+            self.isa,
+            self.isa.describe(),
+            threads(self.threads),
+            self.formats
+        )
     }
 
     /// The same, short (the workbench's jobs line): `avx512 kernels, 2 threads`.
     pub fn short(&self) -> String {
-        format!("{} kernels{}, {}", self.isa, if self.auto { "" } else { " (forced)" }, threads(self.threads))
+        format!(
+            "{} kernels{}, {}",
+            self.isa,
+            if self.auto { "" } else { " (forced)" },
+            threads(self.threads)
+        )
     }
 }
 
@@ -51,7 +62,12 @@ fn threads(n: usize) -> String {
 
 enum Msg {
     Generate(Request, mpsc::Sender<Reply>),
-    Measure { ids: Vec<u32>, k: usize, steps: usize, reply: mpsc::Sender<Result<Measured, LlmError>> },
+    Measure {
+        ids: Vec<u32>,
+        k: usize,
+        steps: usize,
+        reply: mpsc::Sender<Result<Measured, LlmError>>,
+    },
     Threads(usize),
 }
 
@@ -106,7 +122,9 @@ impl Handle {
     /// Runs a request and waits for its answers.
     pub fn generate(&self, req: Request) -> Reply {
         let (tx, rx) = mpsc::channel();
-        self.tx.send(Msg::Generate(req, tx)).map_err(|_| LlmError::Run("the engine thread has stopped".into()))?;
+        self.tx
+            .send(Msg::Generate(req, tx))
+            .map_err(|_| LlmError::Run("the engine thread has stopped".into()))?;
         rx.recv().map_err(|_| LlmError::Run("the engine thread stopped before answering".into()))?
     }
 

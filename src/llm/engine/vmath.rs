@@ -13,7 +13,8 @@ use half::f16;
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const C1: f32 = 0.693_359_4;
 const C2: f32 = -2.121_944_4e-4;
-const P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+const P: [f32; 6] =
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
 const LO: f32 = -87.3;
 const HI: f32 = 88.0;
 
@@ -52,10 +53,14 @@ pub fn exp_shifted(k: Kernels, x: &mut [f32], shift: f32) -> f32 {
             s[l] += c[l];
         }
     }
-    let tail: f32 = chunks.into_remainder().iter_mut().map(|v| {
-        *v = exp(*v - shift);
-        *v
-    }).sum();
+    let tail: f32 = chunks
+        .into_remainder()
+        .iter_mut()
+        .map(|v| {
+            *v = exp(*v - shift);
+            *v
+        })
+        .sum();
     (s[0] + s[4]) + (s[1] + s[5]) + (s[2] + s[6]) + (s[3] + s[7]) + tail
 }
 
@@ -126,7 +131,15 @@ pub fn scores(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32]) {
 
 /// [`scores`] for the `q.len() / hd` query heads of one position sharing these keys: head `i`'s
 /// scores go to `s[i * stride..][..lim]`.
-pub fn scores_heads(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f32], stride: usize, lim: usize) {
+pub fn scores_heads(
+    k: Kernels,
+    q: &[f32],
+    keys: &[f32],
+    scale: f32,
+    s: &mut [f32],
+    stride: usize,
+    lim: usize,
+) {
     let hd = keys.len() / lim.max(1);
     #[cfg(target_arch = "x86_64")]
     if x86(k) && hd.is_multiple_of(8) {
@@ -140,7 +153,14 @@ pub fn scores_heads(k: Kernels, q: &[f32], keys: &[f32], scale: f32, s: &mut [f3
 
 /// [`accumulate`] for the query heads of one position: head `i`'s weights are
 /// `p[i * stride..][..lim]`, its output `out[i * hd..][..hd]`.
-pub fn accumulate_heads(k: Kernels, p: &[f32], stride: usize, vals: &[f32], out: &mut [f32], lim: usize) {
+pub fn accumulate_heads(
+    k: Kernels,
+    p: &[f32],
+    stride: usize,
+    vals: &[f32],
+    out: &mut [f32],
+    lim: usize,
+) {
     let hd = vals.len() / lim.max(1);
     #[cfg(target_arch = "x86_64")]
     if x86(k) && hd.is_multiple_of(8) {
@@ -226,7 +246,9 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn exp8(x: __m256) -> __m256 {
         let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(LO)), _mm256_set1_ps(HI));
-        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)));
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
+        );
         let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C1), x);
         let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C2), r);
         let mut p = _mm256_set1_ps(P[0]);
@@ -234,7 +256,10 @@ mod avx2 {
             p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(*c));
         }
         let y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0)));
-        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
+        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+            _mm256_cvtps_epi32(n),
+            _mm256_set1_epi32(127),
+        ));
         _mm256_mul_ps(y, _mm256_castsi256_ps(e))
     }
 
@@ -285,7 +310,10 @@ mod avx2 {
             let gv = _mm256_loadu_ps(g.as_ptr().add(i));
             let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
             let s = _mm256_div_ps(gv, _mm256_add_ps(one, e));
-            _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_mul_ps(s, _mm256_loadu_ps(u.as_ptr().add(i))));
+            _mm256_storeu_ps(
+                out.as_mut_ptr().add(i),
+                _mm256_mul_ps(s, _mm256_loadu_ps(u.as_ptr().add(i))),
+            );
             i += 8;
         }
         for j in i..n {
@@ -299,12 +327,24 @@ mod avx2 {
         let n = a.len();
         let mut i = 0;
         while i + 16 <= n {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i + 8)), _mm256_loadu_ps(b.as_ptr().add(i + 8)), s1);
+            s0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(a.as_ptr().add(i)),
+                _mm256_loadu_ps(b.as_ptr().add(i)),
+                s0,
+            );
+            s1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(a.as_ptr().add(i + 8)),
+                _mm256_loadu_ps(b.as_ptr().add(i + 8)),
+                s1,
+            );
             i += 16;
         }
         if i < n {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), s0);
+            s0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(a.as_ptr().add(i)),
+                _mm256_loadu_ps(b.as_ptr().add(i)),
+                s0,
+            );
         }
         hsum(_mm256_add_ps(s0, s1))
     }
@@ -374,7 +414,14 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn scores_heads(q: &[f32], keys: &[f32], scale: f32, s: &mut [f32], stride: usize, lim: usize) {
+    pub(super) unsafe fn scores_heads(
+        q: &[f32],
+        keys: &[f32],
+        scale: f32,
+        s: &mut [f32],
+        stride: usize,
+        lim: usize,
+    ) {
         let hd = keys.len() / lim.max(1);
         for (i, qh) in q.chunks_exact(hd).enumerate() {
             scores(qh, keys, scale, &mut s[i * stride..i * stride + lim]);
@@ -382,7 +429,13 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn accumulate_heads(p: &[f32], stride: usize, vals: &[f32], out: &mut [f32], lim: usize) {
+    pub(super) unsafe fn accumulate_heads(
+        p: &[f32],
+        stride: usize,
+        vals: &[f32],
+        out: &mut [f32],
+        lim: usize,
+    ) {
         let hd = vals.len() / lim.max(1);
         for (i, o) in out.chunks_exact_mut(hd).enumerate() {
             accumulate(&p[i * stride..i * stride + lim], vals, o);
@@ -403,7 +456,8 @@ mod avx2 {
             let mut j = 0;
             while j + 1 < p.len() {
                 let (pe, po) = (_mm256_set1_ps(p[j]), _mm256_set1_ps(p[j + 1]));
-                let (ve, vo) = (vals.as_ptr().add(j * hd + c * 8), vals.as_ptr().add((j + 1) * hd + c * 8));
+                let (ve, vo) =
+                    (vals.as_ptr().add(j * hd + c * 8), vals.as_ptr().add((j + 1) * hd + c * 8));
                 for i in 0..4 {
                     e[i] = _mm256_fmadd_ps(pe, _mm256_loadu_ps(ve.add(i * 8)), e[i]);
                     o[i] = _mm256_fmadd_ps(po, _mm256_loadu_ps(vo.add(i * 8)), o[i]);
@@ -426,7 +480,11 @@ mod avx2 {
     pub(super) unsafe fn axpy(y: &mut [f32], x: &[f32], a: f32) {
         let av = _mm256_set1_ps(a);
         for i in (0..y.len()).step_by(8) {
-            let v = _mm256_fmadd_ps(av, _mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(y.as_ptr().add(i)));
+            let v = _mm256_fmadd_ps(
+                av,
+                _mm256_loadu_ps(x.as_ptr().add(i)),
+                _mm256_loadu_ps(y.as_ptr().add(i)),
+            );
             _mm256_storeu_ps(y.as_mut_ptr().add(i), v);
         }
     }
@@ -442,7 +500,9 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn to_f16(src: &[f32], dst: &mut [u16]) {
         for i in (0..src.len()).step_by(8) {
-            let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm256_loadu_ps(src.as_ptr().add(i)));
+            let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm256_loadu_ps(
+                src.as_ptr().add(i),
+            ));
             _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
         }
     }
@@ -463,26 +523,38 @@ mod tests {
             for (got, x) in e.iter().zip(&xs) {
                 let want = ((*x - 1.5) as f64).exp();
                 want_sum += want;
-                assert!(((*got as f64) - want).abs() <= 1e-6 * want, "{isa}: exp({x}) = {got}, want {want}");
+                assert!(
+                    ((*got as f64) - want).abs() <= 1e-6 * want,
+                    "{isa}: exp({x}) = {got}, want {want}"
+                );
             }
             assert!((sum as f64 - want_sum).abs() < 1e-5 * want_sum);
             let mut s = vec![0f32; xs.len()];
             silu_mul(k, &xs, &xs, &mut s);
             for (got, x) in s.iter().zip(&xs) {
                 let want = *x as f64 / (1.0 + (-*x as f64).exp()) * *x as f64;
-                assert!(((*got as f64) - want).abs() <= 1e-5 * want.abs().max(1.0), "{isa}: silu({x})");
+                assert!(
+                    ((*got as f64) - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{isa}: silu({x})"
+                );
             }
             let (a, b) = (&xs[..64], &xs[3..67]);
             let want: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot(k, a, b) as f64 - want).abs() < 1e-3, "{isa}: dot");
             let mut y = a.to_vec();
             axpy(k, &mut y, b, 0.5);
-            assert!(y.iter().zip(a.iter().zip(b)).all(|(y, (a, b))| (y - (a + 0.5 * b)).abs() < 1e-5));
+            assert!(y
+                .iter()
+                .zip(a.iter().zip(b))
+                .all(|(y, (a, b))| (y - (a + 0.5 * b)).abs() < 1e-5));
             let mut h = vec![0u16; 64];
             to_f16(k, a, &mut h);
             let mut back = vec![0f32; 64];
             from_f16(k, &h, &mut back);
-            assert!(back.iter().zip(a).all(|(b, a)| (b - a).abs() <= a.abs() * 1e-3), "{isa}: f16 round trip");
+            assert!(
+                back.iter().zip(a).all(|(b, a)| (b - a).abs() <= a.abs() * 1e-3),
+                "{isa}: f16 round trip"
+            );
         }
         assert!(exp(-1000.0) < 1e-37 && exp(88.0).is_finite());
     }

@@ -31,7 +31,9 @@ impl ConfirmPopup {
 
     pub fn handle(&mut self, action: Option<Action>) -> PopupOutcome {
         match action {
-            Some(Action::Confirm) => PopupOutcome::Decide(std::mem::take(&mut self.ids), self.kind.clone()),
+            Some(Action::Confirm) => {
+                PopupOutcome::Decide(std::mem::take(&mut self.ids), self.kind.clone())
+            }
             Some(Action::Cancel) => PopupOutcome::Close,
             _ => PopupOutcome::Keep,
         }
@@ -40,10 +42,28 @@ impl ConfirmPopup {
     pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 60, 30);
         f.render_widget(Clear, area);
-        let keys = |a| keymap.keys(Context::Confirm, a).iter().map(|k| k.display()).collect::<Vec<_>>().join("/");
+        let keys = |a| {
+            keymap
+                .keys(Context::Confirm, a)
+                .iter()
+                .map(|k| k.display())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
         let mut text: Vec<Line> = match &self.reason {
-            Some(r) => r.lines().map(|l| Line::styled(l.to_owned(), theme.warn)).chain([Line::from(""), Line::from(format!("{} it anyway?", capitalise(self.kind.name())))]).collect(),
-            None => vec![Line::from(format!("{} {} selected samples?", capitalise(self.kind.name()), self.ids.len()))],
+            Some(r) => r
+                .lines()
+                .map(|l| Line::styled(l.to_owned(), theme.warn))
+                .chain([
+                    Line::from(""),
+                    Line::from(format!("{} it anyway?", capitalise(self.kind.name()))),
+                ])
+                .collect(),
+            None => vec![Line::from(format!(
+                "{} {} selected samples?",
+                capitalise(self.kind.name()),
+                self.ids.len()
+            ))],
         };
         text.extend([
             Line::from(""),

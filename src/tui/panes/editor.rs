@@ -39,7 +39,14 @@ impl EditorPopup {
         let (a, c1) = area_for(&text.instruction);
         let (b, c2) = area_for(&text.input);
         let (c, c3) = area_for(&text.output);
-        EditorPopup { id, original: text.clone(), areas: [a, b, c], field: 2, discard_armed: false, cleaned: c1 || c2 || c3 }
+        EditorPopup {
+            id,
+            original: text.clone(),
+            areas: [a, b, c],
+            field: 2,
+            discard_armed: false,
+            cleaned: c1 || c2 || c3,
+        }
     }
 
     /// The text as edited so far.
@@ -54,11 +61,15 @@ impl EditorPopup {
 
     pub fn handle(&mut self, keymap: &Keymap, key: KeyEvent) -> PopupOutcome {
         match keymap.action(Context::Editor, &key) {
-            Some(Action::Save) if self.modified() => PopupOutcome::Decide(vec![self.id], DecisionKind::Edit(self.text())),
+            Some(Action::Save) if self.modified() => {
+                PopupOutcome::Decide(vec![self.id], DecisionKind::Edit(self.text()))
+            }
             Some(Action::Save) => PopupOutcome::Close,
             Some(Action::Cancel) if self.modified() && !self.discard_armed => {
                 self.discard_armed = true;
-                PopupOutcome::Notice("unsaved changes: esc again discards them, ctrl-s saves".into())
+                PopupOutcome::Notice(
+                    "unsaved changes: esc again discards them, ctrl-s saves".into(),
+                )
             }
             Some(Action::Cancel) => PopupOutcome::Close,
             Some(Action::NextField) => {
@@ -76,19 +87,27 @@ impl EditorPopup {
     pub fn render(&mut self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 90, 85);
         f.render_widget(Clear, area);
-        let [tabs, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-        let key = |a| keymap.keys(Context::Editor, a).first().map(|k| k.display()).unwrap_or_default();
+        let [tabs, body] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let key =
+            |a| keymap.keys(Context::Editor, a).first().map(|k| k.display()).unwrap_or_default();
         let mut spans = vec![Span::styled(format!(" Edit #{} ", self.id), theme.title)];
         for (i, name) in FIELDS.iter().enumerate() {
             let style = if i == self.field { theme.selection } else { theme.muted };
             spans.push(Span::styled(format!(" {name} "), style));
         }
         spans.push(Span::styled(
-            format!("  {} field · {} save · {} cancel", key(Action::NextField), key(Action::Save), key(Action::Cancel)),
+            format!(
+                "  {} field · {} save · {} cancel",
+                key(Action::NextField),
+                key(Action::Save),
+                key(Action::Cancel)
+            ),
             theme.muted,
         ));
         f.render_widget(Paragraph::new(Line::from(spans)), tabs);
-        let title = if self.cleaned { " control characters were replaced in this copy " } else { "" };
+        let title =
+            if self.cleaned { " control characters were replaced in this copy " } else { "" };
         let ta = &mut self.areas[self.field];
         ta.set_block(Block::bordered().title(title).border_style(theme.accent));
         f.render_widget(&*ta, body);
@@ -112,7 +131,10 @@ mod tests {
         e.handle(&km, key(KeyCode::Backspace));
         e.handle(&km, key(KeyCode::Char('2')));
         let out = e.handle(&km, KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
-        assert_eq!(out, PopupOutcome::Decide(vec![7], DecisionKind::Edit(SampleText::new("q", "", "42"))));
+        assert_eq!(
+            out,
+            PopupOutcome::Decide(vec![7], DecisionKind::Edit(SampleText::new("q", "", "42")))
+        );
     }
 
     #[test]

@@ -11,7 +11,15 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 /// The recipes the dialog offers (backtranslation reads the workspace's `documents/` folder).
-pub const DIALOG_RECIPES: &[&str] = &["self-instruct", "evol-instruct", "backtranslation", "self-chat", "role-play", "self-refine", "llm2llm"];
+pub const DIALOG_RECIPES: &[&str] = &[
+    "self-instruct",
+    "evol-instruct",
+    "backtranslation",
+    "self-chat",
+    "role-play",
+    "self-refine",
+    "llm2llm",
+];
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 
@@ -30,7 +38,8 @@ impl GeneratePopup {
     pub fn new(endpoints: Vec<String>, default_teacher: Option<&str>) -> Self {
         let mut teachers = vec!["local".to_owned()];
         teachers.extend(endpoints);
-        let teacher = default_teacher.and_then(|d| teachers.iter().position(|t| t == d)).unwrap_or(0);
+        let teacher =
+            default_teacher.and_then(|d| teachers.iter().position(|t| t == d)).unwrap_or(0);
         GeneratePopup { teachers, field: 0, recipe: 0, count: 3, teacher }
     }
 
@@ -43,7 +52,9 @@ impl GeneratePopup {
     }
 
     pub fn handle(&mut self, action: Option<Action>) -> PopupOutcome {
-        let step = |v: &mut usize, len: usize, up: bool| *v = if up { (*v + 1) % len } else { (*v + len - 1) % len };
+        let step = |v: &mut usize, len: usize, up: bool| {
+            *v = if up { (*v + 1) % len } else { (*v + len - 1) % len }
+        };
         match action {
             Some(Action::MoveDown | Action::NextField) => self.field = (self.field + 1) % 3,
             Some(Action::MoveUp) => self.field = (self.field + 2) % 3,
@@ -51,7 +62,13 @@ impl GeneratePopup {
                 let up = a == Action::Increase;
                 match self.field {
                     0 => step(&mut self.recipe, DIALOG_RECIPES.len(), up),
-                    1 => self.count = if up { (self.count + 1).min(COUNTS.len() - 1) } else { self.count.saturating_sub(1) },
+                    1 => {
+                        self.count = if up {
+                            (self.count + 1).min(COUNTS.len() - 1)
+                        } else {
+                            self.count.saturating_sub(1)
+                        }
+                    }
                     _ => step(&mut self.teacher, self.teachers.len(), up),
                 }
             }
@@ -67,18 +84,29 @@ impl GeneratePopup {
         f.render_widget(Clear, area);
         let spec = self.spec();
         let values = [spec.recipe.clone(), spec.n.to_string(), self.teachers[self.teacher].clone()];
-        let mut lines = vec![Line::from("Generate candidates in the background; they join the queue as they finish."), Line::from("")];
+        let mut lines = vec![
+            Line::from(
+                "Generate candidates in the background; they join the queue as they finish.",
+            ),
+            Line::from(""),
+        ];
         for (i, (name, value)) in ["recipe", "keep", "teacher"].iter().zip(values).enumerate() {
             let style = if i == self.field { theme.accent } else { theme.text };
             let marker = if i == self.field { "▶" } else { " " };
-            lines.push(Line::from(vec![Span::styled(format!("{marker} {name:<8} ‹ {} ›", crate::text::clean_line(&value)), style)]));
+            lines.push(Line::from(vec![Span::styled(
+                format!("{marker} {name:<8} ‹ {} ›", crate::text::clean_line(&value)),
+                style,
+            )]));
         }
         lines.push(Line::from(""));
         if let Some(r) = crate::recipes::RECIPES.iter().find(|r| r.name == spec.recipe) {
             lines.push(Line::styled(format!("  {}", r.about), theme.muted));
         }
         if spec.recipe == "backtranslation" {
-            lines.push(Line::styled("  from the workspace's documents/ folder (.txt, .md, .jsonl)", theme.muted));
+            lines.push(Line::styled(
+                "  from the workspace's documents/ folder (.txt, .md, .jsonl)",
+                theme.muted,
+            ));
         }
         lines.push(Line::from(""));
         lines.push(super::dialog_keys(keymap, theme, "close"));

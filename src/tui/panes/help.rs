@@ -60,7 +60,9 @@ impl HelpPopup {
         let lines = Self::lines(keymap, theme);
         let max = (lines.len() as u16).saturating_sub(area.height.saturating_sub(2));
         self.scroll = self.scroll.min(max);
-        let block = Block::bordered().title(" Keys (from the keymap; j/k scroll) ").border_style(theme.accent);
+        let block = Block::bordered()
+            .title(" Keys (from the keymap; j/k scroll) ")
+            .border_style(theme.accent);
         f.render_widget(Paragraph::new(lines).scroll((self.scroll, 0)).block(block), area);
     }
 }

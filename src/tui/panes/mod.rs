@@ -39,10 +39,20 @@ pub enum PopupOutcome {
 }
 
 /// The key line of a dialog (the generate keys): change, start, and `esc` doing `close`.
-pub fn dialog_keys(keymap: &crate::tui::keymap::Keymap, theme: &crate::tui::theme::Theme, close: &str) -> ratatui::text::Line<'static> {
+pub fn dialog_keys(
+    keymap: &crate::tui::keymap::Keymap,
+    theme: &crate::tui::theme::Theme,
+    close: &str,
+) -> ratatui::text::Line<'static> {
     use crate::tui::action::Action;
     use ratatui::text::{Line, Span};
-    let keys = |a| keymap.keys(crate::tui::keymap::Context::Generate, a).first().map(|k| k.display()).unwrap_or_default();
+    let keys = |a| {
+        keymap
+            .keys(crate::tui::keymap::Context::Generate, a)
+            .first()
+            .map(|k| k.display())
+            .unwrap_or_default()
+    };
     Line::from(vec![
         Span::styled(keys(Action::Decrease) + "/" + &keys(Action::Increase), theme.accent),
         Span::raw(" change  "),

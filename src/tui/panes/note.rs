@@ -30,7 +30,10 @@ impl NotePopup {
 
     pub fn handle(&mut self, keymap: &Keymap, key: KeyEvent) -> PopupOutcome {
         match keymap.action(Context::Note, &key) {
-            Some(Action::Save) => PopupOutcome::Decide(vec![self.id], DecisionKind::Note(self.text().trim().to_owned())),
+            Some(Action::Save) => PopupOutcome::Decide(
+                vec![self.id],
+                DecisionKind::Note(self.text().trim().to_owned()),
+            ),
             Some(Action::Cancel) => PopupOutcome::Close,
             _ => {
                 self.area.input(key);
@@ -43,7 +46,11 @@ impl NotePopup {
         let mut r = centered(area, 70, 20);
         r.height = 3.min(area.height);
         f.render_widget(Clear, r);
-        self.area.set_block(Block::bordered().title(format!(" Note on #{} (enter saves, esc cancels) ", self.id)).border_style(theme.accent));
+        self.area.set_block(
+            Block::bordered()
+                .title(format!(" Note on #{} (enter saves, esc cancels) ", self.id))
+                .border_style(theme.accent),
+        );
         f.render_widget(&self.area, r);
     }
 }

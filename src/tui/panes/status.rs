@@ -26,29 +26,55 @@ pub fn context(app: &App) -> Context {
 }
 
 const QUEUE_HINTS: &[Action] = &[
-    Action::Accept, Action::Reject, Action::Edit, Action::Undo, Action::NextPending, Action::Filter,
-    Action::ToggleSelect, Action::Note, Action::Flag, Action::CycleSort, Action::ToggleDiff, Action::Help, Action::Generate, Action::Quit,
+    Action::Accept,
+    Action::Reject,
+    Action::Edit,
+    Action::Undo,
+    Action::NextPending,
+    Action::Filter,
+    Action::ToggleSelect,
+    Action::Note,
+    Action::Flag,
+    Action::CycleSort,
+    Action::ToggleDiff,
+    Action::Help,
+    Action::Generate,
+    Action::Quit,
 ];
 
 impl StatusBar {
     pub fn render_status(f: &mut Frame, area: Rect, app: &App) {
         let t = &app.theme;
         let c = &app.counts;
-        let mut spans = vec![Span::styled(format!(" {} ", crate::text::clean_line(&app.workspace)), t.title)];
+        let mut spans =
+            vec![Span::styled(format!(" {} ", crate::text::clean_line(&app.workspace)), t.title)];
         // The notice comes first so a narrow terminal still shows it.
         if let Some(n) = &app.notice {
-            spans.push(Span::styled(format!("│ {} ", crate::text::clean_line(&n.text)), if n.error { t.error } else { t.ok }));
+            spans.push(Span::styled(
+                format!("│ {} ", crate::text::clean_line(&n.text)),
+                if n.error { t.error } else { t.ok },
+            ));
         }
         if let Some(p) = app.student.as_ref().and_then(|s| s.current.as_ref()).filter(|p| p.alive) {
-            let step = p.steps.last().map(|r| format!(" {}/{} · loss {:.3}", r.step, r.total, r.loss)).unwrap_or_default();
+            let step = p
+                .steps
+                .last()
+                .map(|r| format!(" {}/{} · loss {:.3}", r.step, r.total, r.loss))
+                .unwrap_or_default();
             spans.push(Span::styled(format!("│ training r{}{step} ", p.run.round), t.ok));
         }
         spans.extend([
             Span::styled(
-                format!("│ {} pending · {} accepted · {} edited · {} rejected ", c.pending, c.accepted, c.edited, c.rejected),
+                format!(
+                    "│ {} pending · {} accepted · {} edited · {} rejected ",
+                    c.pending, c.accepted, c.edited, c.rejected
+                ),
                 t.text,
             ),
-            Span::styled(format!("│ {} decided · {:.1}/min ", app.session_decisions, app.rate_per_minute()), t.accent),
+            Span::styled(
+                format!("│ {} decided · {:.1}/min ", app.session_decisions, app.rate_per_minute()),
+                t.accent,
+            ),
             Span::styled(format!("│ sort {} ", app.sort.name()), t.muted),
         ]);
         if !app.selected.is_empty() {
@@ -73,12 +99,17 @@ impl StatusBar {
                 h.insert(0, ("type".into(), "to filter"));
                 h
             }
-            Context::Editor => app.keymap.hints(ctx, &[Action::Save, Action::NextField, Action::Cancel]),
+            Context::Editor => {
+                app.keymap.hints(ctx, &[Action::Save, Action::NextField, Action::Cancel])
+            }
             Context::Note => app.keymap.hints(ctx, &[Action::Save, Action::Cancel]),
             Context::Confirm => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
             Context::Help => app.keymap.hints(ctx, &[Action::Close]),
             Context::Generate => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
-            Context::Student => app.keymap.hints(ctx, &[Action::Train, Action::CancelTraining, Action::Evaluate, Action::Close]),
+            Context::Student => app.keymap.hints(
+                ctx,
+                &[Action::Train, Action::CancelTraining, Action::Evaluate, Action::Close],
+            ),
         };
         let mut spans = Vec::new();
         let mut used = 0;
@@ -92,7 +123,8 @@ impl StatusBar {
             spans.push(Span::styled(format!(" {label} "), t.muted));
         }
         if ctx == Context::Filter {
-            spans.push(Span::styled(format!("  /{}▏", crate::text::clean_line(&app.query)), t.text));
+            spans
+                .push(Span::styled(format!("  /{}▏", crate::text::clean_line(&app.query)), t.text));
         }
         f.render_widget(Paragraph::new(Line::from(spans)), area);
     }

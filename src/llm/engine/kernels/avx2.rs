@@ -43,7 +43,13 @@ unsafe fn four(p: &Packed, t: usize, a: &Acts, r0: usize, out: &mut [[f32; TILE]
 const PREFETCH: usize = 2048;
 
 #[inline(always)]
-unsafe fn prefetch(half: usize, w: *const u8, chunks: usize, d: *const half::f16, m: *const half::f16) {
+unsafe fn prefetch(
+    half: usize,
+    w: *const u8,
+    chunks: usize,
+    d: *const half::f16,
+    m: *const half::f16,
+) {
     if half == 0 {
         for c in 0..chunks {
             _mm_prefetch::<_MM_HINT_T0>(w.add(PREFETCH + c * 64) as *const i8);
@@ -67,27 +73,42 @@ unsafe fn scales(v: &[half::f16], base: usize, half: usize) -> __m256 {
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, half: usize, out: &mut [[f32; TILE]]) {
+unsafe fn q8_0<const R: usize>(
+    p: &Packed,
+    t: usize,
+    a: &Acts,
+    r0: usize,
+    half: usize,
+    out: &mut [[f32; TILE]],
+) {
     let kb = p.k / QK;
     let ones = _mm256_set1_epi16(1);
     let mut f = [_mm256_setzero_ps(); R];
     for b in 0..kb {
         let base = t * kb + b;
         let w = (p.qs.as_ptr().add(base * 8) as *const u8).add(half * 32);
-        prefetch(half, p.qs.as_ptr().add(base * 8) as *const u8, 8, p.d.as_ptr().add(base * TILE), std::ptr::null());
+        prefetch(
+            half,
+            p.qs.as_ptr().add(base * 8) as *const u8,
+            8,
+            p.d.as_ptr().add(base * TILE),
+            std::ptr::null(),
+        );
         let mut acc = [_mm256_setzero_si256(); R];
         for g in 0..8 {
             let wv = _mm256_load_si256(w.add(g * 64) as *const __m256i);
             let mag = _mm256_sign_epi8(wv, wv);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let x = _mm256_sign_epi8(x4(a, r0 + r, b, g * 4), wv);
-                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(mag, x), ones));
+                *acc =
+                    _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(mag, x), ones));
             }
         }
         let d = scales(&p.d, base, half);
         for (r, (acc, f)) in acc.iter().zip(f.iter_mut()).enumerate() {
             let xs = *a.s.get_unchecked((r0 + r) * kb + b);
-            *f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*acc), _mm256_mul_ps(d, _mm256_set1_ps(xs)), *f);
+            *f =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(*acc), _mm256_mul_ps(d, _mm256_set1_ps(xs)), *f);
         }
     }
     for (o, f) in out.iter_mut().zip(f) {
@@ -96,14 +117,27 @@ unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, half: 
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_1<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, half: usize, out: &mut [[f32; TILE]]) {
+unsafe fn q4_1<const R: usize>(
+    p: &Packed,
+    t: usize,
+    a: &Acts,
+    r0: usize,
+    half: usize,
+    out: &mut [[f32; TILE]],
+) {
     let kb = p.k / QK;
     let (ones, nibble) = (_mm256_set1_epi16(1), _mm256_set1_epi8(15));
     let mut f = [_mm256_setzero_ps(); R];
     for b in 0..kb {
         let base = t * kb + b;
         let w = (p.qs.as_ptr().add(base * 4) as *const u8).add(half * 32);
-        prefetch(half, p.qs.as_ptr().add(base * 4) as *const u8, 4, p.d.as_ptr().add(base * TILE), p.m.as_ptr().add(base * TILE));
+        prefetch(
+            half,
+            p.qs.as_ptr().add(base * 4) as *const u8,
+            4,
+            p.d.as_ptr().add(base * TILE),
+            p.m.as_ptr().add(base * TILE),
+        );
         let mut acc = [_mm256_setzero_si256(); R];
         for c in 0..4 {
             let raw = _mm256_load_si256(w.add(c * 64) as *const __m256i);

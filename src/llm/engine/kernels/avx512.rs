@@ -82,7 +82,8 @@ unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, out: &
                 acc[c] = _mm512_dpbusd_epi32(acc[c], wv, x);
             }
         }
-        let d = _mm512_cvtph_ps(_mm256_loadu_si256(p.d.as_ptr().add(base * TILE) as *const __m256i));
+        let d =
+            _mm512_cvtph_ps(_mm256_loadu_si256(p.d.as_ptr().add(base * TILE) as *const __m256i));
         for (r, (acc, f)) in acc.iter().zip(f.iter_mut()).enumerate() {
             let i = (r0 + r) * kb + b;
             let corr = _mm512_set1_epi32(-128 * *a.sum.get_unchecked(i));
@@ -119,8 +120,10 @@ unsafe fn q4_1<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, out: &
                 acc[c] = _mm512_dpbusd_epi32(acc[c], hi, xh);
             }
         }
-        let d = _mm512_cvtph_ps(_mm256_loadu_si256(p.d.as_ptr().add(base * TILE) as *const __m256i));
-        let m = _mm512_cvtph_ps(_mm256_loadu_si256(p.m.as_ptr().add(base * TILE) as *const __m256i));
+        let d =
+            _mm512_cvtph_ps(_mm256_loadu_si256(p.d.as_ptr().add(base * TILE) as *const __m256i));
+        let m =
+            _mm512_cvtph_ps(_mm256_loadu_si256(p.m.as_ptr().add(base * TILE) as *const __m256i));
         for (r, (acc, f)) in acc.iter().zip(f.iter_mut()).enumerate() {
             let i = (r0 + r) * kb + b;
             let xs = *a.s.get_unchecked(i);

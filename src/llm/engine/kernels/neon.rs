@@ -67,7 +67,14 @@ unsafe fn scales(v: &[half::f16], base: usize, quarter: usize) -> float32x4_t {
 }
 
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, quarter: usize, out: &mut [[f32; TILE]]) {
+unsafe fn q8_0<const R: usize>(
+    p: &Packed,
+    t: usize,
+    a: &Acts,
+    r0: usize,
+    quarter: usize,
+    out: &mut [[f32; TILE]],
+) {
     let kb = p.k / QK;
     let mut f = [vdupq_n_f32(0.0); R];
     for b in 0..kb {
@@ -92,7 +99,14 @@ unsafe fn q8_0<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, quarte
 }
 
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn q4_1<const R: usize>(p: &Packed, t: usize, a: &Acts, r0: usize, quarter: usize, out: &mut [[f32; TILE]]) {
+unsafe fn q4_1<const R: usize>(
+    p: &Packed,
+    t: usize,
+    a: &Acts,
+    r0: usize,
+    quarter: usize,
+    out: &mut [[f32; TILE]],
+) {
     let kb = p.k / QK;
     let nibble = vdupq_n_u8(15);
     let mut f = [vdupq_n_f32(0.0); R];
