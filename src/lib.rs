@@ -15,4 +15,5 @@ pub mod store;
 pub mod text;
 pub mod train;
 pub mod tui;
+pub mod work;
 pub mod workspace;

@@ -144,6 +144,11 @@ const DEFAULT_CONFIG: &str = r#"# Distillery workspace settings.
 "#;
 
 impl Workspace {
+    /// The workspace's documents folder, backtranslation's default source.
+    pub fn documents_dir(&self) -> PathBuf {
+        self.dir.join("documents")
+    }
+
     /// The local model that generates, judges and is trained by default: `[teacher] model`, else
     /// SmolLM2-135M-Instruct in the model cache.
     pub fn teacher_model(&self) -> PathBuf {

@@ -107,15 +107,16 @@ fn throughput(model: &mut dyn Generator, fx: &Fixture, k: usize) -> anyhow::Resu
             })
             .collect();
     store.insert_samples(&texts)?;
-    let o = crate::judge::run::JudgeOptions {
+    let o = crate::work::judging::JudgeOptions {
         votes: k,
         limit: texts.len(),
         seed: 1,
         rubric: RUBRIC.into(),
-        rubric_hash: crate::recipes::template_hash(RUBRIC),
+        rubric_hash: crate::text::template_hash(RUBRIC),
         ..Default::default()
     };
-    let p = crate::judge::run::judge_pending(model, None, &mut store, &o, &mut |_, _, _, _, _| {})?;
+    let p =
+        crate::work::judging::judge_pending(model, None, &mut store, &o, &mut |_, _, _, _, _| {})?;
     Ok((p.per_minute(), p.judged))
 }
 
@@ -127,7 +128,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let mut model: Box<dyn Generator + Send> = match critic {
         Some((ws, name)) if name != "local" => {
-            crate::recipes::dispatch::open_teacher(ws, Some(name), None, &mut |m| {
+            crate::work::open::open_teacher(ws, Some(name), None, &mut |m| {
                 eprintln!("{}", m.replacen("teacher", "critic", 1))
             })?
         }

@@ -85,7 +85,7 @@ pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
         println!("{}", describe(Path::new(file), format, what, &report));
     }
     // Backtranslation's documents (the TUI's dialog reads the workspace's documents/ folder).
-    let notes = crate::recipes::dispatch::documents_dir(&ws).join("shop-notes.txt");
+    let notes = ws.documents_dir().join("shop-notes.txt");
     if !notes.exists() {
         std::fs::create_dir_all(notes.parent().unwrap_or(dir))?;
         crate::fsio::write_atomic(&notes, |w| w.write_all(SHOP_NOTES.as_bytes()))?;
@@ -102,9 +102,11 @@ pub(super) fn run(dir: Option<PathBuf>, no_tui: bool) -> anyhow::Result<()> {
     }
     // The local teacher: fetched on first run, then a small self-instruct job in the background.
     let job = match teacher_ready(&ws) {
-        Ok(()) => {
-            Some(crate::tui::jobs::JobSpec { recipe: "self-instruct".into(), n: 5, endpoint: None })
-        }
+        Ok(()) => Some(crate::work::jobs::JobSpec {
+            recipe: crate::recipes::Recipe::SelfInstruct,
+            n: 5,
+            endpoint: None,
+        }),
         Err(e) => {
             eprintln!("no live generation in this demo: {e:#}");
             None

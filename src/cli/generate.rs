@@ -1,9 +1,9 @@
 //! `distillery generate` and `distillery recipes`: the teacher writes candidates into the queue.
 
 use crate::llm::GenParams;
-use crate::recipes::dispatch::{documents_dir, open_teacher, run_recipe, sources};
-use crate::recipes::run::{Outcome, Progress, RunOptions};
-use crate::recipes::{template, template_hash, RECIPES};
+use crate::recipes::run::{Outcome, Progress};
+use crate::recipes::{template, Recipe};
+use crate::work::generate::{generate, open_teacher, GenEvent, GenerateSpec};
 use crate::workspace::Workspace;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub struct GenerateArgs {
     /// The recipe (`distillery recipes` lists them).
     #[arg(long, default_value = "self-instruct")]
-    recipe: String,
+    recipe: Recipe,
     /// Candidates to keep.
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
@@ -52,33 +52,24 @@ pub struct GenerateArgs {
 }
 
 pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
-    let (tmpl, from) = template(&a.recipe, Some(&ws.dir)).ok_or_else(|| {
-        anyhow::anyhow!("unknown recipe {:?}; `distillery recipes` lists them", a.recipe)
+    let roles = a.roles.split_once(',').ok_or_else(|| {
+        anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles)
     })?;
-    let mut store = ws.store()?;
-    let docs = a.docs.clone().unwrap_or_else(|| documents_dir(ws));
-    let srcs = if a.recipe == "self-instruct" {
-        Vec::new()
-    } else {
-        sources(&store, &a.recipe, a.task.as_deref(), Some(&docs))?
+    let mut spec = GenerateSpec::new(a.recipe, a.n);
+    spec.endpoint = a.endpoint.clone();
+    spec.model = a.model.clone();
+    spec.docs = a.docs.clone();
+    spec.roles = (roles.0.to_owned(), roles.1.to_owned());
+    spec.rounds = a.rounds;
+    spec.task = a.task.clone();
+    spec.params = GenParams {
+        temperature: a.temperature,
+        max_tokens: a.max_tokens,
+        seed: a.seed,
+        ..GenParams::default()
     };
-    let mut teacher =
-        open_teacher(ws, a.endpoint.as_deref(), a.model.as_deref(), &mut |m| eprintln!("{m}"))?;
-    let opts = RunOptions {
-        cancel: Default::default(),
-        n: a.n,
-        params: GenParams {
-            temperature: a.temperature,
-            max_tokens: a.max_tokens,
-            seed: a.seed,
-            ..GenParams::default()
-        },
-        task: a.task.clone(),
-        shots: a.shots,
-        template_hash: template_hash(&tmpl),
-        template: tmpl,
-    };
-    eprintln!("{}: template {from} ({}), up to {} attempts", a.recipe, opts.template_hash, a.n * 4);
+    spec.shots = a.shots;
+    let mut teacher = open_teacher(ws, &spec, &mut |m| eprintln!("{m}"))?;
     let bar = indicatif::ProgressBar::new(a.n as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -88,51 +79,16 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let verbose = a.verbose;
-    let mut on = |p: &Progress, outcome: &Outcome| {
-        let rate = p.tokens as f64 / p.seconds.max(1e-9);
-        bar.set_position(p.kept as u64);
-        bar.set_message(format!("dropped {} · {rate:.0} tok/s", p.dropped));
-        bar.suspend(|| match outcome {
-            Outcome::Kept { id, summary, most_similar } => {
-                let sim = most_similar
-                    .as_ref()
-                    .map(|(_, s)| format!(" (nearest ROUGE-L {s:.2})"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s",
-                    p.attempts,
-                    crate::text::clean_line(summary),
-                    p.kept,
-                    p.dropped
-                );
-            }
-            Outcome::Dropped { reason, raw } => {
-                eprintln!(
-                    "[{:>3}] dropped: {}   · kept {} dropped {} · {rate:.0} tok/s",
-                    p.attempts,
-                    crate::text::clean_line(reason),
-                    p.kept,
-                    p.dropped
-                );
-                if verbose {
-                    eprintln!("      raw: {:?}", crate::text::clean_line(raw));
-                }
-            }
-        });
+    let recipe = a.recipe;
+    let mut on = |e: GenEvent| match e {
+        GenEvent::Started { template_from, template_hash, attempts } => bar.suspend(|| {
+            eprintln!(
+                "{recipe}: template {template_from} ({template_hash}), up to {attempts} attempts"
+            )
+        }),
+        GenEvent::Attempt { progress, outcome } => attempt_line(&bar, &progress, &outcome, verbose),
     };
-    let roles = a.roles.split_once(',').ok_or_else(|| {
-        anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles)
-    })?;
-    let done = run_recipe(
-        &a.recipe,
-        teacher.as_mut(),
-        &mut store,
-        &opts,
-        &srcs,
-        (roles.0.trim(), roles.1.trim()),
-        a.rounds,
-        &mut on,
-    );
+    let done = generate(ws, &spec, teacher.as_mut(), Default::default(), &mut on);
     bar.finish_and_clear();
     let done = done?;
     println!(
@@ -147,11 +103,45 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One attempt, printed above the progress bar.
+fn attempt_line(bar: &indicatif::ProgressBar, p: &Progress, outcome: &Outcome, verbose: bool) {
+    let rate = p.tokens as f64 / p.seconds.max(1e-9);
+    bar.set_position(p.kept as u64);
+    bar.set_message(format!("dropped {} · {rate:.0} tok/s", p.dropped));
+    bar.suspend(|| match outcome {
+        Outcome::Kept { id, summary, most_similar } => {
+            let sim = most_similar
+                .as_ref()
+                .map(|(_, s)| format!(" (nearest ROUGE-L {s:.2})"))
+                .unwrap_or_default();
+            eprintln!(
+                "[{:>3}] kept #{id}: {}{sim}   · kept {} dropped {} · {rate:.0} tok/s",
+                p.attempts,
+                crate::text::clean_line(summary),
+                p.kept,
+                p.dropped
+            );
+        }
+        Outcome::Dropped { reason, raw } => {
+            eprintln!(
+                "[{:>3}] dropped: {}   · kept {} dropped {} · {rate:.0} tok/s",
+                p.attempts,
+                crate::text::clean_line(reason),
+                p.kept,
+                p.dropped
+            );
+            if verbose {
+                eprintln!("      raw: {:?}", crate::text::clean_line(raw));
+            }
+        }
+    });
+}
+
 pub(super) fn list_recipes(ws_dir: &Path) -> anyhow::Result<()> {
     let ws = ws_dir.join(crate::workspace::CONFIG_FILE).exists().then_some(ws_dir);
-    for r in RECIPES {
-        let (_, from) = template(r.name, ws).unwrap_or_default();
-        println!("{:<14} {}\n{:<14} template: {from}", r.name, r.about, "");
+    for r in Recipe::ALL {
+        let (_, from) = template(r, ws);
+        println!("{:<14} {}\n{:<14} template: {from}", r.name(), r.about(), "");
     }
     println!("\nTo change a template, copy it to <workspace>/recipes/<name>.txt and edit it.");
     Ok(())

@@ -2,10 +2,10 @@
 //! that has none yet, written as each is made.
 
 use crate::judge::critic::{rubric, Critique};
-use crate::judge::run::{judge_pending, Extra, JudgeOptions, JudgeProgress};
 use crate::judge::vote::Vote;
-use crate::recipes::dispatch::open_teacher;
-use crate::recipes::template_hash;
+use crate::text::template_hash;
+use crate::work::judging::{judge_pending, Extra, JudgeOptions, JudgeProgress};
+use crate::work::open::open_teacher;
 use crate::workspace::Workspace;
 use clap::Args;
 use std::path::PathBuf;

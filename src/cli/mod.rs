@@ -17,7 +17,6 @@ pub mod models;
 mod stats;
 mod train;
 
-pub use eval::{all_warnings as eval_warnings, METRICS as EVAL_METRICS};
 pub use import::{import_bytes, ImportRequest};
 
 use crate::formats::{ExportFormat, Format, ImportAs};

@@ -3,12 +3,13 @@
 //! keeps its own). Checkpoints go to `<workspace>/runs/<id>/checkpoints`; `--resume ID`
 //! continues a run from its last good checkpoint with the settings it was started with.
 
+use crate::store::RunStatus;
 use crate::train::data::{examples, round_data, Formatter};
 use crate::train::model::{LoraConfig, Target, TrainModel};
 use crate::train::run::{train, StepReport, TrainOptions};
 use crate::workspace::Workspace;
 use clap::Args;
-use serde::{Deserialize, Serialize};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -61,18 +62,7 @@ pub struct TrainArgs {
     json: bool,
 }
 
-/// A run's settings, stored with it (what `--resume` and `export-adapter` read back).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Settings {
-    pub(super) task: Option<String>,
-    pub(super) rank: usize,
-    pub(super) alpha: f64,
-    pub(super) dropout: f32,
-    pub(super) targets: Vec<Target>,
-    pub(super) max_len: usize,
-    pub(super) seed_share: f64,
-    pub(super) options: TrainOptions,
-}
+pub use crate::train::settings::Settings;
 
 pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
     let mut store = ws.store()?;
@@ -227,22 +217,19 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
             if let Some(from) = done.resumed_from {
                 eprintln!("train: resumed from step {from}");
             }
-            store.finish_run(
-                run.id,
-                if done.cancelled { "cancelled" } else { "done" },
-                Some(&dir.display().to_string()),
-            )?;
+            let status = if done.cancelled { RunStatus::Cancelled } else { RunStatus::Done };
+            store.finish_run(run.id, status, Some(&dir.display().to_string()))?;
             println!(
                 "train: run {} {} after {} steps; checkpoints in {}",
                 run.id,
-                if done.cancelled { "cancelled" } else { "done" },
+                status,
                 done.steps,
                 dir.join("checkpoints").display()
             );
             Ok(())
         }
         Err(e) => {
-            store.finish_run(run.id, "failed", None)?;
+            store.finish_run(run.id, RunStatus::Failed, None)?;
             anyhow::bail!("run {}: {e}", run.id)
         }
     }

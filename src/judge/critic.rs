@@ -66,7 +66,7 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 
 /// The markers around a sample: they carry a hash of the sample's own text.
 pub fn markers(s: &SampleText) -> (String, String) {
-    let h = crate::recipes::template_hash(&format!(
+    let h = crate::text::template_hash(&format!(
         "{}\u{1f}{}\u{1f}{}",
         s.instruction, s.input, s.output
     ));

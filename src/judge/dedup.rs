@@ -3,7 +3,7 @@
 //! The neighbour says which item it is and why it counts as near.
 
 use super::embed::cosine;
-use crate::recipes::rouge::{rouge_l, words};
+use crate::text::rouge::{rouge_l, words};
 use serde::Serialize;
 
 /// What the neighbour is.

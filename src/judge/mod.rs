@@ -19,7 +19,6 @@ pub mod critic;
 pub mod dedup;
 pub mod embed;
 pub mod extract;
-pub mod run;
 pub mod verdict;
 pub mod verify;
 pub mod vote;
@@ -200,4 +199,11 @@ mod tests {
         assert_eq!(with_checks(Needs::Conflict, true), Needs::Conflict);
         assert_eq!(with_checks(Needs::Confident, false), Needs::Confident);
     }
+}
+
+/// A critic's verdict as a revision answers it: its score and rationale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub score: f32,
+    pub rationale: String,
 }

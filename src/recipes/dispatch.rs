@@ -1,65 +1,17 @@
-//! Choosing what runs a recipe: the teacher the workspace asks for, the sources each recipe
-//! starts from, and the recipe by name. Shared by `distillery generate` and the TUI's jobs.
+//! What runs a recipe: the sources each recipe starts from, and the recipe itself.
 
 use super::each::{run_each, Source};
 use super::run::{self_instruct, Outcome, Progress, RecipeError, RunOptions};
-use super::{dialogue, evol, refine};
-use crate::llm::openai::OpenAiClient;
-use crate::llm::{Generator, LocalModel};
+use super::{dialogue, evol, refine, Recipe};
+use crate::llm::Generator;
 use crate::sample::{SampleText, Status};
 use crate::store::Store;
-use crate::workspace::Workspace;
 use std::path::Path;
-
-/// The teacher the workspace asks for: a named endpoint, or the local engine on a GGUF.
-/// `say` hears what is being opened.
-pub fn open_teacher(
-    ws: &Workspace,
-    endpoint: Option<&str>,
-    model: Option<&Path>,
-    say: &mut dyn FnMut(String),
-) -> anyhow::Result<Box<dyn Generator + Send>> {
-    let endpoint = endpoint.map(str::to_owned).or_else(|| {
-        if model.is_some() {
-            None
-        } else {
-            ws.config.teacher.endpoint.clone()
-        }
-    });
-    if let Some(name) = endpoint {
-        let cfg = ws.config.endpoints.get(&name).cloned().ok_or_else(|| {
-            let known: Vec<&str> = ws.config.endpoints.keys().map(String::as_str).collect();
-            anyhow::anyhow!(
-                "no endpoint {name:?} in {}: add [endpoints.{name}] (known: {})",
-                ws.dir.join(crate::workspace::CONFIG_FILE).display(),
-                if known.is_empty() { "none".into() } else { known.join(", ") }
-            )
-        })?;
-        say(format!("teacher: endpoint {name} ({} at {})", cfg.model, cfg.base_url));
-        return Ok(Box::new(OpenAiClient::new(&name, cfg)?));
-    }
-    let path = model.map(Path::to_owned).unwrap_or_else(|| ws.teacher_model());
-    if !path.exists() {
-        anyhow::bail!(
-            "{}: no such model file; run `distillery models fetch` or pass --model FILE.gguf",
-            path.display()
-        );
-    }
-    say(format!("teacher: loading {} …", path.display()));
-    let m = LocalModel::load(&path)?;
-    say(format!("teacher: local engine on {}", m.info().describe()));
-    Ok(Box::new(m))
-}
-
-/// The workspace's documents folder, backtranslation's default source.
-pub fn documents_dir(ws: &Workspace) -> std::path::PathBuf {
-    ws.dir.join("documents")
-}
 
 /// Where each recipe starts from.
 pub fn sources(
     store: &Store,
-    recipe: &str,
+    recipe: Recipe,
     task: Option<&str>,
     docs: Option<&Path>,
 ) -> anyhow::Result<Vec<Source>> {
@@ -82,7 +34,7 @@ pub fn sources(
             .collect())
     };
     Ok(match recipe {
-        "backtranslation" => {
+        Recipe::Backtranslation => {
             let path = docs.ok_or_else(|| anyhow::anyhow!("backtranslation needs documents: --docs FILE or FOLDER (text paragraphs or .jsonl with \"text\")"))?;
             let docs = evol::read_documents(path).map_err(anyhow::Error::msg)?;
             docs.into_iter()
@@ -94,7 +46,7 @@ pub fn sources(
                 })
                 .collect()
         }
-        "evol-instruct" => {
+        Recipe::EvolInstruct => {
             // Accepted and edited samples first (the curated ones); seeds when there are none.
             let good: Vec<Source> = store
                 .export_rows(&[Status::Accepted, Status::Edited])?
@@ -113,7 +65,7 @@ pub fn sources(
                 good
             }
         }
-        "self-refine" => store
+        Recipe::SelfRefine => store
             .refine_sources(task, refine::REFINE_BELOW, 10_000)?
             .into_iter()
             .map(|id| {
@@ -125,7 +77,7 @@ pub fn sources(
                 })
             })
             .collect::<Result<_, _>>()?,
-        "llm2llm" => {
+        Recipe::Llm2llm => {
             let f: Vec<_> =
                 store.failures(None)?.into_iter().filter(|f| of_task(&f.task)).collect();
             if f.is_empty() {
@@ -133,14 +85,14 @@ pub fn sources(
             }
             super::llm2llm::sources(&f)
         }
-        _ => seeds()?,
+        Recipe::SelfInstruct | Recipe::SelfChat | Recipe::RolePlay => seeds()?,
     })
 }
 
-/// Runs a recipe by name (`roles` and `rounds` are role-play's).
+/// Runs a recipe (`roles` and `rounds` are role-play's).
 #[allow(clippy::too_many_arguments)]
 pub fn run_recipe(
-    recipe: &str,
+    recipe: Recipe,
     model: &mut dyn Generator,
     store: &mut Store,
     opts: &RunOptions,
@@ -151,8 +103,8 @@ pub fn run_recipe(
 ) -> Result<Progress, RecipeError> {
     let t = opts.template.clone();
     match recipe {
-        "self-instruct" => self_instruct(model, store, opts, on),
-        "evol-instruct" => run_each(
+        Recipe::SelfInstruct => self_instruct(model, store, opts, on),
+        Recipe::EvolInstruct => run_each(
             recipe,
             model,
             store,
@@ -161,7 +113,7 @@ pub fn run_recipe(
             &|m, s, p, r| evol::evolve(&t, m, s, p, r),
             on,
         ),
-        "backtranslation" => run_each(
+        Recipe::Backtranslation => run_each(
             recipe,
             model,
             store,
@@ -170,7 +122,7 @@ pub fn run_recipe(
             &|m, s, p, _| evol::backtranslate(&t, m, s, p),
             on,
         ),
-        "self-chat" => run_each(
+        Recipe::SelfChat => run_each(
             recipe,
             model,
             store,
@@ -179,7 +131,7 @@ pub fn run_recipe(
             &|m, s, p, _| dialogue::self_chat(&t, m, s, p),
             on,
         ),
-        "role-play" => run_each(
+        Recipe::RolePlay => run_each(
             recipe,
             model,
             store,
@@ -188,7 +140,7 @@ pub fn run_recipe(
             &|m, s, p, _| dialogue::role_play(&t, roles, rounds, m, s, p),
             on,
         ),
-        "self-refine" => {
+        Recipe::SelfRefine => {
             let ids: Vec<i64> = srcs.iter().filter_map(|s| s.parent).collect();
             let feedback = store.feedback(&ids)?;
             run_each(
@@ -210,7 +162,7 @@ pub fn run_recipe(
                 on,
             )
         }
-        "llm2llm" => {
+        Recipe::Llm2llm => {
             let failures = store.failures(None)?;
             let find = |s: &Source| {
                 failures
@@ -240,8 +192,5 @@ pub fn run_recipe(
                 on,
             )
         }
-        other => Err(RecipeError::NoSources(format!(
-            "recipe {other:?} has no runner; `distillery recipes` lists them"
-        ))),
     }
 }

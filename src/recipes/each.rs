@@ -4,13 +4,14 @@
 //! 0.7), writes each kept candidate at once with full provenance, and reports every drop with its
 //! reason and the raw output.
 
-use super::rouge::{most_similar, words};
 use super::run::{Outcome, Progress, RecipeError, RunOptions};
 use super::self_instruct::MAX_ROUGE_L;
+use super::Recipe;
 use crate::llm::sampling::Rng;
 use crate::llm::{GenParams, Generator, LlmError};
 use crate::sample::SampleText;
 use crate::store::{NewSample, Provenance, Store};
+use crate::text::rouge::{most_similar, words};
 use serde_json::{json, Value};
 
 /// What a recipe starts from.
@@ -56,7 +57,7 @@ pub fn attempts_in_flight(model: &dyn Generator, n: usize) -> usize {
 /// attempt `i` is made (source, seed) before any later result is seen, so a seed gives the
 /// same run whatever the timing.
 pub fn run_each(
-    recipe: &str,
+    recipe: Recipe,
     model: &mut dyn Generator,
     store: &mut Store,
     opts: &RunOptions,
@@ -66,8 +67,8 @@ pub fn run_each(
 ) -> Result<Progress, RecipeError> {
     if sources.is_empty() {
         return Err(RecipeError::NoSources(match recipe {
-            "self-refine" => "self-refine: nothing to revise: no undecided or rejected sample has a verdict below 7 with a rationale and no revision yet (judge first: `distillery judge`, or R in the workbench)".into(),
-            "backtranslation" => "backtranslation: no documents to start from (--docs FILE or FOLDER)".into(),
+            Recipe::SelfRefine => "self-refine: nothing to revise: no undecided or rejected sample has a verdict below 7 with a rationale and no revision yet (judge first: `distillery judge`, or R in the workbench)".into(),
+            Recipe::Backtranslation => "backtranslation: no documents to start from (--docs FILE or FOLDER)".into(),
             _ => format!("{recipe}: nothing to start from (it needs seeds or samples)"),
         }));
     }
@@ -152,7 +153,7 @@ pub fn run_each(
 /// What becomes of one attempt's result: dropped (with the reason), or written as a candidate.
 #[allow(clippy::too_many_arguments)]
 fn keep(
-    recipe: &str,
+    recipe: Recipe,
     store: &mut Store,
     opts: &RunOptions,
     model: &str,
@@ -171,11 +172,7 @@ fn keep(
     // A revision shares its parent's prompt by design, and an llm2llm example is meant to be
     // close to the failure it practises: the accept-time near-duplicate check still names what
     // each one matches.
-    let near = if matches!(recipe, "self-refine" | "llm2llm") {
-        None
-    } else {
-        most_similar(&kw, pool_words)
-    };
+    let near = if recipe.derives() { None } else { most_similar(&kw, pool_words) };
     if let Some((i, s)) = near.filter(|(_, s)| *s > MAX_ROUGE_L) {
         let reason = format!(
             "near-copy (ROUGE-L {s:.2}) of: {}",
@@ -194,7 +191,7 @@ fn keep(
     }
     let provenance = Provenance {
         origin: "generated".into(),
-        recipe: Some(recipe.into()),
+        recipe: Some(recipe.name().into()),
         model: Some(model.into()),
         template_hash: Some(opts.template_hash.clone()),
         params: Some(p.to_string()),

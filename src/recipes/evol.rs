@@ -10,10 +10,10 @@
 //! (request, document) becomes a sample.
 
 use super::each::{bad_answer, Made, Source};
-use super::rouge::{rouge_l, words};
 use crate::llm::sampling::Rng;
 use crate::llm::{FinishReason, GenParams, Generator, LlmError};
 use crate::sample::{Message, Role, SampleText};
+use crate::text::rouge::{rouge_l, words};
 use serde_json::json;
 
 /// The evolutions: (name, what the rewriter is asked to do).

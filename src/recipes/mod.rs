@@ -12,71 +12,121 @@ pub mod each;
 pub mod evol;
 pub mod llm2llm;
 pub mod refine;
-pub mod rouge;
 pub mod run;
 pub mod self_instruct;
 
-use sha2::{Digest, Sha256};
+pub use crate::text::template_hash;
+
 use std::path::Path;
 
-/// A recipe and its built-in prompt template.
-#[derive(Debug, Clone, Copy)]
-pub struct RecipeInfo {
-    pub name: &'static str,
-    pub about: &'static str,
-    pub template: &'static str,
+/// A generation recipe. The one list of recipes: the CLI, the dialog, the sources and the
+/// runner all go through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Recipe {
+    SelfInstruct,
+    EvolInstruct,
+    Backtranslation,
+    SelfChat,
+    RolePlay,
+    SelfRefine,
+    Llm2llm,
 }
 
-/// Every recipe there is.
-pub const RECIPES: &[RecipeInfo] = &[
-    RecipeInfo {
-        name: "self-instruct",
-        about: "few-shot from seed tasks; drops near-copies (ROUGE-L > 0.7), blacklisted keywords and bad lengths",
-        template: include_str!("../../assets/recipes/self-instruct.txt"),
-    },
-    RecipeInfo {
-        name: "evol-instruct",
-        about: "rewrites accepted samples (or seeds) in depth or breadth, answers them, eliminates copies, leaks, refusals and loops",
-        template: include_str!("../../assets/recipes/evol-instruct.txt"),
-    },
-    RecipeInfo {
-        name: "backtranslation",
-        about: "from plain documents (--docs FILE) to (request, document) samples",
-        template: include_str!("../../assets/recipes/backtranslation.txt"),
-    },
-    RecipeInfo {
-        name: "self-chat",
-        about: "the teacher writes a multi-turn human/assistant dialogue about each seed's topic (Baize)",
-        template: include_str!("../../assets/recipes/self-chat.txt"),
-    },
-    RecipeInfo {
-        name: "role-play",
-        about: "two roles take turns on each seed's task, one instructing and one answering (CAMEL)",
-        template: include_str!("../../assets/recipes/role-play.txt"),
-    },
-    RecipeInfo {
-        name: "self-refine",
-        about: "the critic's rationale goes back to the teacher, which revises a sample scored below 7; the revision is linked to its parent (d shows the diff)",
-        template: include_str!("../../assets/recipes/self-refine.txt"),
-    },
-    RecipeInfo {
-        name: "llm2llm",
-        about: "the student's wrong answers on its training items (stored by `distillery eval`) become new examples of the same skill (LLM2LLM)",
-        template: include_str!("../../assets/recipes/llm2llm.txt"),
-    },
-];
+impl Recipe {
+    /// Every recipe, in the order the CLI and the dialog list them.
+    pub const ALL: [Recipe; 7] = [
+        Recipe::SelfInstruct,
+        Recipe::EvolInstruct,
+        Recipe::Backtranslation,
+        Recipe::SelfChat,
+        Recipe::RolePlay,
+        Recipe::SelfRefine,
+        Recipe::Llm2llm,
+    ];
+
+    /// The name on the command line, in templates' file names and in provenance.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::SelfInstruct => "self-instruct",
+            Recipe::EvolInstruct => "evol-instruct",
+            Recipe::Backtranslation => "backtranslation",
+            Recipe::SelfChat => "self-chat",
+            Recipe::RolePlay => "role-play",
+            Recipe::SelfRefine => "self-refine",
+            Recipe::Llm2llm => "llm2llm",
+        }
+    }
+
+    /// One line on what it does.
+    pub fn about(self) -> &'static str {
+        match self {
+            Recipe::SelfInstruct => "few-shot from seed tasks; drops near-copies (ROUGE-L > 0.7), blacklisted keywords and bad lengths",
+            Recipe::EvolInstruct => "rewrites accepted samples (or seeds) in depth or breadth, answers them, eliminates copies, leaks, refusals and loops",
+            Recipe::Backtranslation => "from plain documents (--docs FILE) to (request, document) samples",
+            Recipe::SelfChat => "the teacher writes a multi-turn human/assistant dialogue about each seed's topic (Baize)",
+            Recipe::RolePlay => "two roles take turns on each seed's task, one instructing and one answering (CAMEL)",
+            Recipe::SelfRefine => "the critic's rationale goes back to the teacher, which revises a sample scored below 7; the revision is linked to its parent (d shows the diff)",
+            Recipe::Llm2llm => "the student's wrong answers on its training items (stored by `distillery eval`) become new examples of the same skill (LLM2LLM)",
+        }
+    }
+
+    /// The built-in prompt template (`assets/recipes/NAME.txt`).
+    pub fn builtin_template(self) -> &'static str {
+        match self {
+            Recipe::SelfInstruct => include_str!("../../assets/recipes/self-instruct.txt"),
+            Recipe::EvolInstruct => include_str!("../../assets/recipes/evol-instruct.txt"),
+            Recipe::Backtranslation => include_str!("../../assets/recipes/backtranslation.txt"),
+            Recipe::SelfChat => include_str!("../../assets/recipes/self-chat.txt"),
+            Recipe::RolePlay => include_str!("../../assets/recipes/role-play.txt"),
+            Recipe::SelfRefine => include_str!("../../assets/recipes/self-refine.txt"),
+            Recipe::Llm2llm => include_str!("../../assets/recipes/llm2llm.txt"),
+        }
+    }
+
+    /// The recipe of a name, if there is one.
+    pub fn from_name(name: &str) -> Option<Recipe> {
+        Recipe::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether it starts from the stored seeds through its own loop (no per-source list).
+    pub fn own_loop(self) -> bool {
+        self == Recipe::SelfInstruct
+    }
+
+    /// Whether its candidates derive from a sample that already exists (near-duplicates of the
+    /// parent are expected, not a reason to drop).
+    pub fn derives(self) -> bool {
+        matches!(self, Recipe::SelfRefine | Recipe::Llm2llm)
+    }
+}
+
+impl std::fmt::Display for Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Recipe, String> {
+        Recipe::from_name(s).ok_or_else(|| {
+            let all: Vec<&str> = Recipe::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown recipe {s:?} (recipes: {})", all.join(", "))
+        })
+    }
+}
 
 /// The template in force: the workspace's `recipes/NAME.txt` when present, else the built-in.
 /// Returns the text and where it came from.
-pub fn template(name: &str, workspace: Option<&Path>) -> Option<(String, String)> {
-    let info = RECIPES.iter().find(|r| r.name == name)?;
+pub fn template(recipe: Recipe, workspace: Option<&Path>) -> (String, String) {
+    let name = recipe.name();
     if let Some(dir) = workspace {
         let p = dir.join("recipes").join(format!("{name}.txt"));
         if let Ok(t) = std::fs::read_to_string(&p) {
-            return Some((t, p.display().to_string()));
+            return (t, p.display().to_string());
         }
     }
-    Some((info.template.to_owned(), format!("built-in (assets/recipes/{name}.txt)")))
+    (recipe.builtin_template().to_owned(), format!("built-in (assets/recipes/{name}.txt)"))
 }
 
 /// `template` with each `(placeholder, value)` filled in one pass: text inside a value is never
@@ -95,9 +145,4 @@ pub fn fill_once(template: &str, fill: &[(&str, &str)]) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A short hash identifying a template's exact text (stored with every candidate).
-pub fn template_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

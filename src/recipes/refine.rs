@@ -10,9 +10,9 @@
 //! nothing.
 
 use super::each::{bad_answer, Made, Source};
-use super::rouge::{rouge_l, words};
 use crate::llm::{FinishReason, GenParams, Generator, LlmError};
 use crate::sample::{Message, Role, SampleText};
+use crate::text::rouge::{rouge_l, words};
 use serde_json::json;
 
 /// Samples the critic scored below this are refined.
@@ -21,12 +21,7 @@ pub const REFINE_BELOW: f32 = 7.0;
 /// Above this ROUGE-L to the old answer, a revision changes nothing worth a look.
 pub const SAME_ROUGE_L: f64 = 0.95;
 
-/// The critic's verdict a revision answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Feedback {
-    pub score: f32,
-    pub rationale: String,
-}
+pub use crate::judge::Feedback;
 
 /// The reviser's prompt. Placeholders are filled in one pass, so text inside the sample or the
 /// feedback is never filled again.

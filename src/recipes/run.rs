@@ -1,11 +1,11 @@
 //! Running a recipe: the teacher loop that writes each kept candidate into the store as soon as
 //! it is finished, with full provenance, and reports every drop with its reason.
 
-use super::rouge::words;
 use super::self_instruct::{self, Example, Verdict};
 use crate::llm::sampling::Rng;
 use crate::llm::{GenParams, Generator, LlmError};
 use crate::store::{NewSample, Provenance, Store, StoreError};
+use crate::text::rouge::words;
 use serde_json::json;
 
 /// Problems running a recipe.

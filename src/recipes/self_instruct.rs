@@ -2,8 +2,8 @@
 //! `Instruction / Input / Output` the teacher continues with, and the filters that drop
 //! near-copies (ROUGE-L > 0.7), blacklisted keywords and bad lengths, recording why.
 
-use super::rouge::{most_similar, words};
 use crate::sample::SampleText;
+use crate::text::rouge::{most_similar, words};
 
 /// Keywords Self-Instruct drops: tasks a text model cannot do.
 pub const BLACKLIST: &[&str] = &[

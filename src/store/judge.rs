@@ -130,7 +130,7 @@ impl Store {
     pub fn feedback(
         &self,
         ids: &[i64],
-    ) -> Result<std::collections::HashMap<i64, crate::recipes::refine::Feedback>, StoreError> {
+    ) -> Result<std::collections::HashMap<i64, crate::judge::Feedback>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT score, rationale FROM judgements WHERE sample_id = ?1 AND score IS NOT NULL AND trim(coalesce(rationale, '')) <> '' ORDER BY id DESC LIMIT 1",
         )?;
@@ -139,7 +139,7 @@ impl Store {
             let row: Option<(f64, String)> =
                 stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
             if let Some((score, rationale)) = row {
-                out.insert(id, crate::recipes::refine::Feedback { score: score as f32, rationale });
+                out.insert(id, crate::judge::Feedback { score: score as f32, rationale });
             }
         }
         Ok(out)

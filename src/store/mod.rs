@@ -17,7 +17,7 @@ pub use dedup::ToEmbed;
 pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
-pub use runs::TrainingRun;
+pub use runs::{RunStatus, TrainingRun};
 pub use samples::{
     Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow,
     SampleDetail, StoredSeed,

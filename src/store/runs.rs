@@ -5,6 +5,39 @@ use super::{now_ms, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+/// Where a training run stands (the `training_runs.status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RunStatus> {
+        [RunStatus::Running, RunStatus::Done, RunStatus::Cancelled, RunStatus::Failed]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A training run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainingRun {
@@ -13,8 +46,7 @@ pub struct TrainingRun {
     pub base_model: String,
     /// The settings, as JSON.
     pub params: String,
-    /// `running`, `done`, `cancelled` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub pid: Option<i64>,
     pub adapter_path: Option<String>,
     pub started_at: i64,
@@ -54,11 +86,11 @@ impl Store {
     pub fn finish_run(
         &mut self,
         id: i64,
-        status: &str,
+        status: RunStatus,
         adapter_path: Option<&str>,
     ) -> Result<(), StoreError> {
         let tx = self.write()?;
-        tx.execute("UPDATE training_runs SET status = ?2, adapter_path = coalesce(?3, adapter_path), finished_at = ?4 WHERE id = ?1", params![id, status, adapter_path, now_ms()])?;
+        tx.execute("UPDATE training_runs SET status = ?2, adapter_path = coalesce(?3, adapter_path), finished_at = ?4 WHERE id = ?1", params![id, status.as_str(), adapter_path, now_ms()])?;
         Ok(tx.commit()?)
     }
 
@@ -102,7 +134,16 @@ fn run_row(r: &rusqlite::Row) -> rusqlite::Result<TrainingRun> {
         round: r.get(1)?,
         base_model: r.get(2)?,
         params: r.get(3)?,
-        status: r.get(4)?,
+        status: {
+            let s: String = r.get(4)?;
+            RunStatus::parse(&s).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Text,
+                    format!("unknown run status {s:?}").into(),
+                )
+            })?
+        },
         pid: r.get(5)?,
         adapter_path: r.get(6)?,
         started_at: r.get(7)?,
@@ -112,17 +153,17 @@ fn run_row(r: &rusqlite::Row) -> rusqlite::Result<TrainingRun> {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
+    use crate::store::{RunStatus, Store};
 
     #[test]
     fn runs_count_rounds_and_keep_their_state() {
         let mut s = Store::open_in_memory().unwrap();
         assert!(s.last_run().unwrap().is_none());
         let a = s.start_run("base.gguf", "{\"rank\": 8}", 42).unwrap();
-        assert_eq!((a.round, a.status.as_str(), a.pid), (1, "running", Some(42)));
-        s.finish_run(a.id, "cancelled", Some("/runs/1")).unwrap();
+        assert_eq!((a.round, a.status, a.pid), (1, RunStatus::Running, Some(42)));
+        s.finish_run(a.id, RunStatus::Cancelled, Some("/runs/1")).unwrap();
         s.resume_run(a.id, 43).unwrap();
-        s.finish_run(a.id, "done", None).unwrap();
+        s.finish_run(a.id, RunStatus::Done, None).unwrap();
         let a = s.run(a.id).unwrap().unwrap();
         assert_eq!(
             (a.status.as_str(), a.pid, a.adapter_path.as_deref()),

@@ -5,8 +5,8 @@ use super::data::Example;
 use super::model::TrainModel;
 use crate::judge::extract::{extract, normalise_text};
 use crate::llm::{GenParams, Generator, LlmError};
-use crate::recipes::rouge::{rouge_l, words};
 use crate::sample::SampleText;
+use crate::text::rouge::{rouge_l, words};
 
 /// Free-text answers at or above this ROUGE-L to the reference count as right.
 pub const TEXT_ROUGE: f64 = 0.5;

@@ -3,6 +3,8 @@
 //! the mean pairwise embedding distance, the share of near-duplicate pairs), and warnings when
 //! diversity drops or held-out metrics regress from one round to the next.
 
+use super::metrics::MetricKey;
+
 use crate::judge::embed::{cosine, Embedder};
 use crate::sample::SampleText;
 use std::collections::HashSet;
@@ -24,15 +26,15 @@ impl Guard {
     /// The figures as `(metric, value)` pairs.
     pub fn metrics(&self) -> Vec<(&'static str, f64)> {
         let mut m = vec![
-            ("guard.synthetic_share", self.synthetic_share),
-            ("guard.distinct_1", self.distinct_1),
-            ("guard.distinct_2", self.distinct_2),
+            (MetricKey::SyntheticShare.key(), self.synthetic_share),
+            (MetricKey::Distinct1.key(), self.distinct_1),
+            (MetricKey::Distinct2.key(), self.distinct_2),
         ];
         if let Some(d) = self.diversity {
-            m.push(("guard.diversity", d));
+            m.push((MetricKey::Diversity.key(), d));
         }
         if let Some(d) = self.near_dup_rate {
-            m.push(("guard.near_dup_rate", d));
+            m.push((MetricKey::NearDupRate.key(), d));
         }
         m
     }
@@ -116,9 +118,10 @@ pub fn warnings(
 ) -> Vec<String> {
     let get = |v: &[(String, f64)], k: &str| v.iter().find(|(m, _)| m == k).map(|(_, x)| *x);
     let mut out = Vec::new();
-    for (k, what) in
-        [("guard.diversity", "embedding diversity"), ("guard.distinct_2", "distinct-2")]
-    {
+    for (k, what) in [
+        (MetricKey::Diversity.key(), "embedding diversity"),
+        (MetricKey::Distinct2.key(), "distinct-2"),
+    ] {
         if let (Some(a), Some(b)) = (get(now, k), get(before, k)) {
             if b > 0.0 && a < b * 0.9 {
                 out.push(format!("round {round}: {what} fell {:.0}% from {before_name} ({b:.3} → {a:.3}): the data is narrowing", (1.0 - a / b) * 100.0));
@@ -126,7 +129,7 @@ pub fn warnings(
         }
     }
     if let (Some(a), Some(b)) =
-        (get(now, "guard.near_dup_rate"), get(before, "guard.near_dup_rate"))
+        (get(now, MetricKey::NearDupRate.key()), get(before, MetricKey::NearDupRate.key()))
     {
         if a > b + 0.10 {
             out.push(format!(
@@ -136,14 +139,19 @@ pub fn warnings(
             ));
         }
     }
-    for (k, what) in [("exact_match", "exact match"), ("verifier_pass", "verifier pass rate")] {
+    for (k, what) in [
+        (MetricKey::ExactMatch.key(), "exact match"),
+        (MetricKey::VerifierPass.key(), "verifier pass rate"),
+    ] {
         if let (Some(a), Some(b)) = (get(now, k), get(before, k)) {
             if a < b - 0.05 {
                 out.push(format!("round {round}: held-out {what} regressed from {:.0}% ({before_name}) to {:.0}%", b * 100.0, a * 100.0));
             }
         }
     }
-    if let (Some(a), Some(b)) = (get(now, "loss"), get(before, "loss")) {
+    if let (Some(a), Some(b)) =
+        (get(now, MetricKey::Loss.key()), get(before, MetricKey::Loss.key()))
+    {
         if a > b * 1.05 {
             out.push(format!(
                 "round {round}: held-out loss rose from {b:.3} ({before_name}) to {a:.3}"

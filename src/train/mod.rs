@@ -15,6 +15,7 @@ pub mod attention;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
+pub mod evaluate;
 pub mod export;
 pub mod frozen;
 pub mod fused;
@@ -23,9 +24,11 @@ pub mod hf;
 pub mod kernels;
 pub mod loss;
 pub mod merge;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod run;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 

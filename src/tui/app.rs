@@ -77,9 +77,9 @@ pub struct App {
     pub endpoints: Vec<String>,
     pub default_endpoint: Option<String>,
     /// A job to start with the workbench (the demo's).
-    pub initial_job: Option<super::jobs::JobSpec>,
+    pub initial_job: Option<crate::work::jobs::JobSpec>,
     /// What the student watcher last saw.
-    pub student: Option<Box<super::student::StudentView>>,
+    pub student: Option<Box<crate::work::student::StudentView>>,
 }
 
 impl App {

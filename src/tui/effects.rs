@@ -32,11 +32,11 @@ pub enum Event {
         result: Result<Option<SampleText>, String>,
     },
     /// A generation job's progress.
-    Job(super::jobs::JobEvent),
+    Job(crate::work::jobs::JobEvent),
     /// Samples newer than the index's newest (a job wrote them).
     NewRows(Vec<QueueRow>),
     /// What the student watcher sees (runs, progress, evaluations).
-    Student(Box<super::student::StudentView>),
+    Student(Box<crate::work::student::StudentView>),
     /// The figures for the stats pane.
     Stats(Box<crate::store::Stats>),
     /// A store operation failed; the message says which.
@@ -59,12 +59,12 @@ pub enum Effect {
         text: SampleText,
     },
     /// Start a generation job (run by the job runner, not the store thread).
-    StartJob(super::jobs::JobSpec),
+    StartJob(crate::work::jobs::JobSpec),
     /// Judge these samples in the background (the job runner's).
     StartJudge(Vec<i64>),
     CancelJob,
     /// A command for the student watcher (train, cancel, evaluate).
-    Student(super::student::StudentCmd),
+    Student(crate::work::student::StudentCmd),
     LoadStats,
     /// Load the samples newer than `after`.
     LoadNewer {
@@ -90,9 +90,9 @@ pub struct StoreWorker {
     handle: Option<std::thread::JoinHandle<()>>,
     events: UnboundedSender<Event>,
     /// Generation jobs (None: this workbench cannot start them, as in tests).
-    jobs: Option<std::sync::Mutex<super::jobs::JobRunner>>,
+    jobs: Option<std::sync::Mutex<crate::work::jobs::JobRunner>>,
     /// The student watcher (None: not here, as in tests).
-    student: Option<std::sync::mpsc::Sender<super::student::StudentCmd>>,
+    student: Option<std::sync::mpsc::Sender<crate::work::student::StudentCmd>>,
 }
 
 impl StoreWorker {
@@ -112,12 +112,24 @@ impl StoreWorker {
 
     /// Lets this workbench run generation jobs in `ws`.
     pub fn enable_jobs(&mut self, ws: crate::workspace::Workspace) {
-        self.jobs = Some(std::sync::Mutex::new(super::jobs::JobRunner::new(ws)));
+        let events = self.events.clone();
+        let sink = std::sync::Arc::new(move |e| {
+            let _ = events.send(Event::Job(e));
+        });
+        self.jobs = Some(std::sync::Mutex::new(crate::work::jobs::JobRunner::new(ws, sink)));
     }
 
     /// Lets this workbench train and evaluate students in `ws` (starts the watcher).
     pub fn enable_student(&mut self, ws: crate::workspace::Workspace) {
-        self.student = Some(super::student::spawn(ws, self.events.clone()));
+        use crate::work::student::StudentEvent;
+        let events = self.events.clone();
+        self.student = Some(crate::work::student::spawn(ws, move |e| {
+            let ev = match e {
+                StudentEvent::View(v) => Event::Student(v),
+                StudentEvent::Failed(m) => Event::Failed(m),
+            };
+            events.send(ev).is_ok()
+        }));
     }
 
     /// Queues a store effect; job effects go to the job runner.
@@ -136,15 +148,15 @@ impl StoreWorker {
         }
         if let Effect::StartJob(_) | Effect::StartJudge(_) | Effect::CancelJob = effect {
             let Some(jobs) = &self.jobs else {
-                let _ = self.events.send(Event::Job(super::jobs::JobEvent::Failed(
-                    "generation jobs are not available here".into(),
+                let _ = self.events.send(Event::Job(crate::work::jobs::JobEvent::Failed(
+                    crate::work::jobs::JobFailure::Unavailable,
                 )));
                 return;
             };
             let mut jobs = jobs.lock().unwrap_or_else(|e| e.into_inner());
             match effect {
-                Effect::StartJob(spec) => jobs.start(spec, self.events.clone()),
-                Effect::StartJudge(ids) => jobs.start_judge(ids, self.events.clone()),
+                Effect::StartJob(spec) => jobs.start(spec),
+                Effect::StartJudge(ids) => jobs.start_judge(ids),
                 _ => jobs.cancel(),
             }
             return;

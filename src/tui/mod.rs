@@ -27,7 +27,10 @@ use std::future::Future;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 /// Opens the workbench on a workspace in the real terminal, starting `job` if given.
-pub fn run_workspace(ws: &Workspace, job: Option<jobs::JobSpec>) -> anyhow::Result<()> {
+pub fn run_workspace(
+    ws: &Workspace,
+    job: Option<crate::work::jobs::JobSpec>,
+) -> anyhow::Result<()> {
     init_logging(ws);
     let mut user_keymaps = Vec::new();
     if let Some(p) = ws.config.tui.keymap.as_ref() {

@@ -1,25 +1,19 @@
 //! GeneratePopup: the generation dialog (recipe, count, teacher).
 
 use super::{centered, PopupOutcome};
+use crate::recipes::Recipe;
 use crate::tui::action::Action;
-use crate::tui::jobs::JobSpec;
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
+use crate::work::jobs::JobSpec;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// The recipes the dialog offers (backtranslation reads the workspace's `documents/` folder).
-pub const DIALOG_RECIPES: &[&str] = &[
-    "self-instruct",
-    "evol-instruct",
-    "backtranslation",
-    "self-chat",
-    "role-play",
-    "self-refine",
-    "llm2llm",
-];
+/// The recipes the dialog offers: every one (backtranslation reads the workspace's `documents/`
+/// folder).
+const DIALOG_RECIPES: [Recipe; 7] = Recipe::ALL;
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 
@@ -45,7 +39,7 @@ impl GeneratePopup {
 
     pub fn spec(&self) -> JobSpec {
         JobSpec {
-            recipe: DIALOG_RECIPES[self.recipe].to_owned(),
+            recipe: DIALOG_RECIPES[self.recipe],
             n: COUNTS[self.count],
             endpoint: (self.teacher > 0).then(|| self.teachers[self.teacher].clone()),
         }
@@ -83,7 +77,11 @@ impl GeneratePopup {
         let area = centered(area, 64, 60);
         f.render_widget(Clear, area);
         let spec = self.spec();
-        let values = [spec.recipe.clone(), spec.n.to_string(), self.teachers[self.teacher].clone()];
+        let values = [
+            spec.recipe.name().to_owned(),
+            spec.n.to_string(),
+            self.teachers[self.teacher].clone(),
+        ];
         let mut lines = vec![
             Line::from(
                 "Generate candidates in the background; they join the queue as they finish.",
@@ -99,10 +97,8 @@ impl GeneratePopup {
             )]));
         }
         lines.push(Line::from(""));
-        if let Some(r) = crate::recipes::RECIPES.iter().find(|r| r.name == spec.recipe) {
-            lines.push(Line::styled(format!("  {}", r.about), theme.muted));
-        }
-        if spec.recipe == "backtranslation" {
+        lines.push(Line::styled(format!("  {}", spec.recipe.about()), theme.muted));
+        if spec.recipe == Recipe::Backtranslation {
             lines.push(Line::styled(
                 "  from the workspace's documents/ folder (.txt, .md, .jsonl)",
                 theme.muted,

@@ -35,7 +35,7 @@ pub enum PopupOutcome {
     /// Close and send this decision.
     Decide(Vec<i64>, DecisionKind),
     /// Close and start this generation job.
-    Start(crate::tui::jobs::JobSpec),
+    Start(crate::work::jobs::JobSpec),
 }
 
 /// The key line of a dialog (the generate keys): change, start, and `esc` doing `close`.

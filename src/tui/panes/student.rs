@@ -6,8 +6,8 @@ use super::centered;
 use crate::store::Metric;
 use crate::tui::action::Action;
 use crate::tui::keymap::{Context, Keymap};
-use crate::tui::student::{StudentView, TrainSpec};
 use crate::tui::theme::Theme;
+use crate::work::student::{StudentView, TrainSpec};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
@@ -200,7 +200,7 @@ pub fn render_student(
         ),
         Some(p) => {
             let last = p.steps.last();
-            let state = if p.alive { "running".to_string() } else { p.run.status.clone() };
+            let state = if p.alive { "running".to_string() } else { p.run.status.to_string() };
             let mut s = format!("run {} · round {} · {state}", p.run.id, p.run.round);
             if let Some(r) = last {
                 s += &format!(
@@ -252,7 +252,7 @@ pub fn render_student(
     let cols: Vec<(Option<i64>, String)> = std::iter::once((None, "base".to_string()))
         .chain(v.runs.iter().map(|r| (Some(r.id), format!("round {}", r.round))))
         .collect();
-    let n = get(None, "exact_match").map_or(0, |m| m.n);
+    let n = get(None, crate::train::metrics::MetricKey::ExactMatch.key()).map_or(0, |m| m.n);
     let mut lines = vec![Line::styled(
         if n > 0 {
             format!("held-out ({n} items, never trained on)")
@@ -266,20 +266,12 @@ pub fn render_student(
         header += &format!("{c:>10}");
     }
     lines.push(Line::styled(header, theme.muted));
-    for (k, label) in
-        crate::cli::EVAL_METRICS.iter().chain(&[("guard.diversity", "data diversity")])
-    {
+    use crate::train::metrics::MetricKey;
+    for k in MetricKey::EVAL.into_iter().chain([MetricKey::Diversity]) {
+        let label = if k == MetricKey::Diversity { "data diversity" } else { k.label() };
         let mut s = format!("{label:<22}");
         for (run, _) in cols.iter().rev().take(5).rev() {
-            s += &match get(*run, k) {
-                Some(m)
-                    if k.contains("loss") || k.contains("critic") || k.contains("diversity") =>
-                {
-                    format!("{:>10.3}", m.value)
-                }
-                Some(m) => format!("{:>9.0}%", m.value * 100.0),
-                None => format!("{:>10}", "—"),
-            };
+            s += &format!("{:>10}", get(*run, k.key()).map_or("—".into(), |m| k.format(m.value)));
         }
         lines.push(Line::styled(s, theme.text));
     }
@@ -292,7 +284,7 @@ pub fn render_student(
     let data: Vec<Bar> = cols
         .iter()
         .filter_map(|(run, name)| {
-            get(*run, "exact_match").map(|m| {
+            get(*run, crate::train::metrics::MetricKey::ExactMatch.key()).map(|m| {
                 Bar::default()
                     .value((m.value * 100.0).round() as u64)
                     .label(Line::from(name.replace("round ", "r")))

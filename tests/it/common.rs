@@ -1,5 +1,4 @@
 //! Test helpers: a workbench driven key by key, with its effects run against a real store.
-#![allow(dead_code)]
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use distillery::sample::SampleText;

@@ -68,7 +68,7 @@ fn store() -> Store {
 }
 
 fn opts(recipe: &str, n: usize) -> RunOptions {
-    let (tmpl, _) = template(recipe, None).unwrap();
+    let (tmpl, _) = template(recipe.parse().unwrap(), None);
     RunOptions {
         cancel: Default::default(),
         n,
@@ -87,11 +87,11 @@ fn run(
     s: &mut Store,
     docs: Option<&std::path::Path>,
 ) -> (Progress, Vec<Outcome>, Replay) {
-    let srcs = sources(s, recipe, None, docs).unwrap();
+    let srcs = sources(s, recipe.parse().unwrap(), None, docs).unwrap();
     let mut teacher = Replay(outputs, Vec::new());
     let mut seen = Vec::new();
     let p = run_recipe(
-        recipe,
+        recipe.parse().unwrap(),
         &mut teacher,
         s,
         &opts(recipe, n),
@@ -156,7 +156,7 @@ fn evol_instruct_keeps_real_evolutions_and_eliminates_failed_ones_with_a_reason(
     assert_eq!(p.kept, 0);
     let r = reasons(&seen);
     assert!(r[0].contains("leaks") && r[1].contains("refusal"), "{r:?}");
-    let srcs = sources(&s, "evol-instruct", None, None).unwrap();
+    let srcs = sources(&s, "evol-instruct".parse().unwrap(), None, None).unwrap();
     assert_eq!(srcs[0].parent, Some(1));
 }
 
@@ -187,22 +187,25 @@ fn backtranslation_pairs_documents_with_requests() {
                 || t.output == "The shop closes on Sundays and public holidays."
         );
     }
-    let e = sources(&s, "backtranslation", None, None).unwrap_err().to_string();
+    let e = sources(&s, "backtranslation".parse().unwrap(), None, None).unwrap_err().to_string();
     assert!(e.contains("--docs"), "{e}");
     let bad = dir.path().join("docs.jsonl");
     std::fs::write(&bad, "{\"text\": \"ok\"}\n{\"body\": 1}\n").unwrap();
-    let e = sources(&s, "backtranslation", None, Some(&bad)).unwrap_err().to_string();
+    let e =
+        sources(&s, "backtranslation".parse().unwrap(), None, Some(&bad)).unwrap_err().to_string();
     assert!(e.contains("docs.jsonl:2") && e.contains("text"), "{e}");
     // A folder (the workspace's documents/, which the TUI's dialog uses): its .txt, .md and
     // .jsonl files in name order, others ignored; an empty folder says what to put there.
     let folder = dir.path().join("documents");
     std::fs::create_dir(&folder).unwrap();
-    let e = sources(&s, "backtranslation", None, Some(&folder)).unwrap_err().to_string();
+    let e = sources(&s, "backtranslation".parse().unwrap(), None, Some(&folder))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no documents") && e.contains(".jsonl"), "{e}");
     std::fs::write(folder.join("b.jsonl"), "{\"text\": \"Third.\"}\n").unwrap();
     std::fs::write(folder.join("a.txt"), "First.\n\nSecond.\n").unwrap();
     std::fs::write(folder.join("notes.pdf"), "not text").unwrap();
-    let got: Vec<String> = sources(&s, "backtranslation", None, Some(&folder))
+    let got: Vec<String> = sources(&s, "backtranslation".parse().unwrap(), None, Some(&folder))
         .unwrap()
         .into_iter()
         .map(|d| d.text.output)
@@ -264,11 +267,11 @@ fn role_play_alternates_two_roles_and_drops_bad_turns() {
 #[test]
 fn a_cancelled_run_stops_before_its_next_attempt() {
     let mut s = store();
-    let srcs = sources(&s, "self-chat", None, None).unwrap();
+    let srcs = sources(&s, "self-chat".parse().unwrap(), None, None).unwrap();
     let o = opts("self-chat", 5);
     o.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
     let p = run_recipe(
-        "self-chat",
+        "self-chat".parse().unwrap(),
         &mut Replay(vec![], vec![]),
         &mut s,
         &o,
@@ -319,9 +322,9 @@ impl Generator for CancelsSecond {
 #[test]
 fn a_cancel_during_an_answer_ends_the_run_keeping_what_was_kept() {
     let mut s = store();
-    let srcs = sources(&s, "self-chat", None, None).unwrap();
+    let srcs = sources(&s, "self-chat".parse().unwrap(), None, None).unwrap();
     let p = run_recipe(
-        "self-chat",
+        "self-chat".parse().unwrap(),
         &mut CancelsSecond(0),
         &mut s,
         &opts("self-chat", 5),
@@ -415,10 +418,10 @@ fn self_refine_revises_low_scored_samples_from_the_critics_rationale() {
     );
     // A sample is revised once; with nothing left, the recipe says what it needs.
     assert!(s.refine_sources(None, 7.0, 10).unwrap().is_empty());
-    let srcs = sources(&s, "self-refine", None, None).unwrap();
+    let srcs = sources(&s, "self-refine".parse().unwrap(), None, None).unwrap();
     let mut teacher = Replay(vec![], Vec::new());
     let err = run_recipe(
-        "self-refine",
+        "self-refine".parse().unwrap(),
         &mut teacher,
         &mut s,
         &opts("self-refine", 1),

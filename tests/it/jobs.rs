@@ -1,15 +1,14 @@
 //! Generation from the workbench: the dialog, the job's events, new candidates joining the
 //! queue, and cancelling, driven through `App::update` with a real store.
 
-mod common;
-
-use common::{code, key, store_with, Harness};
+use crate::common::{code, key, store_with, Harness};
 use crossterm::event::KeyCode;
 use distillery::recipes::run::Progress;
+use distillery::recipes::Recipe;
 use distillery::sample::{SampleText, Status};
 use distillery::store::{NewSample, Provenance};
 use distillery::tui::effects::{Effect, Event};
-use distillery::tui::jobs::{JobEvent, JobSpec};
+use distillery::work::jobs::{JobEvent, JobFailure, JobKind, JobSpec};
 
 fn progress(kept: usize, dropped: usize) -> Progress {
     Progress { attempts: kept + dropped, kept, dropped, tokens: 100, seconds: 2.0 }
@@ -35,7 +34,7 @@ fn the_dialog_starts_the_chosen_job() {
         .collect();
     assert_eq!(
         started,
-        vec![&JobSpec { recipe: "evol-instruct".into(), n: 20, endpoint: Some("vllm".into()) }]
+        vec![&JobSpec { recipe: Recipe::EvolInstruct, n: 20, endpoint: Some("vllm".into()) }]
     );
     assert_eq!(h.app.job.as_ref().unwrap().state, "loading the teacher…");
     // A second job waits for the first.
@@ -108,7 +107,10 @@ fn c_cancels_a_running_job_and_says_so_when_none_runs() {
 fn a_failed_job_shows_its_error() {
     let mut h = Harness::new(store_with(1, &[]));
     h.send(key('N')).send(code(KeyCode::Enter));
-    h.send(Event::Job(JobEvent::Failed("self-instruct: endpoint vllm: HTTP 500".into())));
+    h.send(Event::Job(JobEvent::Failed(JobFailure::Error {
+        kind: JobKind::Generate(Recipe::SelfInstruct),
+        message: "endpoint vllm: HTTP 500".into(),
+    })));
     let n = h.app.notice.as_ref().unwrap();
     assert!(n.error && n.text.contains("HTTP 500"));
     assert_eq!(h.app.job.as_ref().unwrap().state, "failed");
@@ -121,10 +123,10 @@ fn the_dialog_offers_backtranslation_from_the_documents_folder() {
     let Some(distillery::tui::app::Popup::Generate(g)) = &h.app.popup else {
         panic!("the dialog is open")
     };
-    assert_eq!(g.spec().recipe, "backtranslation");
+    assert_eq!(g.spec().recipe, Recipe::Backtranslation);
     h.send(code(KeyCode::Enter));
     assert!(h
         .effects
         .iter()
-        .any(|e| matches!(e, Effect::StartJob(s) if s.recipe == "backtranslation")));
+        .any(|e| matches!(e, Effect::StartJob(s) if s.recipe == Recipe::Backtranslation)));
 }

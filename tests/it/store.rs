@@ -1,7 +1,6 @@
 //! The store: append-only decisions, derived status, undo, de-duplication, stats.
 
-mod common;
-use common::*;
+use crate::common::*;
 use distillery::sample::{SampleText, Status};
 use distillery::store::{Decision, DecisionKind, NewSample, Provenance, Store};
 

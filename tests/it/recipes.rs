@@ -3,7 +3,7 @@
 
 use distillery::llm::{Completion, FinishReason, GenParams, Generator, LlmError};
 use distillery::recipes::run::{self_instruct, Outcome, RunOptions};
-use distillery::recipes::{template, template_hash};
+use distillery::recipes::{template, template_hash, Recipe};
 use distillery::sample::{Instance, Message, SeedTask};
 use distillery::store::{NewSeed, Store};
 
@@ -99,7 +99,7 @@ fn self_instruct_keeps_good_candidates_with_provenance_and_says_why_it_drops() {
     ];
     let mut teacher = Scripted(recorded, Vec::new());
     let mut s = store();
-    let (tmpl, _) = template("self-instruct", None).unwrap();
+    let (tmpl, _) = template(Recipe::SelfInstruct, None);
     let opts = RunOptions {
         cancel: Default::default(),
         n: 2,
@@ -154,7 +154,7 @@ fn self_instruct_keeps_good_candidates_with_provenance_and_says_why_it_drops() {
 #[test]
 fn no_seeds_is_a_clear_error() {
     let mut s = Store::open_in_memory().unwrap();
-    let (tmpl, _) = template("self-instruct", None).unwrap();
+    let (tmpl, _) = template(Recipe::SelfInstruct, None);
     let opts = RunOptions {
         cancel: Default::default(),
         n: 1,
@@ -173,7 +173,7 @@ fn no_seeds_is_a_clear_error() {
 #[test]
 fn attempts_are_bounded_when_everything_is_dropped() {
     let mut s = store();
-    let (tmpl, _) = template("self-instruct", None).unwrap();
+    let (tmpl, _) = template(Recipe::SelfInstruct, None);
     let opts = RunOptions {
         cancel: Default::default(),
         n: 3,
@@ -201,7 +201,7 @@ fn on_the_local_engine_attempts_run_together_and_a_seed_fixes_the_run() {
         distillery::recipes::each::attempts_in_flight(&model, 3) > 1,
         "the engine takes several attempts at once"
     );
-    let (tmpl, _) = template("self-instruct", None).unwrap();
+    let (tmpl, _) = template(Recipe::SelfInstruct, None);
     let run = |model: &mut distillery::llm::LocalModel, seed: u64| {
         let opts = RunOptions {
             cancel: Default::default(),

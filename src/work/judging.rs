@@ -2,10 +2,10 @@
 //! answers of a vote and its nearest seed or accepted sample, each written as soon as it is made;
 //! then, when the workspace asks for it, the automatic accept.
 
-use super::critic::{ballots, critique, mean, Critique};
-use super::embed::{EmbedError, Embedder};
-use super::vote::{cluster, tally, Vote};
-use super::AutoAccept;
+use crate::judge::critic::{ballots, critique, mean, Critique};
+use crate::judge::embed::{EmbedError, Embedder};
+use crate::judge::vote::{cluster, tally, Vote};
+use crate::judge::AutoAccept;
 use crate::llm::{Generator, LlmError};
 use crate::store::{
     Candidate, Decision, DecisionKind, NewJudgement, Store, StoreError, VoteSummary,
@@ -47,13 +47,13 @@ pub struct JudgeOptions {
 /// What the judge found about one sample besides the verdict and vote.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Extra {
-    pub neighbour: Option<super::dedup::Neighbour>,
+    pub neighbour: Option<crate::judge::dedup::Neighbour>,
     /// Whether the sample's own output gives the vote's winner (None: no vote, or unknown).
     pub agrees: Option<bool>,
     /// The automatic accept, when the rule admitted the sample.
     pub auto: Option<crate::store::Committed>,
     /// The verifiers' results (those of its task and recipe, and the automatic ones).
-    pub checks: Vec<super::verify::Check>,
+    pub checks: Vec<crate::judge::verify::Check>,
 }
 
 /// How far a run got.
@@ -99,7 +99,7 @@ pub fn embed_missing(
 }
 
 /// What the models said about one sample: the critic's verdict and the vote's answers.
-type Said = Result<(Critique, Option<(Vec<super::vote::Ballot>, usize)>), LlmError>;
+type Said = Result<(Critique, Option<(Vec<crate::judge::vote::Ballot>, usize)>), LlmError>;
 
 /// Judges up to `o.limit` samples; `on` hears each one. With an embedder, seeds and samples are
 /// embedded first, so neighbours have a cosine as well as ROUGE-L.
@@ -124,7 +124,7 @@ pub fn judge_pending(
     // The pool a sample is compared with (seeds and the accepted set), read again with any new
     // embeddings every POOL_TTL, not per sample: the curator's accepts meanwhile reach it then,
     // and the detail pane and the accept check always compare against the pool of the moment.
-    let mut pool: Option<(Vec<super::dedup::PoolItem>, Instant)> = None;
+    let mut pool: Option<(Vec<crate::judge::dedup::PoolItem>, Instant)> = None;
     let mut failed: Option<JudgeError> = None;
     let mut next = |i: usize| -> Option<Result<crate::store::SampleDetail, StoreError>> {
         ids.get(i).map(|&id| store.borrow().sample(id))
@@ -176,10 +176,10 @@ fn record(
     embedder: Option<&Embedder>,
     o: &JudgeOptions,
     name: &str,
-    pool: &mut Option<(Vec<super::dedup::PoolItem>, Instant)>,
+    pool: &mut Option<(Vec<crate::judge::dedup::PoolItem>, Instant)>,
     p: &mut JudgeProgress,
     detail: crate::store::SampleDetail,
-    (c, votes): (Critique, Option<(Vec<super::vote::Ballot>, usize)>),
+    (c, votes): (Critique, Option<(Vec<crate::judge::vote::Ballot>, usize)>),
     start: Instant,
     on: &mut OnJudged,
 ) -> Result<(), JudgeError> {

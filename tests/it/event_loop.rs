@@ -1,7 +1,6 @@
 //! The real event loop, driven through a channel of key events, with the store worker thread.
 
-mod common;
-use common::*;
+use crate::common::*;
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use distillery::sample::Status;
 use distillery::tui::app::App;

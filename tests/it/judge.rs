@@ -2,13 +2,11 @@
 //! unreadable verdict is kept raw and counted, and the injection fixture's payloads always sit
 //! between the markers of the hardened prompt.
 
-mod common;
-
 use distillery::judge::critic::{markers, prompt, rubric, REPLY_START, RUBRIC};
-use distillery::judge::run::{judge_pending, JudgeOptions};
 use distillery::llm::{Completion, FinishReason, GenParams, Generator, LlmError};
 use distillery::sample::{Message, SampleText};
 use distillery::store::{NewSample, Provenance, Store};
+use distillery::work::judging::{judge_pending, JudgeOptions};
 
 /// Answers critic prompts with `verdicts` in turn and vote prompts with `answers`.
 struct Scripted {
@@ -145,7 +143,7 @@ fn verdicts_and_votes_are_written_as_they_are_made() {
 #[test]
 fn the_injection_fixture_is_well_formed_and_every_payload_stays_inside_the_markers() {
     let fx: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/injection.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/injection.json")).unwrap();
     let samples: Vec<SampleText> = serde_json::from_value(fx["samples"].clone()).unwrap();
     let payloads: Vec<String> = serde_json::from_value(fx["payloads"].clone()).unwrap();
     assert!(samples.len() >= 5 && payloads.len() >= 8);
@@ -171,7 +169,7 @@ fn the_needs_a_human_sort_puts_doubt_first() {
     };
     let o = JudgeOptions { votes: 2, limit: 10, rubric: RUBRIC.into(), ..JudgeOptions::default() };
     judge_pending(&mut critic, None, &mut s, &o, &mut |_, _, _, _, _| {}).unwrap();
-    let mut h = common::Harness::new(s);
+    let mut h = crate::common::Harness::new(s);
     // newest → score → disagreement → needs a human
     h.keys("sss");
     assert_eq!(h.app.sort.name(), "needs a human");

@@ -105,7 +105,11 @@ fn a_killed_run_resumes_to_the_same_adapter() {
     child.kill().unwrap();
     child.wait().unwrap();
     let s = ws.store().unwrap();
-    assert_eq!(s.run(2).unwrap().unwrap().status, "running", "killed: nothing recorded its end");
+    assert_eq!(
+        s.run(2).unwrap().unwrap().status,
+        distillery::store::RunStatus::Running,
+        "killed: nothing recorded its end"
+    );
     let out = train(&ws.dir, &["--resume", "2"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -122,7 +126,7 @@ fn a_killed_run_resumes_to_the_same_adapter() {
         "the adapters trained"
     );
     let r = ws.store().unwrap().run(2).unwrap().unwrap();
-    assert_eq!((r.round, r.status.as_str()), (2, "done"));
+    assert_eq!((r.round, r.status), (2, distillery::store::RunStatus::Done));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Text helpers for untrusted strings: cleaning for the terminal and width-aware truncation.
 
+pub mod rouge;
+
 use std::borrow::Cow;
 use unicode_width::UnicodeWidthChar;
 
@@ -104,4 +106,10 @@ mod tests {
         assert_eq!(prefix_bytes("é", 1), "");
         assert!(width(&truncate_width("👋👋👋👋", 5)) <= 5);
     }
+}
+
+/// A short hash identifying a text exactly (a template or rubric, stored with every candidate).
+pub fn template_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -1,7 +1,6 @@
 //! Screens as a person sees them: TestBackend + insta snapshots of the main states.
 
-mod common;
-use common::*;
+use crate::common::*;
 use crossterm::event::KeyCode;
 use distillery::sample::SampleText;
 use ratatui::backend::TestBackend;
@@ -142,7 +141,7 @@ fn generated_sample_shows_its_provenance_and_nearest_neighbour() {
 fn generation_dialog_and_jobs_pane() {
     use distillery::recipes::run::Progress;
     use distillery::tui::effects::Event;
-    use distillery::tui::jobs::JobEvent;
+    use distillery::work::jobs::JobEvent;
     let mut h = Harness::new(store_with(6, &[]));
     h.app.endpoints = vec!["local-vllm".into()];
     h.send(key('N')).send(code(KeyCode::Down)).send(code(KeyCode::Right));
@@ -318,7 +317,7 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
     use distillery::store::{Metric, TrainingRun};
     use distillery::train::run::StepReport;
     use distillery::tui::effects::{Effect, Event};
-    use distillery::tui::student::{RunProgress, StudentCmd, StudentView, TrainSpec};
+    use distillery::work::student::{RunProgress, StudentCmd, StudentView, TrainSpec};
     let mut h = Harness::new(store_with(6, &[]));
     h.send(key('T'));
     insta::assert_snapshot!("student_pane_before_any_run", draw(&mut h, 100, 30));
@@ -365,7 +364,7 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
         round,
         base_model: "base.gguf".into(),
         params: "{}".into(),
-        status: "running".into(),
+        status: distillery::store::RunStatus::Running,
         pid: Some(1),
         adapter_path: None,
         started_at: 0,

@@ -1,7 +1,6 @@
 //! `App::update` on keys: state and effects, with a real in-memory store behind the effects.
 
-mod common;
-use common::*;
+use crate::common::*;
 use crossterm::event::KeyCode;
 use distillery::sample::{SampleText, Status};
 use distillery::store::DecisionKind;

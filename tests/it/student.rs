@@ -219,7 +219,7 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("cancel asked for") && err.contains("synthetic_share 1.000"), "{err}");
     let run = s.run(1).unwrap().unwrap();
-    assert_eq!(run.status, "cancelled");
+    assert_eq!(run.status, distillery::store::RunStatus::Cancelled);
     let steps = std::fs::read_to_string(ws.dir.join("runs/1").join(distillery::train::PROGRESS))
         .unwrap()
         .lines()
@@ -268,7 +268,8 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
     assert!(failures.iter().any(|f| f.kind == "seed" && f.reference == "7"));
 
     // llm2llm starts from those failures, linked to them.
-    let srcs = distillery::recipes::dispatch::sources(&s, "llm2llm", None, None).unwrap();
+    let srcs =
+        distillery::recipes::dispatch::sources(&s, "llm2llm".parse().unwrap(), None, None).unwrap();
     assert_eq!(srcs.len(), failures.len());
     assert!(srcs.iter().any(|x| x.seed_id == Some(1) && x.text.output == "7"));
 

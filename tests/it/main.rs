@@ -1,0 +1,27 @@
+//! The integration tests, one crate (one link of the heavy dependencies) with a module per
+//! area. `cargo test --test it MODULE::` runs one area.
+
+mod app_update;
+mod architecture;
+mod cli;
+#[allow(dead_code)]
+mod common;
+mod crash;
+mod embed_real;
+mod event_loop;
+mod formats;
+mod fused;
+mod jobs;
+mod judge;
+mod llm_engine;
+mod llm_kernels;
+mod llm_real;
+mod llm_tiny;
+mod openai;
+mod recipes;
+mod recipes_more;
+mod screens;
+mod store;
+mod student;
+mod train;
+mod train_cli;
