@@ -47,7 +47,7 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
         DebugCommand::CrashWriter { db, session, samples, max, seed } => {
             (db, session, samples, max, seed)
         }
-        DebugCommand::FirstFrame { db } => return super::bench::measure_first_frame(&db),
+        DebugCommand::FirstFrame { db } => return super::bench_workbench::measure_first_frame(&db),
         DebugCommand::Bandwidth { threads } => {
             println!("{:.2}", super::bench_engine::read_bandwidth(threads));
             return Ok(());

@@ -6,6 +6,7 @@ pub mod bench_engine;
 mod bench_judge;
 mod bench_teacher;
 mod bench_train;
+mod bench_workbench;
 mod debug;
 mod demo;
 mod eval;

@@ -1,9 +1,36 @@
 //! Inserting samples, seeds and eval items: one transaction each, de-duplicated by content hash.
 
-use super::samples::{ImportReport, NewSample, NewSeed};
+use super::samples::Provenance;
 use super::{now_ms, Store, StoreError};
-use crate::sample::{EvalItem, SampleText};
+use crate::sample::{EvalItem, SampleText, SeedTask};
 use rusqlite::params;
+use serde::Serialize;
+
+/// A sample to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSample {
+    pub text: SampleText,
+    pub task: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A seed task to insert, with the `file:line` it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSeed {
+    pub seed: SeedTask,
+    pub task: Option<String>,
+    pub source: String,
+}
+
+/// What an import added and skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub added: usize,
+    /// Rows whose content is already in the workspace.
+    pub already_present: usize,
+    /// Rows repeated within the same file.
+    pub repeated_in_file: usize,
+}
 
 /// Content hashes of all rows, computed on every core.
 fn par_hashes(rows: &[NewSample]) -> Vec<[u8; 32]> {

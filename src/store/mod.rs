@@ -9,19 +9,19 @@ mod judge_stats;
 mod migrations;
 mod runs;
 mod samples;
+mod seeds;
 mod stats;
 mod student;
 
 pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
 pub use dedup::ToEmbed;
+pub use insert::{ImportReport, NewSample, NewSeed};
 pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
 pub use runs::{RunStatus, TrainingRun};
-pub use samples::{
-    Candidate, ExportRow, ImportReport, Judgement, NewSample, NewSeed, Provenance, QueueRow,
-    SampleDetail, StoredSeed,
-};
+pub use samples::{Candidate, ExportRow, Judgement, Provenance, QueueRow, SampleDetail};
+pub use seeds::StoredSeed;
 pub use stats::{Stats, StatusCounts};
 pub use student::{Failure, Metric};
 

@@ -1,8 +1,8 @@
-//! Samples, seeds and eval items: inserting with de-duplication, the queue index, one sample's
+//! Samples as the workbench reads them: the queue index, one sample's
 //! detail, and the rows an export reads.
 
 use super::{Store, StoreError};
-use crate::sample::{Message, SampleText, SeedTask, Status};
+use crate::sample::{Message, SampleText, Status};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
@@ -27,32 +27,6 @@ impl Provenance {
     pub fn imported(source: String) -> Self {
         Provenance { origin: "imported".into(), source: Some(source), ..Default::default() }
     }
-}
-
-/// A sample to insert.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewSample {
-    pub text: SampleText,
-    pub task: Option<String>,
-    pub provenance: Provenance,
-}
-
-/// A seed task to insert, with the `file:line` it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewSeed {
-    pub seed: SeedTask,
-    pub task: Option<String>,
-    pub source: String,
-}
-
-/// What an import added and skipped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    pub added: usize,
-    /// Rows whose content is already in the workspace.
-    pub already_present: usize,
-    /// Rows repeated within the same file.
-    pub repeated_in_file: usize,
 }
 
 /// One line of the curation queue, small enough to hold a million in memory.
@@ -406,61 +380,5 @@ impl Store {
             });
         }
         Ok(out)
-    }
-}
-
-/// A stored seed task.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredSeed {
-    pub id: i64,
-    pub task: Option<String>,
-    pub seed: SeedTask,
-}
-
-impl Store {
-    /// Every seed task, oldest first.
-    pub fn seeds(&self) -> Result<Vec<StoredSeed>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, task, name, instruction, instances, is_classification FROM seeds ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, String>(4)?,
-                r.get(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, task, name, instruction, instances, is_classification) = row?;
-            let instances = serde_json::from_str(&instances)
-                .map_err(|source| StoreError::BadJson { id, column: "instances", source })?;
-            out.push(StoredSeed {
-                id,
-                task,
-                seed: SeedTask { name, instruction, instances, is_classification },
-            });
-        }
-        Ok(out)
-    }
-
-    /// The id of the newest sample (0 when there is none).
-    pub fn last_sample_id(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT coalesce(max(id), 0) FROM samples", [], |r| r.get(0))?)
-    }
-
-    /// Instruction and input of the newest `limit` samples of a task (for similarity filters).
-    pub fn sample_prompts(
-        &self,
-        task: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT instruction, input FROM samples WHERE task IS ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows =
-            stmt.query_map(rusqlite::params![task, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

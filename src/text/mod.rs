@@ -79,6 +79,12 @@ pub fn truncate_width(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A short hash identifying a text exactly (a template or rubric, stored with every candidate).
+pub fn template_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,10 +112,4 @@ mod tests {
         assert_eq!(prefix_bytes("é", 1), "");
         assert!(width(&truncate_width("👋👋👋👋", 5)) <= 5);
     }
-}
-
-/// A short hash identifying a text exactly (a template or rubric, stored with every candidate).
-pub fn template_hash(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -29,6 +29,7 @@ pub mod model;
 pub mod optim;
 pub mod run;
 pub mod settings;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 

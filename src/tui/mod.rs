@@ -14,6 +14,8 @@ pub mod queue;
 mod render;
 pub mod student;
 pub mod theme;
+pub mod update;
+pub mod view;
 
 use crate::sample::SampleText;
 use crate::workspace::Workspace;

@@ -9,4 +9,5 @@ pub mod jobs;
 pub mod judge_job;
 pub mod judging;
 pub mod open;
+pub mod run_files;
 pub mod student;

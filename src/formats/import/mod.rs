@@ -1,7 +1,12 @@
 //! Turns records into samples, seeds or eval items, with errors that name line and field.
 
+mod chat;
+mod seeds;
+
 use super::{read_records, type_name, FormatError, Record};
-use crate::sample::{EvalItem, Instance, Message, Role, SampleText, SeedTask};
+use crate::sample::{EvalItem, SampleText, SeedTask};
+use chat::conversation;
+use seeds::{eval_item, seed};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -134,17 +139,17 @@ fn detect(file: &Path, records: &[Record]) -> Result<Format, FormatError> {
     })
 }
 
-fn obj(r: &Record) -> &Map<String, Value> {
+pub(super) fn obj(r: &Record) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     r.value.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
-fn err(file: &Path, r: &Record, field: &str, msg: impl Into<String>) -> FormatError {
+pub(super) fn err(file: &Path, r: &Record, field: &str, msg: impl Into<String>) -> FormatError {
     FormatError::new(file, r.line, Some(field.to_owned()), msg)
 }
 
 /// A string field; `null` and absence give `None`.
-fn opt_str(
+pub(super) fn opt_str(
     file: &Path,
     r: &Record,
     o: &Map<String, Value>,
@@ -157,7 +162,7 @@ fn opt_str(
     }
 }
 
-fn req_str(
+pub(super) fn req_str(
     file: &Path,
     r: &Record,
     o: &Map<String, Value>,
@@ -166,7 +171,11 @@ fn req_str(
     opt_str(file, r, o, field)?.ok_or_else(|| err(file, r, field, "is missing"))
 }
 
-fn sample_texts(file: &Path, r: &Record, format: Format) -> Result<Vec<SampleText>, FormatError> {
+pub(super) fn sample_texts(
+    file: &Path,
+    r: &Record,
+    format: Format,
+) -> Result<Vec<SampleText>, FormatError> {
     let o = obj(r);
     match format {
         Format::Alpaca | Format::Auto => Ok(vec![SampleText::new(
@@ -196,213 +205,6 @@ fn sample_texts(file: &Path, r: &Record, format: Format) -> Result<Vec<SampleTex
             Ok(vec![SampleText::new(e.instruction, e.input, e.reference)])
         }
     }
-}
-
-fn role(name: &str) -> Option<Role> {
-    match name {
-        "system" => Some(Role::System),
-        "human" | "user" => Some(Role::User),
-        "gpt" | "assistant" | "chatgpt" | "bing" | "bard" => Some(Role::Assistant),
-        _ => None,
-    }
-}
-
-fn conversation(
-    file: &Path,
-    r: &Record,
-    key: &str,
-    role_key: &str,
-    text_key: &str,
-) -> Result<SampleText, FormatError> {
-    let list = match obj(r).get(key) {
-        Some(Value::Array(a)) => a,
-        Some(v) => {
-            return Err(err(file, r, key, format!("expected an array, found {}", type_name(v))))
-        }
-        None => return Err(err(file, r, key, "is missing")),
-    };
-    let mut messages = Vec::with_capacity(list.len());
-    for (i, m) in list.iter().enumerate() {
-        let path = |f: &str| format!("{key}[{i}].{f}");
-        let Value::Object(m) = m else {
-            return Err(err(
-                file,
-                r,
-                &format!("{key}[{i}]"),
-                format!("expected an object, found {}", type_name(m)),
-            ));
-        };
-        let who = match m.get(role_key) {
-            Some(Value::String(s)) => s,
-            Some(v) => {
-                return Err(err(
-                    file,
-                    r,
-                    &path(role_key),
-                    format!("expected a string, found {}", type_name(v)),
-                ))
-            }
-            None => return Err(err(file, r, &path(role_key), "is missing")),
-        };
-        let role = role(who)
-            .ok_or_else(|| err(file, r, &path(role_key), format!("unsupported role {who:?}")))?;
-        let content = match m.get(text_key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => text_parts(parts).ok_or_else(|| {
-                err(
-                    file,
-                    r,
-                    &path(text_key),
-                    "only text parts ({\"type\": \"text\", \"text\": ...}) are supported",
-                )
-            })?,
-            Some(v) => {
-                return Err(err(
-                    file,
-                    r,
-                    &path(text_key),
-                    format!("expected a string, found {}", type_name(v)),
-                ))
-            }
-            None => return Err(err(file, r, &path(text_key), "is missing")),
-        };
-        messages.push(Message { role, content });
-    }
-    from_messages(messages).map_err(|msg| err(file, r, key, msg))
-}
-
-fn text_parts(parts: &[Value]) -> Option<String> {
-    let mut out = String::new();
-    for p in parts {
-        if p.get("type")?.as_str()? != "text" {
-            return None;
-        }
-        out.push_str(p.get("text")?.as_str()?);
-    }
-    Some(out)
-}
-
-/// Splits a conversation into system, history, last prompt and last answer.
-pub(super) fn from_messages(mut messages: Vec<Message>) -> Result<SampleText, String> {
-    let system = match messages.first() {
-        Some(Message { role: Role::System, .. }) => Some(messages.remove(0).content),
-        _ => None,
-    };
-    let output = match messages.pop() {
-        Some(Message { role: Role::Assistant, content }) => content,
-        Some(_) => return Err("the conversation must end with the assistant's answer".into()),
-        None => return Err("the conversation has no messages".into()),
-    };
-    let instruction = match messages.pop() {
-        Some(Message { role: Role::User, content }) => content,
-        _ => return Err("the assistant's last answer must follow a user message".into()),
-    };
-    Ok(SampleText { system, history: messages, instruction, input: String::new(), output })
-}
-
-fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, FormatError> {
-    let o = obj(r);
-    if matches!(format, Format::Sharegpt | Format::Openai) {
-        let t = sample_texts(file, r, format)?.remove(0);
-        return Ok(SeedTask {
-            instruction: t.prompt(),
-            instances: vec![Instance { input: String::new(), output: t.output }],
-            ..Default::default()
-        });
-    }
-    let instruction = req_str(file, r, o, "instruction")?;
-    let mut instances = Vec::new();
-    match o.get("instances") {
-        None | Some(Value::Null) => {
-            let input = opt_str(file, r, o, "input")?.unwrap_or_default();
-            let output = opt_str(file, r, o, "output")?.unwrap_or_default();
-            if !input.is_empty() || !output.is_empty() {
-                instances.push(Instance { input, output });
-            }
-        }
-        Some(Value::Array(list)) => {
-            for (i, inst) in list.iter().enumerate() {
-                let field = |f: &str| format!("instances[{i}].{f}");
-                let Value::Object(m) = inst else {
-                    return Err(err(
-                        file,
-                        r,
-                        &format!("instances[{i}]"),
-                        format!("expected an object, found {}", type_name(inst)),
-                    ));
-                };
-                let get = |f: &str| match m.get(f) {
-                    None | Some(Value::Null) => Ok(String::new()),
-                    Some(Value::String(s)) => Ok(s.clone()),
-                    Some(v) => Err(err(
-                        file,
-                        r,
-                        &field(f),
-                        format!("expected a string, found {}", type_name(v)),
-                    )),
-                };
-                instances.push(Instance { input: get("input")?, output: get("output")? });
-            }
-        }
-        Some(v) => {
-            return Err(err(
-                file,
-                r,
-                "instances",
-                format!("expected an array, found {}", type_name(v)),
-            ))
-        }
-    }
-    let is_classification = match o.get("is_classification") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(v) => {
-            return Err(err(
-                file,
-                r,
-                "is_classification",
-                format!("expected a boolean, found {}", type_name(v)),
-            ))
-        }
-    };
-    let name = match o.get("name") {
-        Some(Value::String(_)) => opt_str(file, r, o, "name")?,
-        _ => opt_str(file, r, o, "id").ok().flatten(),
-    };
-    Ok(SeedTask { name, instruction, instances, is_classification })
-}
-
-fn eval_item(file: &Path, r: &Record) -> Result<EvalItem, FormatError> {
-    let o = obj(r);
-    let reference = match o.get("reference").or_else(|| o.get("output")) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(v) => {
-            return Err(err(
-                file,
-                r,
-                "reference",
-                format!("expected a string or a number, found {}", type_name(v)),
-            ))
-        }
-        None => return Err(err(file, r, "reference", "is missing")),
-    };
-    let scorer = opt_str(file, r, o, "scorer")?.unwrap_or_else(|| "exact".into());
-    if !["exact", "number", "json_exact"].contains(&scorer.as_str()) {
-        return Err(err(
-            file,
-            r,
-            "scorer",
-            format!("unknown scorer {scorer:?}; expected exact, number or json_exact"),
-        ));
-    }
-    Ok(EvalItem {
-        task: opt_str(file, r, o, "task")?,
-        instruction: req_str(file, r, o, "instruction")?,
-        input: opt_str(file, r, o, "input")?.unwrap_or_default(),
-        reference,
-        scorer,
-    })
 }
 
 #[cfg(test)]

@@ -15,8 +15,10 @@
 //! - The API key is read from the environment variable the config names; it is never stored,
 //!   printed or logged.
 
+mod stream;
+
 pub use super::endpoint::{EndpointConfig, EndpointStats};
-use super::local::{Completion, FinishReason};
+use super::local::Completion;
 use super::sampling::GenParams;
 use super::LlmError;
 use crate::sample::Message;
@@ -26,6 +28,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use stream::Stream;
 use tokio::sync::Semaphore;
 
 /// A client for one endpoint.
@@ -43,7 +46,7 @@ pub struct OpenAiClient {
 }
 
 /// What went wrong with one attempt.
-enum Failure {
+pub(super) enum Failure {
     /// Worth trying again (after the server's `Retry-After` when it gave one).
     Retry {
         why: String,
@@ -56,22 +59,13 @@ enum Failure {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Chat,
     Text,
 }
 
-/// A choice being streamed.
-#[derive(Default, Clone)]
-struct Partial {
-    text: String,
-    finish: Option<String>,
-    chunks: usize,
-    logprobs: Vec<f32>,
-}
-
 /// Shortens and cleans server text for an error message.
-fn snippet(s: &str) -> String {
+pub(super) fn snippet(s: &str) -> String {
     let s = crate::text::clean_line(s.trim());
     let mut out: String = s.chars().take(300).collect();
     if s.chars().count() > 300 {
@@ -310,8 +304,7 @@ impl OpenAiClient {
             });
         }
         let mut events = resp.bytes_stream().eventsource();
-        let mut choices: Vec<Partial> = Vec::new();
-        let mut usage: Option<(u64, u64)> = None;
+        let mut stream = Stream::new(kind);
         loop {
             let ev = match tokio::time::timeout(idle, events.next()).await {
                 Err(_) => {
@@ -335,105 +328,21 @@ impl OpenAiClient {
             if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(Failure::Cancelled);
             }
-            let data = ev.data.trim();
-            if data == "[DONE]" {
+            if stream.feed(ev.data.trim())? {
                 break;
             }
-            if data.is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(data)
-                .map_err(|e| Failure::Fatal(format!("malformed chunk ({e}): {}", snippet(data))))?;
-            if let Some(err) = v.get("error") {
-                let msg = err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| err.to_string());
-                return Err(Failure::Fatal(format!(
-                    "the server reported an error mid-stream: {}",
-                    snippet(&msg)
-                )));
-            }
-            if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                usage = Some((
-                    u["prompt_tokens"].as_u64().unwrap_or(0),
-                    u["completion_tokens"].as_u64().unwrap_or(0),
-                ));
-            }
-            for c in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
-                let i = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-                if i >= 1024 {
-                    return Err(Failure::Fatal(format!(
-                        "choice index {i} out of range: {}",
-                        snippet(data)
-                    )));
-                }
-                if choices.len() <= i {
-                    choices.resize(i + 1, Partial::default());
-                }
-                let piece = match kind {
-                    Kind::Chat => c.pointer("/delta/content"),
-                    Kind::Text => c.get("text"),
-                };
-                if let Some(t) = piece.and_then(Value::as_str) {
-                    choices[i].text.push_str(t);
-                    choices[i].chunks += 1;
-                }
-                // Chat: `logprobs.content[].logprob`; completions: `logprobs.token_logprobs[]`.
-                let lps = c
-                    .pointer("/logprobs/content")
-                    .or_else(|| c.pointer("/logprobs/token_logprobs"));
-                for lp in lps.and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(x) = lp.get("logprob").unwrap_or(lp).as_f64() {
-                        choices[i].logprobs.push(x as f32);
-                    }
-                }
-                if let Some(f) = c.get("finish_reason").and_then(Value::as_str) {
-                    choices[i].finish = Some(f.to_owned());
-                }
-            }
             if let Some(limit) = self.cfg.token_budget {
-                let streamed: usize = choices.iter().map(|c| c.chunks).sum();
-                if self.stats.tokens() + streamed as u64 > limit {
+                if self.stats.tokens() + stream.streamed() as u64 > limit {
                     return Err(Failure::Fatal(format!(
                         "the token budget of {limit} ran out mid-stream; the answer was dropped"
                     )));
                 }
             }
         }
-        if choices.is_empty() {
-            return Err(Failure::Retry {
-                why: "the stream ended without any choice".into(),
-                after: None,
-            });
-        }
-        if let Some(i) = choices.iter().position(|c| c.finish.is_none()) {
-            return Err(Failure::Retry {
-                why: format!("the stream ended before choice {i} finished (cut mid-way)"),
-                after: None,
-            });
-        }
-        let streamed: usize = choices.iter().map(|c| c.chunks).sum();
-        let (prompt_t, completion_t) = usage.unwrap_or((0, streamed as u64));
+        let (completions, prompt_t, completion_t) = stream.finish()?;
         self.stats.prompt_tokens.fetch_add(prompt_t, Ordering::Relaxed);
         self.stats.completion_tokens.fetch_add(completion_t, Ordering::Relaxed);
-        let share = (completion_t as usize).checked_div(choices.len()).unwrap_or(0);
-        Ok(choices
-            .into_iter()
-            .map(|c| Completion {
-                finish: if c.finish.as_deref() == Some("length") {
-                    FinishReason::Length
-                } else {
-                    FinishReason::Stop
-                },
-                text: c.text,
-                tokens: Vec::new(),
-                logprobs: c.logprobs,
-                prompt_tokens: prompt_t as usize,
-                completion_tokens: if usage.is_some() { share } else { c.chunks },
-            })
-            .collect())
+        Ok(completions)
     }
 }
 
