@@ -34,6 +34,9 @@ pub struct EvalArgs {
     /// Training items (seeds, then accepted samples) each student answers, for llm2llm (0: none).
     #[arg(long, default_value_t = 40)]
     train_items: usize,
+    /// The figures as one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
     /// Longest answer, in tokens.
     #[arg(long, default_value_t = 96)]
     max_tokens: usize,
@@ -72,7 +75,28 @@ pub(super) fn run(ws: &Workspace, a: EvalArgs) -> anyhow::Result<()> {
     if mid_line.get() {
         eprintln!();
     }
+    if a.json {
+        return print_json(&ws.store()?, &runs);
+    }
     print_table(&ws.store()?, &runs)
+}
+
+/// Every stored figure, by model and task, with the guard's warnings.
+fn print_json(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
+    let metrics = store.metrics()?;
+    let rows: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|m| {
+            let round = m.run_id.and_then(|id| runs.iter().find(|r| r.id == id)).map(|r| r.round);
+            serde_json::json!({
+                "run": m.run_id, "round": round, "task": m.task, "metric": m.metric,
+                "value": m.value, "n": m.n,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({ "metrics": rows, "warnings": all_warnings(&metrics, runs) });
+    println!("{v}");
+    Ok(())
 }
 
 fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ pub(super) fn run(
     status: &str,
     out: &Path,
     with_provenance: bool,
+    json: bool,
 ) -> anyhow::Result<()> {
     let pairs = matches!(format, ExportFormat::Dpo | ExportFormat::TrlPairs);
     // Pairs come from every decided sample, whatever --status says.
@@ -37,6 +38,14 @@ pub(super) fn run(
     let summary = export(&rows, out, &ExportOptions { format, with_provenance, json_array })
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
     let what = if pairs { "preference pairs" } else { "samples" };
+    if json {
+        let v = serde_json::json!({
+            "output": out.display().to_string(), "format": format!("{format:?}").to_lowercase(),
+            "what": what, "rows": summary.rows, "dropped_history": summary.dropped_history,
+        });
+        println!("{v}");
+        return Ok(());
+    }
     println!("{}: {} {what} written ({format:?})", out.display(), summary.rows);
     if summary.dropped_history > 0 {
         eprintln!(

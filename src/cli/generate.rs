@@ -46,12 +46,12 @@ pub struct GenerateArgs {
     /// Human-written examples per prompt.
     #[arg(long, default_value_t = 3)]
     shots: usize,
-    /// Print the raw output of dropped candidates.
-    #[arg(long, short = 'v')]
-    verbose: bool,
+    /// One JSON object on stdout at the end (the totals) instead of the sentence.
+    #[arg(long)]
+    json: bool,
 }
 
-pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
+pub(super) fn run(ws: &Workspace, a: GenerateArgs, verbose: u8) -> anyhow::Result<()> {
     let roles = a.roles.split_once(',').ok_or_else(|| {
         anyhow::anyhow!("--roles must be \"USER ROLE,ASSISTANT ROLE\", got {:?}", a.roles)
     })?;
@@ -78,7 +78,7 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let verbose = a.verbose;
+    let verbose = verbose > 0;
     let recipe = a.recipe;
     let mut on = |e: GenEvent| match e {
         GenEvent::Started { template_from, template_hash, attempts } => bar.suspend(|| {
@@ -91,6 +91,14 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs) -> anyhow::Result<()> {
     let done = generate(ws, &spec, teacher.as_mut(), Default::default(), &mut on);
     bar.finish_and_clear();
     let done = done?;
+    if a.json {
+        let v = serde_json::json!({
+            "recipe": a.recipe.name(), "kept": done.kept, "dropped": done.dropped,
+            "attempts": done.attempts, "seconds": done.seconds, "tokens": done.tokens,
+        });
+        println!("{v}");
+        return Ok(());
+    }
     println!(
         "{}: kept {}, dropped {} in {} attempts, {:.1} s ({:.0} tokens/s); the candidates are pending in the queue",
         a.recipe,

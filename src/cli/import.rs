@@ -83,12 +83,22 @@ pub(super) fn run(
     format: Format,
     as_: Option<ImportAs>,
     task: Option<String>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
     let mut store = ws.store()?;
     let (format, what, report) =
         import_bytes(&mut store, &ImportRequest { file, bytes: &bytes, format, as_, task })?;
-    println!("{}", describe(file, format, what, &report));
+    if json {
+        let v = serde_json::json!({
+            "file": file.display().to_string(), "format": format, "as": what,
+            "added": report.added, "already_present": report.already_present,
+            "repeated_in_file": report.repeated_in_file,
+        });
+        println!("{v}");
+    } else {
+        println!("{}", describe(file, format, what, &report));
+    }
     Ok(())
 }

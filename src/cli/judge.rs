@@ -31,6 +31,9 @@ pub struct JudgeArgs {
     limit: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The totals as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
@@ -45,7 +48,11 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         None => store.unjudged(a.limit)?.len(),
     };
     if todo == 0 {
-        println!("judge: every undecided sample has a verdict");
+        if a.json {
+            println!("{}", serde_json::json!({"judged": 0}));
+        } else {
+            println!("judge: every undecided sample has a verdict");
+        }
         return Ok(());
     }
     let cfg = &ws.config.judge;
@@ -128,6 +135,16 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
     let done = judge_pending(critic.as_mut(), embedder.as_ref(), &mut store, &opts, &mut on);
     bar.finish_and_clear();
     let done = done?;
+    if a.json {
+        let v = serde_json::json!({
+            "judged": done.judged, "unparsed": done.unparsed,
+            "near_duplicates": done.near_duplicates, "auto_accepted": done.auto_accepted,
+            "embedded": done.embedded, "seconds": done.seconds,
+            "per_minute": done.per_minute(), "tokens": done.tokens,
+        });
+        println!("{v}");
+        return Ok(());
+    }
     println!(
         "judge: {} judged ({} unparsed, {} near-duplicates, {} accepted automatically, {} texts embedded) in {:.1} s, {:.1} samples/min, {} tokens",
         done.judged,

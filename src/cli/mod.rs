@@ -14,6 +14,7 @@ mod export;
 mod generate;
 mod import;
 mod judge;
+pub mod logging;
 pub mod models;
 mod stats;
 mod train;
@@ -33,6 +34,12 @@ pub struct Cli {
     /// The workspace folder (holds distillery.toml and distillery.db).
     #[arg(long, short = 'w', global = true, env = "DISTILLERY_WORKSPACE", default_value = ".")]
     pub workspace: PathBuf,
+    /// More on stderr: -v what is being done, -vv the details (the log file gets `info` always).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -56,6 +63,9 @@ pub enum Command {
         /// Task name stored with rows that have no `task` field.
         #[arg(long)]
         task: Option<String>,
+        /// The outcome as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Export samples or preference pairs (written atomically).
     Export {
@@ -69,6 +79,9 @@ pub enum Command {
         /// Add a `metadata` object with provenance to every row.
         #[arg(long)]
         with_provenance: bool,
+        /// The outcome as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Counts by status, origin and recipe; decisions per hour; edit rate.
     Stats {
@@ -127,6 +140,10 @@ pub enum Command {
         #[command(flatten)]
         engine: bench_engine::EngineArgs,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout: `distillery man > distillery.1`.
+    Man,
     /// Internal commands used by tests and benchmarks.
     #[command(hide = true, subcommand)]
     Debug(debug::DebugCommand),
@@ -134,7 +151,27 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let tui = match &cli.command {
+        None | Some(Command::Tui) => true,
+        Some(Command::Demo { no_tui, .. }) => !no_tui,
+        _ => false,
+    };
+    if !tui {
+        logging::quiet_on_closed_pipe();
+    }
+    logging::init(&cli.workspace, cli.verbose, cli.quiet, !tui);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    tracing::info!("distillery {}", crate::text::clean_line(&args.join(" ")));
+    let result = dispatch(cli);
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let ws_dir = cli.workspace;
+    let verbose = cli.verbose;
     match cli.command {
         None | Some(Command::Tui) => crate::tui::run_workspace(&open(&ws_dir)?, None),
         Some(Command::Init { dir }) => {
@@ -144,16 +181,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("workspace {}: {what}", dir.display());
             Ok(())
         }
-        Some(Command::Import { file, format, as_, task }) => {
-            import::run(&open(&ws_dir)?, &file, format, as_, task)
+        Some(Command::Import { file, format, as_, task, json }) => {
+            import::run(&open(&ws_dir)?, &file, format, as_, task, json)
         }
-        Some(Command::Export { format, status, output, with_provenance }) => {
-            export::run(&open(&ws_dir)?, format, &status, &output, with_provenance)
+        Some(Command::Export { format, status, output, with_provenance, json }) => {
+            export::run(&open(&ws_dir)?, format, &status, &output, with_provenance, json)
         }
         Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
         Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),
         Some(Command::Models(cmd)) => models::run(cmd),
-        Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args),
+        Some(Command::Generate(args)) => generate::run(&open(&ws_dir)?, args, verbose),
         Some(Command::Recipes) => generate::list_recipes(&ws_dir),
         Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
         Some(Command::Train(args)) => train::run(&open(&ws_dir)?, args),
@@ -167,6 +204,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => bench::run(&which, rows, None, random_model, &engine),
             }
+        }
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "distillery", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(())
         }
         Some(Command::Debug(cmd)) => debug::run(cmd),
     }

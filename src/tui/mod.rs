@@ -33,7 +33,12 @@ pub fn run_workspace(
     ws: &Workspace,
     job: Option<crate::work::jobs::JobSpec>,
 ) -> anyhow::Result<()> {
-    init_logging(ws);
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workbench needs a terminal (stdin and stdout are not one here); run a command instead, such as `distillery stats` (`distillery --help` lists them)"
+        );
+    }
     let mut user_keymaps = Vec::new();
     if let Some(p) = ws.config.tui.keymap.as_ref() {
         user_keymaps.push(if p.is_absolute() { p.clone() } else { ws.dir.join(p) });
@@ -49,6 +54,7 @@ pub fn run_workspace(
     app.endpoints = ws.config.endpoints.keys().cloned().collect();
     app.default_endpoint = ws.config.teacher.endpoint.clone();
     app.initial_job = job;
+    app.theme = theme::Theme::from_env();
     rt.block_on(async move {
         let (tx, rx) = unbounded_channel();
         let mut worker = StoreWorker::spawn(store, tx);
@@ -155,17 +161,4 @@ where
             pending.extend(app.update(ev));
         }
     }
-}
-
-fn init_logging(ws: &Workspace) {
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(ws.log_path()) else {
-        return;
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DISTILLERY_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .try_init();
 }

@@ -20,6 +20,37 @@ pub struct Theme {
     pub removed: Style,
 }
 
+impl Theme {
+    /// The theme for this terminal: no colours when `NO_COLOR` is set (no-color.org), only
+    /// bold, reverse, underline and strike-through.
+    pub fn from_env() -> Theme {
+        match std::env::var_os("NO_COLOR") {
+            Some(v) if !v.is_empty() => Theme::monochrome(),
+            _ => Theme::default(),
+        }
+    }
+
+    /// Every slot without colour; the distinctions that matter keep a modifier.
+    pub fn monochrome() -> Theme {
+        let plain = Style::default();
+        Theme {
+            text: plain,
+            muted: plain,
+            accent: plain.add_modifier(Modifier::BOLD),
+            ok: plain,
+            warn: plain.add_modifier(Modifier::BOLD),
+            error: plain.add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            score_hi: plain,
+            score_lo: plain.add_modifier(Modifier::UNDERLINED),
+            selection: plain.add_modifier(Modifier::REVERSED),
+            matched: plain.add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            title: plain.add_modifier(Modifier::BOLD),
+            added: plain.add_modifier(Modifier::UNDERLINED),
+            removed: plain.add_modifier(Modifier::CROSSED_OUT),
+        }
+    }
+}
+
 impl Default for Theme {
     fn default() -> Self {
         Theme {

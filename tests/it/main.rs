@@ -4,6 +4,7 @@
 mod app_update;
 mod architecture;
 mod cli;
+mod cli_edges;
 #[allow(dead_code)]
 mod common;
 mod crash;
