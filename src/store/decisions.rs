@@ -19,16 +19,56 @@ pub enum DecisionKind {
     Unflag,
 }
 
-impl DecisionKind {
-    pub fn name(&self) -> &'static str {
+/// A decision's kind without its payload (what events and counters carry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionTag {
+    Accept,
+    Reject,
+    Edit,
+    Note,
+    Flag,
+    Unflag,
+}
+
+impl DecisionTag {
+    /// The name in the event log (`decisions.kind`).
+    pub fn name(self) -> &'static str {
         match self {
-            DecisionKind::Accept => "accept",
-            DecisionKind::Reject => "reject",
-            DecisionKind::Edit(_) => "edit",
-            DecisionKind::Note(_) => "note",
-            DecisionKind::Flag => "flag",
-            DecisionKind::Unflag => "unflag",
+            DecisionTag::Accept => "accept",
+            DecisionTag::Reject => "reject",
+            DecisionTag::Edit => "edit",
+            DecisionTag::Note => "note",
+            DecisionTag::Flag => "flag",
+            DecisionTag::Unflag => "unflag",
         }
+    }
+
+    /// Whether it decides a sample's fate (counted in the curator's pace).
+    pub fn decides(self) -> bool {
+        matches!(self, DecisionTag::Accept | DecisionTag::Reject | DecisionTag::Edit)
+    }
+}
+
+impl std::fmt::Display for DecisionTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl DecisionKind {
+    pub fn tag(&self) -> DecisionTag {
+        match self {
+            DecisionKind::Accept => DecisionTag::Accept,
+            DecisionKind::Reject => DecisionTag::Reject,
+            DecisionKind::Edit(_) => DecisionTag::Edit,
+            DecisionKind::Note(_) => DecisionTag::Note,
+            DecisionKind::Flag => DecisionTag::Flag,
+            DecisionKind::Unflag => DecisionTag::Unflag,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.tag().name()
     }
 }
 

@@ -13,7 +13,7 @@ mod seeds;
 mod stats;
 mod student;
 
-pub use decisions::{Committed, Decision, DecisionKind, SampleState, Undone};
+pub use decisions::{Committed, Decision, DecisionKind, DecisionTag, SampleState, Undone};
 pub use dedup::ToEmbed;
 pub use insert::{ImportReport, NewSample, NewSeed};
 pub use judge::{NewJudgement, VoteSummary};

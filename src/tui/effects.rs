@@ -21,8 +21,14 @@ pub enum Event {
     Detail(Box<SampleDetail>),
     /// A decision is durable in the store.
     Committed {
-        kind: &'static str,
+        kind: crate::store::DecisionTag,
         committed: Committed,
+    },
+    /// A decision could not be stored; the message says why.
+    NotSaved {
+        kind: crate::store::DecisionTag,
+        ids: Vec<i64>,
+        error: String,
     },
     /// An undo is durable (None: nothing was left to undo).
     Undone(Option<Box<Undone>>),
@@ -200,15 +206,12 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Err(e) => send(Event::Failed(format!("loading sample {id}: {e}"))),
         },
         Effect::Decide(d) => {
-            let kind = d.kind.name();
+            let kind = d.kind.tag();
             match store.decide(&d) {
                 Ok(committed) => send(Event::Committed { kind, committed }),
                 Err(e) => {
                     tracing::error!("saving {kind} on {:?}: {e}", d.sample_ids);
-                    send(Event::Failed(format!(
-                        "NOT saved: {kind} on sample {:?}: {e}",
-                        d.sample_ids
-                    )))
+                    send(Event::NotSaved { kind, ids: d.sample_ids, error: e.to_string() })
                 }
             }
         }

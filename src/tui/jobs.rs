@@ -4,13 +4,41 @@
 use crate::recipes::run::Progress;
 use crate::work::jobs::{JobEvent, JobKind, JobSpec};
 
+/// Where a job stands, as the jobs line shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    /// Opening its model ("teacher" or "critic").
+    Loading(&'static str),
+    /// Running on this model.
+    Running(String),
+    Judging,
+    Cancelling,
+    Cancelled,
+    Done,
+    Failed,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobState::Loading(what) => write!(f, "loading the {what}…"),
+            JobState::Running(model) => write!(f, "running on {model}"),
+            JobState::Judging => f.write_str("judging"),
+            JobState::Cancelling => f.write_str("cancelling…"),
+            JobState::Cancelled => f.write_str("cancelled"),
+            JobState::Done => f.write_str("done"),
+            JobState::Failed => f.write_str("failed"),
+        }
+    }
+}
+
 /// The jobs pane's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobView {
     pub kind: JobKind,
     /// Candidates to keep (generation).
     pub n: usize,
-    pub state: String,
+    pub state: JobState,
     pub progress: Progress,
     pub last: String,
     pub done: bool,
@@ -20,11 +48,11 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn new(kind: JobKind, n: usize, state: &str) -> JobView {
+    pub fn new(kind: JobKind, n: usize, state: JobState) -> JobView {
         JobView {
             kind,
             n,
-            state: state.into(),
+            state,
             progress: Progress::default(),
             last: String::new(),
             done: false,
@@ -49,15 +77,18 @@ impl super::app::App {
     }
 
     pub(super) fn start_job(&mut self, spec: JobSpec, fx: &mut Vec<super::effects::Effect>) {
-        self.job =
-            Some(JobView::new(JobKind::Generate(spec.recipe), spec.n, "loading the teacher…"));
+        self.job = Some(JobView::new(
+            JobKind::Generate(spec.recipe),
+            spec.n,
+            JobState::Loading("teacher"),
+        ));
         fx.push(super::effects::Effect::StartJob(spec));
     }
 
     pub(super) fn cancel_job(&mut self, fx: &mut Vec<super::effects::Effect>) {
         match self.job.as_mut().filter(|j| !j.done) {
             Some(j) => {
-                j.state = "cancelling…".into();
+                j.state = JobState::Cancelling;
                 fx.push(super::effects::Effect::CancelJob);
             }
             None => self.say("no generation job is running"),
@@ -68,7 +99,7 @@ impl super::app::App {
         let Some(job) = self.job.as_mut() else { return };
         match ev {
             JobEvent::Running { teacher } => {
-                job.state = format!("running on {}", crate::text::clean_line(&teacher))
+                job.state = JobState::Running(crate::text::clean_line(&teacher))
             }
             JobEvent::Attempt { progress, kept, line } => {
                 job.progress = progress;
@@ -82,7 +113,7 @@ impl super::app::App {
             JobEvent::Finished { progress, cancelled } => {
                 job.progress = progress;
                 job.done = true;
-                job.state = if cancelled { "cancelled".into() } else { "done".into() };
+                job.state = if cancelled { JobState::Cancelled } else { JobState::Done };
                 let msg = if job.kind == JobKind::Judge {
                     format!("judged {} of {}", job.judged, job.to_judge)
                 } else if job.to_judge > 0 {
@@ -97,12 +128,12 @@ impl super::app::App {
             }
             JobEvent::Failed(why) => {
                 job.done = true;
-                job.state = "failed".into();
+                job.state = JobState::Failed;
                 self.fail(why.to_string());
             }
             JobEvent::Judging { total } => {
                 job.to_judge = total;
-                job.state = "judging".into();
+                job.state = JobState::Judging;
             }
             JobEvent::Judged(j) => self.on_judged(*j),
         }
@@ -133,7 +164,7 @@ pub fn render_job(f: &mut ratatui::Frame, area: ratatui::layout::Rect, app: &sup
         Span::styled(format!(" job {} ", j.kind), t.title),
         Span::styled(
             format!("│ {} ", j.state),
-            if j.state == "failed" { t.error } else { t.accent },
+            if j.state == JobState::Failed { t.error } else { t.accent },
         ),
     ];
     if j.kind != JobKind::Judge {

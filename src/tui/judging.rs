@@ -5,7 +5,7 @@
 
 use super::app::App;
 use super::effects::Effect;
-use super::jobs::JobView;
+use super::jobs::{JobState, JobView};
 use crate::work::jobs::JobKind;
 use crate::work::judge_job::Judged;
 
@@ -17,7 +17,7 @@ impl App {
             return;
         }
         let Some(id) = self.current_id() else { return };
-        self.job = Some(JobView::new(JobKind::Judge, 1, "loading the critic…"));
+        self.job = Some(JobView::new(JobKind::Judge, 1, JobState::Loading("critic")));
         fx.push(Effect::StartJudge(vec![id]));
     }
 

@@ -6,7 +6,7 @@ use super::keymap::Context;
 use super::panes::{PopupOutcome, StatsPopup};
 use super::queue::Tab;
 use crate::sample::{summary_line, Status};
-use crate::store::{Committed, Decision, DecisionKind};
+use crate::store::{Committed, Decision, DecisionKind, DecisionTag};
 
 impl App {
     /// Handles one event.
@@ -73,11 +73,11 @@ impl App {
             Event::Student(v) => self.on_student(v),
             Event::Stats(st) => self.popup = Some(Popup::Stats(StatsPopup { stats: st })),
             Event::NewRows(rows) => self.on_new_rows(rows),
-            Event::Failed(msg) => {
-                self.in_flight =
-                    self.in_flight.saturating_sub(msg.starts_with("NOT saved") as usize);
-                self.fail(msg);
+            Event::NotSaved { kind, ids, error } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.fail(format!("NOT saved: {kind} on sample {ids:?}: {error}"));
             }
+            Event::Failed(msg) => self.fail(msg),
         }
         self.sync_detail(&mut fx);
         let height = 60;
@@ -182,9 +182,9 @@ impl App {
         })
     }
 
-    fn on_committed(&mut self, kind: &str, c: &Committed) {
+    fn on_committed(&mut self, kind: DecisionTag, c: &Committed) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if matches!(kind, "accept" | "reject" | "edit") {
+        if kind.decides() {
             self.session_decisions += c.states.len() as u64;
         }
         self.apply_states(c, true);

@@ -36,7 +36,7 @@ fn the_dialog_starts_the_chosen_job() {
         started,
         vec![&JobSpec { recipe: Recipe::EvolInstruct, n: 20, endpoint: Some("vllm".into()) }]
     );
-    assert_eq!(h.app.job.as_ref().unwrap().state, "loading the teacher…");
+    assert_eq!(h.app.job.as_ref().unwrap().state.to_string(), "loading the teacher…");
     // A second job waits for the first.
     h.send(key('N'));
     assert!(h.app.popup.is_none());
@@ -56,7 +56,7 @@ fn kept_candidates_join_the_queue_as_they_finish() {
     let mut h = Harness::new(store_with(3, &[]));
     h.send(key('N')).send(code(KeyCode::Enter));
     h.send(Event::Job(JobEvent::Running { teacher: "tiny.gguf".into() }));
-    assert_eq!(h.app.job.as_ref().unwrap().state, "running on tiny.gguf");
+    assert_eq!(h.app.job.as_ref().unwrap().state.to_string(), "running on tiny.gguf");
     let cursor_id = h.app.current_id();
     // The job writes a sample through its own connection, then reports it.
     let text = SampleText::new("Generated question", "", "Generated answer");
@@ -86,7 +86,7 @@ fn kept_candidates_join_the_queue_as_they_finish() {
     assert_eq!(h.app.index.len(), 4);
     h.send(Event::Job(JobEvent::Finished { progress: progress(1, 2), cancelled: false }));
     let job = h.app.job.as_ref().unwrap();
-    assert!(job.done && job.state == "done");
+    assert!(job.done && job.state.to_string() == "done");
     assert!(h.app.notice.as_ref().unwrap().text.contains("kept 1, dropped 2"));
     assert_eq!(h.status_of(id), Status::Pending);
 }
@@ -98,9 +98,9 @@ fn c_cancels_a_running_job_and_says_so_when_none_runs() {
     assert!(h.app.notice.as_ref().unwrap().text.contains("no generation job"));
     h.send(key('N')).send(code(KeyCode::Enter)).send(key('C'));
     assert!(h.effects.iter().any(|e| matches!(e, Effect::CancelJob)));
-    assert!(h.app.job.as_ref().unwrap().state.starts_with("cancelling"));
+    assert!(h.app.job.as_ref().unwrap().state.to_string().starts_with("cancelling"));
     h.send(Event::Job(JobEvent::Finished { progress: progress(0, 1), cancelled: true }));
-    assert_eq!(h.app.job.as_ref().unwrap().state, "cancelled");
+    assert_eq!(h.app.job.as_ref().unwrap().state.to_string(), "cancelled");
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn a_failed_job_shows_its_error() {
     })));
     let n = h.app.notice.as_ref().unwrap();
     assert!(n.error && n.text.contains("HTTP 500"));
-    assert_eq!(h.app.job.as_ref().unwrap().state, "failed");
+    assert_eq!(h.app.job.as_ref().unwrap().state.to_string(), "failed");
 }
 
 #[test]
