@@ -239,6 +239,27 @@ impl Keymap {
             .unwrap_or_default()
     }
 
+    /// The keys as a Markdown page, one table per context (`docs/keys.md` is this page for the
+    /// default keymap; a test keeps the two equal).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "# Keys\n\nGenerated from the default keymap, [`assets/keymap.toml`](../assets/keymap.toml), by\n`DISTILLERY_WRITE_DOCS=1 cargo test keys_page`; the test fails when the two differ. Copy any\nlines to `~/.config/distillery/keymap.toml` (or point `[tui] keymap` in `distillery.toml` at a\nfile) and they merge over the defaults; `?` in the workbench shows the keymap in force.\n",
+        );
+        for ctx in Context::ALL {
+            let bindings = self.bindings(ctx);
+            if bindings.is_empty() {
+                continue;
+            }
+            out += &format!("\n## {}\n\n| keys | action |\n|---|---|\n", ctx.name());
+            for (action, keys) in bindings {
+                let keys: Vec<String> =
+                    keys.iter().map(|k| format!("`{}`", k.display().replace('|', "\\|"))).collect();
+                out += &format!("| {} | {} |\n", keys.join(" "), action.describe());
+            }
+        }
+        out
+    }
+
     /// `key label` pairs for the footer, for the given actions that have a key.
     pub fn hints(&self, ctx: Context, actions: &[Action]) -> Vec<(String, &'static str)> {
         actions

@@ -205,3 +205,77 @@ fn core_modules_do_not_import_the_ui() {
     }
     assert!(offenders.is_empty(), "UI crates used in core modules:\n{}", offenders.join("\n"));
 }
+
+#[test]
+fn keys_page_matches_the_default_keymap() {
+    let page = distillery::tui::keymap::Keymap::default_keys().markdown();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/keys.md");
+    if std::env::var_os("DISTILLERY_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        doc == page,
+        "docs/keys.md differs from the default keymap: run DISTILLERY_WRITE_DOCS=1 cargo test keys_page"
+    );
+}
+
+/// Every key a `toml::Value` holds, by name.
+fn keys_of(v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                out.insert(k.clone());
+                keys_of(v, out);
+            }
+        }
+        toml::Value::Array(a) => a.iter().for_each(|v| keys_of(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_config_reference_lists_every_key() {
+    let cfg: distillery::workspace::Config = toml::from_str(
+        r#"
+        name = "x"
+        [tui]
+        keymap = "k.toml"
+        [teacher]
+        model = "m.gguf"
+        endpoint = "e"
+        [endpoints.e]
+        base_url = "http://localhost:1/v1"
+        model = "m"
+        api_key_env = "K"
+        token_budget = 10
+        [judge.auto_accept]
+        min_score = 8.0
+        [[judge.verify]]
+        task = "t"
+        recipe = "self-instruct"
+        kind = "json"
+        [[judge.verify]]
+        kind = "regex"
+        pattern = "^a"
+        [[judge.verify]]
+        kind = "exact"
+        reference = "a"
+        "#,
+    )
+    .unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    keys_of(&toml::Value::try_from(&cfg).unwrap(), &mut keys);
+    keys.remove("e");
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config.md"))
+        .unwrap();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            // A key (`name`), or a table ([judge], [judge.auto_accept], [endpoints.NAME]).
+            ![format!("`{k}`"), format!("{k}]"), format!("[{k}.")].iter().any(|f| doc.contains(f))
+        })
+        .collect();
+    assert!(keys.len() > 20, "{keys:?}");
+    assert!(missing.is_empty(), "docs/config.md does not list {missing:?}");
+}
