@@ -4,7 +4,9 @@
 use super::effects::Effect;
 use super::jobs::JobView;
 use super::keymap::Keymap;
-use super::panes::{ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, StatsPopup};
+use super::panes::{
+    ConfirmPopup, EditorPopup, GeneratePopup, HelpPopup, NotePopup, Pane, StatsPopup,
+};
 use super::queue::{QueueIndex, Sort, Tab, View};
 use super::theme::Theme;
 use crate::store::{DecisionKind, SampleDetail, StatusCounts};
@@ -26,8 +28,37 @@ pub enum Popup {
     Generate(GeneratePopup),
     Stats(StatsPopup),
     /// The student pane (drawn from `App::student`).
-    Student,
+    Student(super::panes::StudentPane),
     Train(super::panes::TrainPopup),
+}
+
+impl Popup {
+    /// The popup as a pane.
+    pub fn pane(&self) -> &dyn Pane {
+        match self {
+            Popup::Help(p) => p,
+            Popup::Editor(p) => p.as_ref(),
+            Popup::Note(p) => p.as_ref(),
+            Popup::Confirm(p) => p,
+            Popup::Generate(p) => p,
+            Popup::Stats(p) => p,
+            Popup::Student(p) => p,
+            Popup::Train(p) => p,
+        }
+    }
+
+    pub fn pane_mut(&mut self) -> &mut dyn Pane {
+        match self {
+            Popup::Help(p) => p,
+            Popup::Editor(p) => p.as_mut(),
+            Popup::Note(p) => p.as_mut(),
+            Popup::Confirm(p) => p,
+            Popup::Generate(p) => p,
+            Popup::Stats(p) => p,
+            Popup::Student(p) => p,
+            Popup::Train(p) => p,
+        }
+    }
 }
 
 /// The whole state of the workbench.
@@ -48,6 +79,8 @@ pub struct App {
     pub cursor: usize,
     /// First list position shown; kept by the queue pane so the cursor stays visible.
     pub offset: usize,
+    /// The terminal's size, as the last resize said.
+    pub size: ratatui::layout::Rect,
     pub selected: BTreeSet<i64>,
     pub detail: Option<Box<SampleDetail>>,
     pub detail_scroll: u16,
@@ -97,6 +130,7 @@ impl App {
             filtering: false,
             cursor: 0,
             offset: 0,
+            size: ratatui::layout::Rect::new(0, 0, 80, 24),
             selected: BTreeSet::new(),
             detail: None,
             detail_scroll: 0,

@@ -11,7 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 #[derive(Debug)]
 pub enum Event {
     Key(KeyEvent),
-    Resize,
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
     /// A page of the queue index; `total` is known from the first page on.
     IndexPage {
         rows: Vec<QueueRow>,

@@ -56,7 +56,9 @@ impl App {
             Action::Generate => self.open_generate(),
             Action::Rejudge => self.rejudge(fx),
             Action::Stats => fx.push(Effect::LoadStats),
-            Action::Student => self.popup = Some(super::app::Popup::Student),
+            Action::Student => {
+                self.popup = Some(super::app::Popup::Student(super::panes::StudentPane))
+            }
             Action::CancelJob => self.cancel_job(fx),
             Action::Flag => {
                 if let Some(id) = self.current_id() {

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod judging;
 pub mod keymap;
 mod keys;
+pub mod layout;
 pub mod panes;
 pub mod queue;
 mod render;
@@ -142,13 +143,18 @@ where
         if app.quit {
             return Ok(app);
         }
+        let size = terminal.size()?;
+        if (size.width, size.height) != (app.size.width, app.size.height) {
+            pending.extend(app.update(Event::Resize(size.width, size.height)));
+            continue;
+        }
         terminal.draw(|f| app.render(f))?;
         let event = tokio::select! {
             biased;
             Some(ev) = results.recv() => ev,
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => Event::Key(k),
-                Some(Ok(TermEvent::Resize(..))) => Event::Resize,
+                Some(Ok(TermEvent::Resize(w, h))) => Event::Resize(w, h),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(app),

@@ -19,7 +19,7 @@ impl App {
                 }
                 self.on_key(key, &mut fx);
             }
-            Event::Resize => {}
+            Event::Resize(w, h) => self.size = ratatui::layout::Rect::new(0, 0, w, h),
             Event::IndexPage { rows, counts, done } => {
                 let keep = self.restore.or(self.current_id());
                 if done {
@@ -80,6 +80,7 @@ impl App {
             Event::Failed(msg) => self.fail(msg),
         }
         self.sync_detail(&mut fx);
+        self.keep_in_view();
         let height = 60;
         self.view.refresh_highlights(
             &self.index,
@@ -90,42 +91,49 @@ impl App {
     }
 
     fn on_key(&mut self, key: crossterm::event::KeyEvent, fx: &mut Vec<Effect>) {
-        if self.on_student_key(&key, fx) {
-            return;
-        }
+        // The open popup has the keys first; what it passes on is the workbench's.
         if let Some(popup) = self.popup.as_mut() {
-            let outcome = match popup {
-                Popup::Help(p) => p.handle(self.keymap.action(Context::Help, &key)),
-                Popup::Editor(p) => p.handle(&self.keymap, key),
-                Popup::Note(p) => p.handle(&self.keymap, key),
-                Popup::Confirm(p) => p.handle(self.keymap.action(Context::Confirm, &key)),
-                Popup::Generate(p) => p.handle(self.keymap.action(Context::Generate, &key)),
-                Popup::Stats(p) => p.handle(self.keymap.action(Context::Help, &key)),
-                Popup::Student | Popup::Train(_) => PopupOutcome::Keep,
-            };
-            match outcome {
-                PopupOutcome::Keep => {}
-                PopupOutcome::Notice(n) => self.say(n),
-                PopupOutcome::Close => self.popup = None,
-                PopupOutcome::Start(spec) => {
-                    self.popup = None;
-                    self.start_job(spec, fx);
-                }
-                PopupOutcome::Decide(ids, kind) => {
-                    self.popup = None;
-                    let bulk = ids.len() > 1;
-                    fx.push(self.decide(ids, kind));
-                    if bulk {
-                        self.selected.clear();
-                    }
-                }
-            }
+            let pane = popup.pane_mut();
+            let action = self.keymap.action(pane.context(), &key);
+            let outcome = pane.handle(&key, action, &self.keymap);
+            self.on_outcome(outcome, fx);
             return;
         }
         if self.filtering {
             self.on_filter_key(key, fx);
         } else if let Some(action) = self.keymap.action(Context::Queue, &key) {
             self.on_action(action, fx);
+        }
+    }
+
+    /// What the popup asked for.
+    fn on_outcome(&mut self, outcome: PopupOutcome, fx: &mut Vec<Effect>) {
+        match outcome {
+            PopupOutcome::Keep => {}
+            PopupOutcome::Notice(n) => self.say(n),
+            // The training dialog closes back to the student pane.
+            PopupOutcome::Close if matches!(self.popup, Some(Popup::Train(_))) => {
+                self.popup = Some(Popup::Student(super::panes::StudentPane))
+            }
+            PopupOutcome::Close => self.popup = None,
+            PopupOutcome::Start(spec) => {
+                self.popup = None;
+                self.start_job(spec, fx);
+            }
+            PopupOutcome::Train(spec) => {
+                self.popup = Some(Popup::Student(super::panes::StudentPane));
+                fx.push(Effect::Student(crate::work::student::StudentCmd::Train(spec)));
+            }
+            PopupOutcome::Decide(ids, kind) => {
+                self.popup = None;
+                let bulk = ids.len() > 1;
+                fx.push(self.decide(ids, kind));
+                if bulk {
+                    self.selected.clear();
+                }
+            }
+            PopupOutcome::Pass(Some(action)) => self.on_student_action(action, fx),
+            PopupOutcome::Pass(None) => {}
         }
     }
 
@@ -243,5 +251,22 @@ impl App {
         };
         let next = (self.cursor + 1..n).chain(0..self.cursor).find(|&i| pending(i));
         self.cursor = next.unwrap_or((self.cursor + 1).min(n.saturating_sub(1)));
+    }
+
+    /// Keeps the cursor's row in the queue's view and the detail's scroll within its text, for
+    /// the screen's current size (render draws these positions as they are).
+    fn keep_in_view(&mut self) {
+        let areas = super::layout::Areas::of(self.size, self.job.is_some());
+        let h = areas.list_rows();
+        if h > 0 {
+            if self.cursor < self.offset {
+                self.offset = self.cursor;
+            } else if self.cursor >= self.offset + h {
+                self.offset = self.cursor + 1 - h;
+            }
+        }
+        let (w, inner_h) = areas.detail_inner();
+        let total = super::panes::DetailPane::line_count(self, w);
+        self.detail_scroll = self.detail_scroll.min(total.saturating_sub(inner_h));
     }
 }

@@ -7,6 +7,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 pub(crate) fn draw(h: &mut Harness, w: u16, height: u16) -> String {
+    h.send(distillery::tui::effects::Event::Resize(w, height));
     let mut t = Terminal::new(TestBackend::new(w, height)).unwrap();
     t.draw(|f| h.app.render(f)).unwrap();
     t.backend().to_string()

@@ -16,7 +16,16 @@ use similar::{ChangeTag, TextDiff};
 pub struct DetailPane;
 
 impl DetailPane {
-    pub fn render(f: &mut Frame, area: Rect, app: &mut App) {
+    /// The lines of the detail at `width` (0 when no sample's detail is loaded).
+    pub fn line_count(app: &App, width: u16) -> u16 {
+        let current = app.current_id();
+        let Some(d) = app.detail.as_ref().filter(|d| Some(d.id) == current) else { return 0 };
+        let t = &app.theme;
+        let lines = if app.diff { diff_lines(d, t) } else { detail_lines(d, t) };
+        Paragraph::new(lines).wrap(Wrap { trim: false }).line_count(width) as u16
+    }
+
+    pub fn render(f: &mut Frame, area: Rect, app: &App) {
         let t = &app.theme;
         let block = Block::bordered().border_style(t.muted);
         let current = app.current_id();
@@ -30,21 +39,15 @@ impl DetailPane {
         let para = Paragraph::new(lines).wrap(Wrap { trim: false });
         let inner_h = area.height.saturating_sub(2);
         let total = para.line_count(area.width.saturating_sub(2)) as u16;
-        app.detail_scroll = app.detail_scroll.min(total.saturating_sub(inner_h));
-        let scrolled = if app.detail_scroll > 0 || total > inner_h {
-            format!(
-                " {}–{} of {} ",
-                app.detail_scroll + 1,
-                (app.detail_scroll + inner_h).min(total),
-                total
-            )
+        // `update` keeps the scroll within the text for the screen's size; a frame drawn at
+        // another size still shows text.
+        let scroll = app.detail_scroll.min(total.saturating_sub(inner_h));
+        let scrolled = if scroll > 0 || total > inner_h {
+            format!(" {}–{} of {} ", scroll + 1, (scroll + inner_h).min(total), total)
         } else {
             String::new()
         };
-        f.render_widget(
-            para.scroll((app.detail_scroll, 0)).block(block.title_bottom(scrolled)),
-            area,
-        );
+        f.render_widget(para.scroll((scroll, 0)).block(block.title_bottom(scrolled)), area);
     }
 }
 

@@ -84,7 +84,7 @@ impl EditorPopup {
         }
     }
 
-    pub fn render(&mut self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+    pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 90, 85);
         f.render_widget(Clear, area);
         let [tabs, body] =
@@ -108,9 +108,9 @@ impl EditorPopup {
         f.render_widget(Paragraph::new(Line::from(spans)), tabs);
         let title =
             if self.cleaned { " control characters were replaced in this copy " } else { "" };
-        let ta = &mut self.areas[self.field];
-        ta.set_block(Block::bordered().title(title).border_style(theme.accent));
-        f.render_widget(&*ta, body);
+        let block = Block::bordered().title(title).border_style(theme.accent);
+        f.render_widget(&block, body);
+        f.render_widget(&self.areas[self.field], block.inner(body));
     }
 }
 

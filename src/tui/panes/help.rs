@@ -1,4 +1,5 @@
-//! HelpPopup: every binding of every context, generated from the keymap.
+//! HelpPopup: every binding of every context, generated from the panes' commands and the
+//! keymap.
 
 use super::{centered, PopupOutcome};
 use crate::tui::action::Action;
@@ -16,11 +17,12 @@ pub struct HelpPopup {
 }
 
 impl HelpPopup {
-    pub fn handle(&mut self, action: Option<Action>) -> PopupOutcome {
+    pub fn handle(&mut self, action: Option<Action>, keymap: &Keymap) -> PopupOutcome {
         match action {
             Some(Action::Close) => PopupOutcome::Close,
             Some(Action::MoveDown) => {
-                self.scroll = self.scroll.saturating_add(1);
+                let last = Self::lines(keymap, &Theme::default()).len().saturating_sub(1);
+                self.scroll = self.scroll.saturating_add(1).min(last as u16);
                 PopupOutcome::Keep
             }
             Some(Action::MoveUp) => {
@@ -35,7 +37,12 @@ impl HelpPopup {
     pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
         let mut out = Vec::new();
         for ctx in Context::ALL {
-            let bindings = keymap.bindings(ctx);
+            // The pane's own commands first (the footer's order), then every other binding.
+            let commands =
+                super::ALL_COMMANDS.iter().find(|(c, _)| *c == ctx).map_or(&[][..], |(_, a)| *a);
+            let mut bindings = keymap.bindings(ctx);
+            bindings
+                .sort_by_key(|(a, _)| commands.iter().position(|c| c == a).unwrap_or(usize::MAX));
             if bindings.is_empty() {
                 continue;
             }
@@ -54,15 +61,15 @@ impl HelpPopup {
         out
     }
 
-    pub fn render(&mut self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
+    pub fn render(&self, f: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
         let area = centered(area, 80, 90);
         f.render_widget(Clear, area);
         let lines = Self::lines(keymap, theme);
         let max = (lines.len() as u16).saturating_sub(area.height.saturating_sub(2));
-        self.scroll = self.scroll.min(max);
+        let scroll = self.scroll.min(max);
         let block = Block::bordered()
             .title(" Keys (from the keymap; j/k scroll) ")
             .border_style(theme.accent);
-        f.render_widget(Paragraph::new(lines).scroll((self.scroll, 0)).block(block), area);
+        f.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), area);
     }
 }

@@ -1,4 +1,4 @@
-//! One pane or popup per file; each renders itself, popups also handle their keys.
+//! One pane or popup per file, all behind one interface ([`Pane`]).
 
 mod confirm;
 mod detail;
@@ -6,6 +6,7 @@ mod editor;
 mod generate;
 mod help;
 mod note;
+mod pane;
 mod queue;
 mod stats;
 mod status;
@@ -17,6 +18,7 @@ pub use editor::EditorPopup;
 pub use generate::GeneratePopup;
 pub use help::HelpPopup;
 pub use note::NotePopup;
+pub use pane::{Pane, QueuePanes, RenderCx, StudentPane, ALL_COMMANDS};
 pub use queue::QueuePane;
 pub use stats::StatsPopup;
 pub use status::StatusBar;
@@ -36,6 +38,10 @@ pub enum PopupOutcome {
     Decide(Vec<i64>, DecisionKind),
     /// Close and start this generation job.
     Start(crate::work::jobs::JobSpec),
+    /// Back to the student pane, and start this training run.
+    Train(crate::work::student::TrainSpec),
+    /// Not this pane's key: the workbench handles the action (if the key has one).
+    Pass(Option<crate::tui::action::Action>),
 }
 
 /// The key line of a dialog (the generate keys): change, start, and `esc` doing `close`.

@@ -42,15 +42,14 @@ impl NotePopup {
         }
     }
 
-    pub fn render(&mut self, f: &mut Frame, area: Rect, theme: &Theme) {
+    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let mut r = centered(area, 70, 20);
         r.height = 3.min(area.height);
         f.render_widget(Clear, r);
-        self.area.set_block(
-            Block::bordered()
-                .title(format!(" Note on #{} (enter saves, esc cancels) ", self.id))
-                .border_style(theme.accent),
-        );
-        f.render_widget(&self.area, r);
+        let block = Block::bordered()
+            .title(format!(" Note on #{} (enter saves, esc cancels) ", self.id))
+            .border_style(theme.accent);
+        f.render_widget(&block, r);
+        f.render_widget(&self.area, block.inner(r));
     }
 }

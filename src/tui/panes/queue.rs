@@ -23,7 +23,7 @@ fn glyph(s: Status) -> &'static str {
 }
 
 impl QueuePane {
-    pub fn render(f: &mut Frame, area: Rect, app: &mut App) {
+    pub fn render(f: &mut Frame, area: Rect, app: &App) {
         let [tabs_area, list_area] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
         let t = &app.theme;
@@ -67,14 +67,12 @@ impl QueuePane {
         if h == 0 {
             return;
         }
-        if app.cursor < app.offset {
-            app.offset = app.cursor;
-        } else if app.cursor >= app.offset + h {
-            app.offset = app.cursor + 1 - h;
-        }
-        let end = (app.offset + h).min(app.view.rows.len());
+        // `update` keeps the cursor in view for the screen's size; a frame drawn at another
+        // size still shows the cursor.
+        let offset = app.offset.min(app.cursor).max((app.cursor + 1).saturating_sub(h));
+        let end = (offset + h).min(app.view.rows.len());
         let lines: Vec<Line> =
-            (app.offset..end).map(|pos| row_line(app, pos, inner.width as usize)).collect();
+            (offset..end).map(|pos| row_line(app, pos, inner.width as usize)).collect();
         if lines.is_empty() {
             let msg = if app.loading {
                 "loading…"

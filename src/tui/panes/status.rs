@@ -1,7 +1,8 @@
 //! StatusBar: the status line (workspace, counts, pace, notices) and the key hints footer.
 
+use super::Pane;
 use crate::tui::action::Action;
-use crate::tui::app::{App, Popup};
+use crate::tui::app::App;
 use crate::tui::keymap::Context;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -11,36 +12,16 @@ use ratatui::Frame;
 /// Renders the two bottom lines.
 pub struct StatusBar;
 
-/// The keymap context that has the keys now.
-pub fn context(app: &App) -> Context {
+/// The pane that has the keys now: its context and its commands.
+pub fn focused(app: &App) -> (Context, &'static [Action]) {
     match &app.popup {
-        Some(Popup::Help(_)) | Some(Popup::Stats(_)) => Context::Help,
-        Some(Popup::Editor(_)) => Context::Editor,
-        Some(Popup::Note(_)) => Context::Note,
-        Some(Popup::Confirm(_)) => Context::Confirm,
-        Some(Popup::Generate(_)) | Some(Popup::Train(_)) => Context::Generate,
-        Some(Popup::Student) => Context::Student,
-        None if app.filtering => Context::Filter,
-        None => Context::Queue,
+        Some(p) => (p.pane().context(), p.pane().commands()),
+        None => {
+            let q = super::QueuePanes { filtering: app.filtering };
+            (q.context(), q.commands())
+        }
     }
 }
-
-const QUEUE_HINTS: &[Action] = &[
-    Action::Accept,
-    Action::Reject,
-    Action::Edit,
-    Action::Undo,
-    Action::NextPending,
-    Action::Filter,
-    Action::ToggleSelect,
-    Action::Note,
-    Action::Flag,
-    Action::CycleSort,
-    Action::ToggleDiff,
-    Action::Help,
-    Action::Generate,
-    Action::Quit,
-];
 
 impl StatusBar {
     pub fn render_status(f: &mut Frame, area: Rect, app: &App) {
@@ -91,26 +72,11 @@ impl StatusBar {
 
     pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
         let t = &app.theme;
-        let ctx = context(app);
-        let hints = match ctx {
-            Context::Queue => app.keymap.hints(ctx, QUEUE_HINTS),
-            Context::Filter => {
-                let mut h = app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]);
-                h.insert(0, ("type".into(), "to filter"));
-                h
-            }
-            Context::Editor => {
-                app.keymap.hints(ctx, &[Action::Save, Action::NextField, Action::Cancel])
-            }
-            Context::Note => app.keymap.hints(ctx, &[Action::Save, Action::Cancel]),
-            Context::Confirm => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
-            Context::Help => app.keymap.hints(ctx, &[Action::Close]),
-            Context::Generate => app.keymap.hints(ctx, &[Action::Confirm, Action::Cancel]),
-            Context::Student => app.keymap.hints(
-                ctx,
-                &[Action::Train, Action::CancelTraining, Action::Evaluate, Action::Close],
-            ),
-        };
+        let (ctx, commands) = focused(app);
+        let mut hints = app.keymap.hints(ctx, commands);
+        if ctx == Context::Filter {
+            hints.insert(0, ("type".into(), "to filter"));
+        }
         let mut spans = Vec::new();
         let mut used = 0;
         for (key, label) in hints {
