@@ -25,6 +25,19 @@ pub enum MetricKey {
 }
 
 impl MetricKey {
+    /// Every figure.
+    pub const ALL: [MetricKey; 9] = [
+        MetricKey::ExactMatch,
+        MetricKey::VerifierPass,
+        MetricKey::CriticScore,
+        MetricKey::Loss,
+        MetricKey::SyntheticShare,
+        MetricKey::Distinct1,
+        MetricKey::Distinct2,
+        MetricKey::Diversity,
+        MetricKey::NearDupRate,
+    ];
+
     /// Evaluation's figures, in the order tables show them.
     pub const EVAL: [MetricKey; 4] =
         [MetricKey::ExactMatch, MetricKey::VerifierPass, MetricKey::CriticScore, MetricKey::Loss];
@@ -69,20 +82,7 @@ impl MetricKey {
 
     /// The metric of a stored key.
     pub fn from_key(key: &str) -> Option<MetricKey> {
-        use MetricKey::*;
-        [
-            ExactMatch,
-            VerifierPass,
-            CriticScore,
-            Loss,
-            SyntheticShare,
-            Distinct1,
-            Distinct2,
-            Diversity,
-            NearDupRate,
-        ]
-        .into_iter()
-        .find(|m| m.key() == key)
+        MetricKey::ALL.into_iter().find(|m| m.key() == key)
     }
 
     /// A value as tables show it: shares as percentages, others to three places.
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn keys_round_trip() {
-        for m in MetricKey::EVAL.into_iter().chain([MetricKey::Diversity, MetricKey::NearDupRate]) {
+        for m in MetricKey::ALL {
             assert_eq!(MetricKey::from_key(m.key()), Some(m));
         }
         assert_eq!(MetricKey::from_key("nope"), None);

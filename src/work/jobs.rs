@@ -2,8 +2,9 @@
 //! its own store connection, and reports through [`JobEvent`]s to a sink the caller supplies
 //! (the workbench turns them into its events). Cancel stops the model mid-answer.
 
+pub use super::events::{JobEvent, JobFailure, JobKind};
 use super::generate::{generate, GenEvent, GenerateSpec};
-use super::judge_job::{judge_ids, Judged};
+use super::judge_job::judge_ids;
 use super::open::{model_line, open_critic, open_critic_or_teacher};
 use crate::llm::Generator;
 use crate::recipes::run::{Outcome, Progress};
@@ -28,71 +29,6 @@ impl JobSpec {
         g.endpoint = self.endpoint.clone();
         g.params.seed = crate::store::now_ms() as u64;
         g
-    }
-}
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// A recipe writes candidates (and the critic judges them when `[judge] auto` is on).
-    Generate(Recipe),
-    /// The critic judges chosen samples.
-    Judge,
-}
-
-impl std::fmt::Display for JobKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JobKind::Generate(r) => f.write_str(r.name()),
-            JobKind::Judge => f.write_str("judge"),
-        }
-    }
-}
-
-/// What a job reports.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobEvent {
-    /// The model is loaded and the job runs.
-    Running {
-        teacher: String,
-    },
-    /// One attempt ended; `kept` is the new sample's id when it was kept.
-    Attempt {
-        progress: Progress,
-        kept: Option<i64>,
-        line: String,
-    },
-    Finished {
-        progress: Progress,
-        cancelled: bool,
-    },
-    /// The job stopped on an error (or could not start).
-    Failed(JobFailure),
-    /// The critic is loaded and judges this many samples.
-    Judging {
-        total: usize,
-    },
-    Judged(Box<Judged>),
-}
-
-/// Why a job did not finish.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobFailure {
-    /// Another job runs; one at a time.
-    Busy,
-    /// This workbench cannot run jobs (as in tests).
-    Unavailable,
-    /// The job failed: what it was, and the error.
-    Error { kind: JobKind, message: String },
-}
-
-impl std::fmt::Display for JobFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JobFailure::Busy => f.write_str("a job is already running; cancel it first"),
-            JobFailure::Unavailable => f.write_str("generation jobs are not available here"),
-            JobFailure::Error { kind, message } => write!(f, "{kind}: {message}"),
-        }
     }
 }
 

@@ -1,28 +1,14 @@
 //! Judging as a job: the samples a generation job kept (when `[judge] auto` is on) or the ones
 //! the curator asks for, each verdict reported with the queue row's new signals.
 
-use super::jobs::JobEvent;
+use super::events::JobEvent;
+pub use super::events::Judged;
 use super::judging::{judge_pending, Extra, JudgeOptions, JudgeProgress};
 use crate::judge::critic::rubric;
 use crate::llm::Generator;
-use crate::store::Committed;
 use crate::workspace::Workspace;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-/// What the job reports after judging one sample: its new signals for the queue row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    pub id: i64,
-    pub score: Option<f32>,
-    pub agreement: Option<f32>,
-    pub needs: crate::judge::Needs,
-    /// The automatic accept, when the workspace's rule admitted it.
-    pub auto: Option<Committed>,
-    pub done: usize,
-    pub total: usize,
-    pub line: String,
-}
 
 /// Judges `ids` with `critic` (in the job's thread), reporting each one as it lands.
 pub fn judge_ids(

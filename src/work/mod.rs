@@ -4,6 +4,7 @@
 //! workbench turns them into its events, the CLI into progress bars). `cli` and `tui` call
 //! these same functions with the same defaults.
 
+pub mod events;
 pub mod generate;
 pub mod jobs;
 pub mod judge_job;
