@@ -123,6 +123,9 @@ where
 {
     let mut input = make_input();
     let mut pending: Vec<Effect> = app.init();
+    // The size to lay out for until the terminal reports a resize.
+    let size = terminal.size()?;
+    pending.extend(app.update(Event::Resize(size.width, size.height)));
     tokio::pin!(shutdown);
     loop {
         // Carry out effects; the external editor needs the terminal and a fresh input stream.
@@ -142,11 +145,6 @@ where
         }
         if app.quit {
             return Ok(app);
-        }
-        let size = terminal.size()?;
-        if (size.width, size.height) != (app.size.width, app.size.height) {
-            pending.extend(app.update(Event::Resize(size.width, size.height)));
-            continue;
         }
         terminal.draw(|f| app.render(f))?;
         let event = tokio::select! {

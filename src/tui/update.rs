@@ -265,8 +265,12 @@ impl App {
                 self.offset = self.cursor + 1 - h;
             }
         }
-        let (w, inner_h) = areas.detail_inner();
-        let total = super::panes::DetailPane::line_count(self, w);
-        self.detail_scroll = self.detail_scroll.min(total.saturating_sub(inner_h));
+        // Only a scrolled detail can run past its text (and measuring it lays out the whole
+        // sample, which would cost every event).
+        if self.detail_scroll > 0 {
+            let (w, inner_h) = areas.detail_inner();
+            let total = super::panes::DetailPane::line_count(self, w);
+            self.detail_scroll = self.detail_scroll.min(total.saturating_sub(inner_h));
+        }
     }
 }

@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_distillery"));
-    c.env_remove("DISTILLERY_WORKSPACE");
+    c.env_remove("DISTILLERY_WORKSPACE").env_remove("DISTILLERY_LOG");
     c
 }
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
@@ -21,7 +21,7 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn workspace() -> tempfile::TempDir {
+pub(crate) fn workspace() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let o = bin().arg("init").arg(d.path()).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));

@@ -1,25 +1,8 @@
 //! The command line's edges: a closed pipe, the workbench without a terminal, the log every
 //! command writes, `--json` outcomes, `-q`, completions and the man page.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_distillery"));
-    c.env_remove("DISTILLERY_WORKSPACE").env_remove("DISTILLERY_LOG");
-    c
-}
-
-fn workspace() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let o = bin().arg("init").arg(d.path()).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    d
-}
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
+use super::cli::{bin, fixture, workspace};
+use std::process::Stdio;
 
 #[test]
 fn a_closed_pipe_ends_the_command_quietly() {

@@ -124,36 +124,50 @@ impl Pane for StudentPane {
     }
 }
 
-/// `impl Pane` for a popup whose own methods take the action (`handle(action)`) and draw with
-/// the keymap and theme, or the theme only.
-macro_rules! popup {
-    ($ty:ty, $ctx:expr, $cmds:expr, keymap) => {
-        popup!(@impl $ty, $ctx, $cmds, |s: &$ty, f, area, cx: &RenderCx| s.render(f, area, cx.keymap, cx.theme));
-    };
-    ($ty:ty, $ctx:expr, $cmds:expr, theme) => {
-        popup!(@impl $ty, $ctx, $cmds, |s: &$ty, f, area, cx: &RenderCx| s.render(f, area, cx.theme));
-    };
-    (@impl $ty:ty, $ctx:expr, $cmds:expr, $render:expr) => {
-        impl Pane for $ty {
-            fn context(&self) -> Context {
-                $ctx
-            }
-            fn commands(&self) -> &'static [Action] {
-                $cmds
-            }
-            fn handle(&mut self, _: &KeyEvent, action: Option<Action>, _: &Keymap) -> PopupOutcome {
-                <$ty>::handle(self, action)
-            }
-            fn render(&self, f: &mut Frame, area: Rect, cx: &RenderCx) {
-                ($render)(self, f, area, cx)
-            }
-        }
-    };
+impl Pane for ConfirmPopup {
+    fn context(&self) -> Context {
+        Context::Confirm
+    }
+    fn commands(&self) -> &'static [Action] {
+        CONFIRM_COMMANDS
+    }
+    fn handle(&mut self, _: &KeyEvent, action: Option<Action>, _: &Keymap) -> PopupOutcome {
+        ConfirmPopup::handle(self, action)
+    }
+    fn render(&self, f: &mut Frame, area: Rect, cx: &RenderCx) {
+        ConfirmPopup::render(self, f, area, cx.keymap, cx.theme)
+    }
 }
 
-popup!(ConfirmPopup, Context::Confirm, CONFIRM_COMMANDS, keymap);
-popup!(GeneratePopup, Context::Generate, DIALOG_COMMANDS, keymap);
-popup!(StatsPopup, Context::Help, HELP_COMMANDS, theme);
+impl Pane for GeneratePopup {
+    fn context(&self) -> Context {
+        Context::Generate
+    }
+    fn commands(&self) -> &'static [Action] {
+        DIALOG_COMMANDS
+    }
+    fn handle(&mut self, _: &KeyEvent, action: Option<Action>, _: &Keymap) -> PopupOutcome {
+        GeneratePopup::handle(self, action)
+    }
+    fn render(&self, f: &mut Frame, area: Rect, cx: &RenderCx) {
+        GeneratePopup::render(self, f, area, cx.keymap, cx.theme)
+    }
+}
+
+impl Pane for StatsPopup {
+    fn context(&self) -> Context {
+        Context::Help
+    }
+    fn commands(&self) -> &'static [Action] {
+        HELP_COMMANDS
+    }
+    fn handle(&mut self, _: &KeyEvent, action: Option<Action>, _: &Keymap) -> PopupOutcome {
+        StatsPopup::handle(self, action)
+    }
+    fn render(&self, f: &mut Frame, area: Rect, cx: &RenderCx) {
+        StatsPopup::render(self, f, area, cx.theme)
+    }
+}
 
 impl Pane for HelpPopup {
     fn context(&self) -> Context {
