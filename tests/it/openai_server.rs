@@ -82,8 +82,10 @@ pub(crate) fn serve(replies: Vec<Reply>, delay: Duration) -> Server {
             std::thread::spawn(move || {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
-                handle(conn, &replies, &seen, &next, delay);
-                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let done = || {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                };
+                handle(conn, &replies, &seen, &next, delay, &done);
             });
         }
     });
@@ -96,6 +98,9 @@ pub(crate) fn handle(
     seen: &Mutex<Vec<Seen>>,
     next: &AtomicUsize,
     delay: Duration,
+    // Called once the request is answered, before the bytes that let the client go on: so a
+    // request counts as in flight exactly while the client waits for it.
+    done: &dyn Fn(),
 ) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
@@ -135,6 +140,7 @@ pub(crate) fn handle(
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
+            done();
             let _ = write!(w, "{head}\r\n{body}");
         }
         Reply::Stream { chunks, end } => {
@@ -148,10 +154,15 @@ pub(crate) fn handle(
             }
             match end {
                 End::Done => {
+                    done();
                     let _ = write!(w, "data: [DONE]\n\n");
                 }
-                End::Cut => {}
-                End::Stall(d) => std::thread::sleep(*d),
+                // The client goes on when the connection closes, after this returns.
+                End::Cut => done(),
+                End::Stall(d) => {
+                    std::thread::sleep(*d);
+                    done();
+                }
             }
         }
     }
