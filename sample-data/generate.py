@@ -3,8 +3,11 @@
 
 Deterministic (fixed RNG seed); run `python3 sample-data/generate.py` from the repo root to rewrite
 the files. Per task: seed tasks (Self-Instruct shape), ~20 candidate samples in Alpaca JSONL (some
-deliberately wrong, marked only in this script), and a held-out eval set of 60 items with
-automatically scorable references. The eval items never overlap the seeds or candidates.
+deliberately wrong, marked only in this script), a held-out eval set of 60 items with
+automatically scorable references, and 200 labelled questions (seed tasks whose one instance
+holds the reference answer: what the rejection-sampling recipe samples and checks). The eval
+items never overlap the seeds, candidates or questions (the test suite checks it). The questions
+come from an RNG of their own, so adding them left the older files unchanged.
 """
 import json, os, random
 
@@ -88,6 +91,23 @@ def write_jsonl(path, rows):
 def wrong_number(n):
     return rng.choice([n + rng.randint(1, 9), abs(n - rng.randint(1, 9)), n * 10 + rng.randint(0, 9)])
 
+# The labelled questions' own RNG: the older files keep the draws they were written with.
+qrng = random.Random(20261202)
+QUESTIONS = 200
+
+def questions(gen, seen, path, prefix, name, instruction, answer):
+    """QUESTIONS labelled seed questions, none seen before, drawn with `qrng`."""
+    global rng
+    saved, rng = rng, qrng
+    try:
+        rows = unique(gen, QUESTIONS, seen)
+    finally:
+        rng = saved
+    write_jsonl(path, [
+        {"id": f"{prefix}_q{i}", "name": name, "instruction": instruction,
+         "instances": [{"input": q, "output": answer(a)}], "is_classification": False}
+        for i, (q, a) in enumerate(rows)])
+
 def arithmetic():
     seen = set()
     seeds = unique(arith_problem, 8, seen)
@@ -111,6 +131,8 @@ def arithmetic():
     write_jsonl(f"{HERE}/arithmetic/eval.jsonl", [
         {"task": "arithmetic", "instruction": ARITH_INSTRUCTION, "input": q, "reference": str(a),
          "scorer": "number"} for q, a in evals])
+    questions(arith_problem, seen, f"{HERE}/arithmetic/questions.jsonl", "arith", "word_problem",
+              ARITH_INSTRUCTION, str)
 
 def extraction():
     seen = set()
@@ -138,6 +160,8 @@ def extraction():
     write_jsonl(f"{HERE}/extraction/eval.jsonl", [
         {"task": "extraction", "instruction": EXTRACT_INSTRUCTION, "input": t,
          "reference": dump(r), "scorer": "json_exact"} for t, r in evals])
+    questions(extract_problem, seen, f"{HERE}/extraction/questions.jsonl", "extract",
+              "order_extraction", EXTRACT_INSTRUCTION, dump)
 
 if __name__ == "__main__":
     arithmetic()

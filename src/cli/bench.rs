@@ -39,7 +39,7 @@ pub fn run(
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train, outcome or all"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `distillery demo`: a workspace with the sample data, then the TUI.
+//! `distillery demo`: a workspace with the sample data, then the TUI with a rejection-sampling
+//! job running.
 
 use super::import::{describe, import_bytes, ImportRequest};
 use crate::formats::Format;
@@ -25,6 +26,11 @@ pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
         include_str!("../../sample-data/arithmetic/eval.jsonl"),
     ),
     (
+        "arithmetic",
+        "sample-data/arithmetic/questions.jsonl",
+        include_str!("../../sample-data/arithmetic/questions.jsonl"),
+    ),
+    (
         "extraction",
         "sample-data/extraction/seeds.jsonl",
         include_str!("../../sample-data/extraction/seeds.jsonl"),
@@ -38,6 +44,11 @@ pub const SAMPLE_DATA: &[(&str, &str, &str)] = &[
         "extraction",
         "sample-data/extraction/eval.jsonl",
         include_str!("../../sample-data/extraction/eval.jsonl"),
+    ),
+    (
+        "extraction",
+        "sample-data/extraction/questions.jsonl",
+        include_str!("../../sample-data/extraction/questions.jsonl"),
     ),
 ];
 
@@ -100,11 +111,14 @@ pub(super) fn run(dir: Option<PathBuf>, no_tui: bool) -> anyhow::Result<()> {
     if no_tui {
         return Ok(());
     }
-    // The local teacher: fetched on first run, then a small self-instruct job in the background.
+    // The local teacher: fetched on first run, then a small job in the background.
     let job = match teacher_ready(&ws) {
+        // Rejection sampling on the labelled questions: the first candidates a new user sees
+        // are answers that matched their references (the rest are counted, and the questions
+        // every answer missed are stored as hard cases).
         Ok(()) => Some(crate::work::jobs::JobSpec {
-            recipe: crate::recipes::Recipe::SelfInstruct,
-            n: 5,
+            recipe: crate::recipes::Recipe::RejectionSampling,
+            n: 16,
             endpoint: None,
         }),
         Err(e) => {

@@ -14,9 +14,19 @@ pub struct GenerateArgs {
     /// The recipe (`distillery recipes` lists them).
     #[arg(long, default_value = "self-instruct")]
     recipe: Recipe,
-    /// Candidates to keep.
+    /// Candidates to keep (rejection-sampling: seed questions to sample).
     #[arg(short = 'n', long, default_value_t = 10)]
     n: usize,
+    /// rejection-sampling: answers sampled per question.
+    #[arg(short = 'k', long, default_value_t = 4)]
+    k: usize,
+    /// rejection-sampling: keep the answers that fail too, marked, for a policy or a curator to
+    /// decide (the questions all fail are hard cases either way).
+    #[arg(long)]
+    keep_failed: bool,
+    /// rejection-sampling: ask for a short worked solution ending in "#### ANSWER".
+    #[arg(long)]
+    worked: bool,
     /// A llama-family GGUF (default: `[teacher] model`, else SmolLM2-135M-Instruct from the cache).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -69,6 +79,9 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs, verbose: u8) -> anyhow::Resul
         ..GenParams::default()
     };
     spec.shots = a.shots;
+    spec.k = a.k;
+    spec.keep_failed = a.keep_failed;
+    spec.worked = a.worked;
     let mut teacher = open_teacher(ws, &spec, &mut |m| eprintln!("{m}"))?;
     let bar = indicatif::ProgressBar::new(a.n as u64);
     bar.set_style(

@@ -4,6 +4,8 @@ pub mod bench;
 mod bench_batch;
 pub mod bench_engine;
 mod bench_judge;
+pub mod bench_outcome;
+mod bench_outcome_table;
 mod bench_teacher;
 mod bench_train;
 mod bench_workbench;
@@ -16,6 +18,7 @@ mod import;
 mod judge;
 pub mod logging;
 pub mod models;
+mod round;
 mod stats;
 mod train;
 
@@ -91,7 +94,7 @@ pub enum Command {
     /// Open the curation TUI (also what `distillery` alone does).
     Tui,
     /// Create or reopen the demo workspace with the sample data, fetch the local teacher if needed,
-    /// and open the TUI on it with a small self-instruct job running.
+    /// and open the TUI on it with a rejection-sampling job running on the labelled questions.
     Demo {
         /// Where the demo workspace lives (default: the user's data directory).
         #[arg(long)]
@@ -108,6 +111,10 @@ pub enum Command {
     Judge(judge::JudgeArgs),
     /// LoRA-fine-tune the student on the accepted set (checkpointed; `--resume ID` continues a run).
     Train(train::TrainArgs),
+    /// Headless rounds: rejection sampling on fresh seed questions, a curator policy decides
+    /// (automatic, undoable events), the student retrains from the base on everything accepted,
+    /// and is evaluated on the held-out items; repeated `--rounds` times.
+    Round(round::RoundArgs),
     /// Write a training run's adapter as a PEFT LoRA folder (adapter_config.json, adapter_model.safetensors).
     ExportAdapter(train::ExportAdapterArgs),
     /// The base model and each round's student on the held-out items, side by side, with the
@@ -124,7 +131,8 @@ pub enum Command {
         /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp),
         /// throughput (16 prompts batched against 16 sequential llama.cpp generations), eval (the
         /// base model on the demo's 120 held-out items), judge (critic injection and throughput),
-        /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT), or all
+        /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT), outcome
+        /// (base vs uncurated vs curated students on the held-out items, about 30 minutes), or all
         /// (the workbench ones).
         #[arg(default_value = "all")]
         which: String,
@@ -139,6 +147,8 @@ pub enum Command {
         random_model: bool,
         #[command(flatten)]
         engine: bench_engine::EngineArgs,
+        #[command(flatten)]
+        outcome: bench_outcome::OutcomeArgs,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
@@ -194,10 +204,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Recipes) => generate::list_recipes(&ws_dir),
         Some(Command::Judge(args)) => judge::run(&open(&ws_dir)?, args),
         Some(Command::Train(args)) => train::run(&open(&ws_dir)?, args),
+        Some(Command::Round(args)) => round::run(&open(&ws_dir)?, args),
         Some(Command::ExportAdapter(args)) => train::export_adapter(&open(&ws_dir)?, args),
         Some(Command::Eval(args)) => eval::run(&open(&ws_dir)?, args),
         Some(Command::ExportModel(args)) => eval::export_model(&open(&ws_dir)?, args),
-        Some(Command::Bench { which, rows, critic, random_model, engine }) => {
+        Some(Command::Bench { which, rows, critic, random_model, engine, outcome }) => {
+            if which == "outcome" {
+                return bench_outcome::run(&outcome);
+            }
             match critic.as_deref() {
                 Some(name) if name != "local" => {
                     bench::run(&which, rows, Some((&open(&ws_dir)?, name)), random_model, &engine)

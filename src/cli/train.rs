@@ -3,10 +3,9 @@
 //! keeps its own). Checkpoints go to `<workspace>/runs/<id>/checkpoints`; `--resume ID`
 //! continues a run from its last good checkpoint with the settings it was started with.
 
-use crate::store::RunStatus;
-use crate::train::data::{examples, round_data, Formatter};
-use crate::train::model::{LoraConfig, Target, TrainModel};
-use crate::train::run::{train, StepReport, TrainOptions};
+use crate::train::model::Target;
+use crate::train::run::TrainOptions;
+use crate::work::training::{train_run, TrainEvent};
 use crate::workspace::Workspace;
 use clap::Args;
 
@@ -65,7 +64,7 @@ pub struct TrainArgs {
 pub use crate::train::settings::Settings;
 
 pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
-    let mut store = ws.store()?;
+    let store = ws.store()?;
     // The settings: a resumed run's own, or the command line's (no run is recorded yet).
     let (resumed, settings, base) = match a.resume {
         Some(id) => {
@@ -115,152 +114,26 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
             (None, s, base)
         }
     };
-    // The data and the memory are checked before a run is recorded (or marked running again).
-    let data = round_data(&store, settings.task.as_deref(), settings.seed_share)?;
-    let ex = examples(&Formatter::from_path(&base)?, &data, settings.max_len)
-        .map_err(anyhow::Error::msg)?;
-    fits(&base)?;
-    let is_new = resumed.is_none();
-    let run = match resumed {
-        Some(run) => {
-            store.resume_run(run.id, std::process::id())?;
-            run
-        }
-        None => store.start_run(
-            &base.display().to_string(),
-            &serde_json::to_string(&settings)?,
-            std::process::id(),
-        )?,
-    };
-    let dir = crate::train::run_dir(&ws.dir, run.id);
-    std::fs::create_dir_all(&dir)?;
-    let cancel_file = dir.join(crate::train::CANCEL);
-    let _ = std::fs::remove_file(&cancel_file);
-    if is_new {
-        // The collapse guard's figures on this round's data.
-        let texts: Vec<&crate::sample::SampleText> = data.texts.iter().map(|(_, t)| t).collect();
-        let embedder = crate::judge::embed::Embedder::from_cache(&mut |m| eprintln!("train: {m}"));
-        let g = crate::train::guard::measure(
-            &texts,
-            data.synthetic,
-            embedder.as_ref(),
-            ws.config.judge.near_duplicate.cosine,
-        );
-        let n = texts.len() as i64;
-        let m: Vec<(String, f64, i64)> =
-            g.metrics().into_iter().map(|(k, v)| (k.to_owned(), v, n)).collect();
-        store.record_metrics(Some(run.id), None, &m)?;
-        eprintln!(
-            "train: {}",
-            m.iter()
-                .map(|(k, v, _)| format!("{} {v:.3}", k.trim_start_matches("guard.")))
-                .collect::<Vec<_>>()
-                .join(" · ")
-        );
-    }
-    let lora = LoraConfig {
-        rank: settings.rank,
-        alpha: settings.alpha,
-        dropout: settings.dropout,
-        targets: settings.targets.clone(),
-        seed: settings.options.seed,
-    };
-    let mut model = TrainModel::from_path(&base, &lora, candle_core::DType::F32)?;
-    eprintln!(
-        "train: run {} (round {}), {} examples ({} accepted, {} real seed examples), LoRA r={} on {:?}, {} threads",
-        run.id,
-        run.round,
-        ex.len(),
-        data.synthetic,
-        data.real,
-        lora.rank,
-        lora.targets,
-        rayon::current_num_threads()
-    );
     let json = a.json;
-    let mut progress = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(crate::train::PROGRESS))?;
     let cancel = AtomicBool::new(false);
-    let mut on = |r: &StepReport| {
-        use std::io::Write;
-        let line = serde_json::to_string(r).expect("a report serialises");
-        let _ = writeln!(progress, "{line}");
-        if cancel_file.exists() {
-            eprintln!("train: cancel asked for; stopping after step {}", r.step);
-            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut on = |e: TrainEvent| match e {
+        TrainEvent::Note(m) => eprintln!("train: {m}"),
+        TrainEvent::Step(r) if json => {
+            println!("{}", serde_json::to_string(&r).expect("a report serialises"))
         }
-        if json {
-            println!("{line}");
-        } else {
-            eprintln!(
-                "step {}/{} · loss {:.4} · lr {:.2e} · {:.0} tokens/s · ETA {:.0} s",
-                r.step, r.total, r.loss, r.lr, r.tokens_per_s, r.eta_s
-            );
-        }
+        TrainEvent::Step(r) => eprintln!(
+            "step {}/{} · loss {:.4} · lr {:.2e} · {:.0} tokens/s · ETA {:.0} s",
+            r.step, r.total, r.loss, r.lr, r.tokens_per_s, r.eta_s
+        ),
     };
-    let result = train(
-        &mut model,
-        &ex,
-        &settings.options,
-        &dir.join("checkpoints"),
-        a.resume.is_some(),
-        &cancel,
-        &mut on,
+    let done = train_run(ws, &settings, &base, resumed, &cancel, &mut on)?;
+    println!(
+        "train: run {} {} after {} steps; checkpoints in {}",
+        done.run_id,
+        done.status,
+        done.steps,
+        done.dir.join("checkpoints").display()
     );
-    match result {
-        Ok(done) => {
-            for s in &done.skipped {
-                eprintln!("train: {s}");
-            }
-            if let Some(from) = done.resumed_from {
-                eprintln!("train: resumed from step {from}");
-            }
-            let status = if done.cancelled { RunStatus::Cancelled } else { RunStatus::Done };
-            store.finish_run(run.id, status, Some(&dir.display().to_string()))?;
-            println!(
-                "train: run {} {} after {} steps; checkpoints in {}",
-                run.id,
-                status,
-                done.steps,
-                dir.join("checkpoints").display()
-            );
-            Ok(())
-        }
-        Err(e) => {
-            store.finish_run(run.id, RunStatus::Failed, None)?;
-            anyhow::bail!("run {}: {e}", run.id)
-        }
-    }
-}
-
-/// Whether the base model, dequantized to f32 for training, fits in the memory there is.
-fn fits(base: &std::path::Path) -> anyhow::Result<()> {
-    let params: usize = if base.is_dir() {
-        let files = crate::train::hf::hf_weight_files(base)?;
-        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
-            .map_err(|e| anyhow::anyhow!("{}: {e}", base.display()))?;
-        st.tensors().iter().map(|(_, v)| v.shape().iter().product::<usize>()).sum()
-    } else {
-        let mut f = std::fs::File::open(base)?;
-        let ct = candle_core::quantized::gguf_file::Content::read(&mut f)
-            .map_err(|e| anyhow::anyhow!("{}: not a GGUF file: {e}", base.display()))?;
-        ct.tensor_infos.values().map(|t| t.shape.elem_count()).sum()
-    };
-    // f32 weights, plus about as much again for activations, gradients and the optimizer.
-    let need = params as f64 * 4.0 * 2.5;
-    let avail = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb * 1024.0);
-    if let Some(avail) = avail.filter(|a| need > *a) {
-        anyhow::bail!("{}: {} M parameters need about {:.1} GB to train in f32, and {:.1} GB is available; pick a smaller base model", base.display(), params / 1_000_000, need / 1e9, avail / 1e9);
-    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! - [`vote`]: self-consistency over k answers: groups, majority, agreement, and a vote weighted
 //!   by each answer's mean token log-probability.
 //! - [`verify`]: programmatic verifiers (arithmetic, JSON with keys, regex, exact match).
+//! - [`score`]: an answer against a reference (what evaluation and rejection sampling count right).
 //!
 //! - [`critic`] and [`run`]: the critic on any generator, with the rubric file; votes; both
 //!   stored as they are made.
@@ -19,6 +20,7 @@ pub mod critic;
 pub mod dedup;
 pub mod embed;
 pub mod extract;
+pub mod score;
 pub mod verdict;
 pub mod verify;
 pub mod vote;

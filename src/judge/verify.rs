@@ -131,8 +131,8 @@ pub fn automatic(output: &str) -> Vec<Check> {
     out
 }
 
-/// Every check for a sample: the rules that apply to its task and recipe, then the automatic
-/// checks of a kind no rule ran. Checks with nothing to check stay in (they say why).
+/// Every check for a sample: the rules that apply to its task and recipe, the reference check
+/// when it carries a reference answer, then the automatic checks of a kind no rule ran. Checks with nothing to check stay in (they say why).
 pub fn checks_for(
     rules: &[VerifyRule],
     task: Option<&str>,
@@ -146,6 +146,10 @@ pub fn checks_for(
         .map(|r| r.verifier.check(output, reference))
         .collect();
     let named: Vec<&str> = out.iter().map(|c| c.name).collect();
+    // A sample that carries a reference answer is checked against it, unless a rule already does.
+    if let Some(r) = reference.filter(|_| !named.contains(&"exact")) {
+        out.push(super::score::reference_check(output, r));
+    }
     let auto: Vec<Check> =
         automatic(output).into_iter().filter(|a| !named.contains(&a.name)).collect();
     out.extend(auto);

@@ -78,14 +78,17 @@ pub fn sources(
             })
             .collect::<Result<_, _>>()?,
         Recipe::Llm2llm => {
-            let f: Vec<_> =
+            let mut f: Vec<_> =
                 store.failures(None)?.into_iter().filter(|f| of_task(&f.task)).collect();
+            f.extend(store.hard_cases()?.into_iter().filter(|f| of_task(&f.task)));
             if f.is_empty() {
-                anyhow::bail!("llm2llm: no wrong answers of a student to start from: train a student (`distillery train`), then `distillery eval` stores its failures");
+                anyhow::bail!("llm2llm: no wrong answers to start from: train a student (`distillery train`), then `distillery eval` stores its failures; or run rejection-sampling, which stores the questions the teacher gets wrong");
             }
             super::llm2llm::sources(&f)
         }
         Recipe::SelfInstruct | Recipe::SelfChat | Recipe::RolePlay => seeds()?,
+        // Its own loop over the seed questions (`rejection::questions`).
+        Recipe::RejectionSampling => Vec::new(),
     })
 }
 
@@ -104,6 +107,14 @@ pub fn run_recipe(
     let t = opts.template.clone();
     match recipe {
         Recipe::SelfInstruct => self_instruct(model, store, opts, on),
+        Recipe::RejectionSampling => {
+            let qs = super::rejection::questions(store, opts.task.as_deref(), opts.params.seed)?;
+            let s = super::rejection::Sampling {
+                verifiers: store.verifiers.clone(),
+                ..Default::default()
+            };
+            super::rejection::run(model, store, opts, &s, &qs, on)
+        }
         Recipe::EvolInstruct => run_each(
             recipe,
             model,
@@ -163,13 +174,14 @@ pub fn run_recipe(
             )
         }
         Recipe::Llm2llm => {
-            let failures = store.failures(None)?;
+            let mut failures = store.failures(None)?;
+            failures.extend(store.hard_cases()?);
             let find = |s: &Source| {
                 failures
                     .iter()
                     .find(|f| {
                         (f.kind == "sample" && s.parent == Some(f.item_id))
-                            || (f.kind == "seed" && s.seed_id == Some(f.item_id))
+                            || (f.kind != "sample" && s.seed_id == Some(f.item_id))
                     })
                     .cloned()
             };

@@ -111,7 +111,7 @@ pub fn sources(failures: &[Failure]) -> Vec<Source> {
         .iter()
         .map(|f| Source {
             parent: (f.kind == "sample").then_some(f.item_id),
-            seed_id: (f.kind == "seed").then_some(f.item_id),
+            seed_id: (f.kind != "sample").then_some(f.item_id),
             task: f.task.clone(),
             text: SampleText::new(f.instruction.clone(), f.input.clone(), f.reference.clone()),
         })

@@ -4,7 +4,8 @@
 //! Self-instruct has its own loop ([`run::self_instruct`]); the recipes that turn one source into
 //! one candidate (evol-instruct, backtranslation, self-chat, role-play, self-refine) share
 //! [`each::run_each`].
-//! LLM2LLM starts from the student's wrong answers that `distillery eval` stores.
+//! LLM2LLM starts from the student's wrong answers that `distillery eval` stores, and from the
+//! hard cases rejection sampling ([`rejection`]) records.
 
 pub mod dialogue;
 pub mod dispatch;
@@ -12,6 +13,7 @@ pub mod each;
 pub mod evol;
 pub mod llm2llm;
 pub mod refine;
+pub mod rejection;
 pub mod run;
 pub mod self_instruct;
 
@@ -30,11 +32,12 @@ pub enum Recipe {
     RolePlay,
     SelfRefine,
     Llm2llm,
+    RejectionSampling,
 }
 
 impl Recipe {
     /// Every recipe, in the order the CLI and the dialog list them.
-    pub const ALL: [Recipe; 7] = [
+    pub const ALL: [Recipe; 8] = [
         Recipe::SelfInstruct,
         Recipe::EvolInstruct,
         Recipe::Backtranslation,
@@ -42,6 +45,7 @@ impl Recipe {
         Recipe::RolePlay,
         Recipe::SelfRefine,
         Recipe::Llm2llm,
+        Recipe::RejectionSampling,
     ];
 
     /// The name on the command line, in templates' file names and in provenance.
@@ -54,6 +58,7 @@ impl Recipe {
             Recipe::RolePlay => "role-play",
             Recipe::SelfRefine => "self-refine",
             Recipe::Llm2llm => "llm2llm",
+            Recipe::RejectionSampling => "rejection-sampling",
         }
     }
 
@@ -66,7 +71,8 @@ impl Recipe {
             Recipe::SelfChat => "the teacher writes a multi-turn human/assistant dialogue about each seed's topic (Baize)",
             Recipe::RolePlay => "two roles take turns on each seed's task, one instructing and one answering (CAMEL)",
             Recipe::SelfRefine => "the critic's rationale goes back to the teacher, which revises a sample scored below 7; the revision is linked to its parent (d shows the diff)",
-            Recipe::Llm2llm => "the student's wrong answers on its training items (stored by `distillery eval`) become new examples of the same skill (LLM2LLM)",
+            Recipe::Llm2llm => "the student's wrong answers on its training items (stored by `distillery eval`) and rejection sampling's hard cases become new examples of the same skill (LLM2LLM)",
+            Recipe::RejectionSampling => "k answers to each seed question with a reference; the distinct ones its scorer and the task's verifiers pass are kept, the questions all fail are stored as hard cases (STaR, RFT)",
         }
     }
 
@@ -80,6 +86,9 @@ impl Recipe {
             Recipe::RolePlay => include_str!("../../assets/recipes/role-play.txt"),
             Recipe::SelfRefine => include_str!("../../assets/recipes/self-refine.txt"),
             Recipe::Llm2llm => include_str!("../../assets/recipes/llm2llm.txt"),
+            Recipe::RejectionSampling => {
+                include_str!("../../assets/recipes/rejection-sampling.txt")
+            }
         }
     }
 
@@ -90,7 +99,7 @@ impl Recipe {
 
     /// Whether it starts from the stored seeds through its own loop (no per-source list).
     pub fn own_loop(self) -> bool {
-        self == Recipe::SelfInstruct
+        matches!(self, Recipe::SelfInstruct | Recipe::RejectionSampling)
     }
 
     /// Whether its candidates derive from a sample that already exists (near-duplicates of the

@@ -76,6 +76,25 @@ impl Store {
         Ok(tx.commit()?)
     }
 
+    /// A sample's vote: the winner, its share and whether the output gives it (None: no vote).
+    pub fn vote_summary(&self, sample_id: i64) -> Result<Option<VoteSummary>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT winner, agreement, agrees FROM votes WHERE sample_id = ?1",
+                [sample_id],
+                |r| {
+                    Ok(VoteSummary {
+                        winner: r.get(0)?,
+                        agreement: r.get::<_, f64>(1)? as f32,
+                        agrees: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// Replaces a sample's vote (its answers and outcome), in one transaction.
     pub fn record_votes(
         &mut self,

@@ -183,6 +183,36 @@ CREATE TABLE student_failures (
 );
 CREATE INDEX evaluations_run ON evaluations(run_id);
 "#,
+    // v6: seed questions no sampled answer got right (rejection sampling's hard cases, offered
+    // to llm2llm), and headless rounds with their policy and step.
+    r#"
+CREATE TABLE hard_cases (
+    id INTEGER PRIMARY KEY,
+    seed_id INTEGER NOT NULL REFERENCES seeds(id),
+    task TEXT,
+    instruction TEXT NOT NULL,
+    input TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    answer TEXT NOT NULL,                      -- the most common wrong answer, raw
+    k INTEGER NOT NULL,                        -- answers sampled, all wrong
+    model TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (seed_id)
+);
+CREATE TABLE rounds (
+    id INTEGER PRIMARY KEY,
+    policy TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    budget INTEGER NOT NULL,                   -- seed questions per task
+    step TEXT NOT NULL CHECK (step IN ('generate', 'decide', 'train', 'eval', 'done', 'failed', 'cancelled')),
+    first_sample INTEGER NOT NULL,             -- the round's candidates: ids above this
+    last_sample INTEGER,                       -- ... up to this one (set after generating)
+    run_id INTEGER REFERENCES training_runs(id),
+    results TEXT,                              -- JSON: what each step reported
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER
+);
+"#,
 ];
 
 /// The schema version this build writes.

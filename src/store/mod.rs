@@ -7,6 +7,7 @@ mod insert;
 mod judge;
 mod judge_stats;
 mod migrations;
+mod rounds;
 mod runs;
 mod samples;
 mod seeds;
@@ -19,6 +20,7 @@ pub use insert::{ImportReport, NewSample, NewSeed};
 pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
+pub use rounds::{HardCase, Round, RoundStep};
 pub use runs::{RunStatus, TrainingRun};
 pub use samples::{Candidate, ExportRow, Judgement, Provenance, QueueRow, SampleDetail};
 pub use seeds::StoredSeed;
@@ -101,6 +103,12 @@ impl Store {
 
     /// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
     /// read-then-write cannot fail half-way with SQLITE_BUSY; `busy_timeout` applies to the wait.
+    /// A consistent copy of the whole database at `path` (`VACUUM INTO`; `path` must not exist).
+    pub fn copy_to(&self, path: &Path) -> Result<(), StoreError> {
+        self.conn.execute("VACUUM INTO ?1", [path.display().to_string()])?;
+        Ok(())
+    }
+
     fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
         Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
     }

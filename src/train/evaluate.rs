@@ -179,7 +179,9 @@ fn evaluate(
             answer,
             Some(&item.reference),
         );
-        let verdicts: Vec<bool> = checks.iter().filter_map(|c| c.passed).collect();
+        // Exact match already counts the reference; the pass rate is the other verifiers'.
+        let verdicts: Vec<bool> =
+            checks.iter().filter(|c| c.name != "reference").filter_map(|c| c.passed).collect();
         let score = match critic.as_mut() {
             Some(c) => {
                 crate::judge::critic::critique(

@@ -4,7 +4,7 @@
 use crate::llm::{GenParams, Generator};
 use crate::recipes::dispatch::{run_recipe, sources};
 use crate::recipes::run::{Outcome, Progress, RunOptions};
-use crate::recipes::{template, Recipe};
+use crate::recipes::{rejection, template, Recipe};
 use crate::workspace::Workspace;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -14,7 +14,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateSpec {
     pub recipe: Recipe,
-    /// Candidates to keep (up to `4 n` attempts).
+    /// Candidates to keep (up to `4 n` attempts); for rejection sampling, seed questions to
+    /// sample (each makes up to `k` candidates).
     pub n: usize,
     /// A named `[endpoints.NAME]`; None: `[teacher] endpoint`, else the local engine.
     pub endpoint: Option<String>,
@@ -30,6 +31,13 @@ pub struct GenerateSpec {
     pub params: GenParams,
     /// Human-written examples per prompt.
     pub shots: usize,
+    /// Rejection sampling's answers per question, and whether failed answers are kept (marked).
+    pub k: usize,
+    pub keep_failed: bool,
+    /// Rejection sampling asks for a worked solution before the final answer.
+    pub worked: bool,
+    /// The headless round the candidates belong to (0: none).
+    pub round: i64,
 }
 
 impl GenerateSpec {
@@ -52,6 +60,10 @@ impl GenerateSpec {
                 ..GenParams::default()
             },
             shots: 3,
+            k: 4,
+            keep_failed: false,
+            worked: false,
+            round: 0,
         }
     }
 }
@@ -103,12 +115,23 @@ pub fn generate(
     on(GenEvent::Started {
         template_from: from,
         template_hash: opts.template_hash.clone(),
-        attempts: spec.n * 4,
+        attempts: if spec.recipe == Recipe::RejectionSampling { spec.n } else { spec.n * 4 },
     });
     let roles = (spec.roles.0.trim(), spec.roles.1.trim());
     let mut each = |p: &Progress, o: &Outcome| {
         on(GenEvent::Attempt { progress: *p, outcome: o.clone() });
     };
+    if spec.recipe == Recipe::RejectionSampling {
+        let qs = rejection::questions(&store, spec.task.as_deref(), spec.params.seed)?;
+        let s = rejection::Sampling {
+            k: spec.k,
+            keep_failed: spec.keep_failed,
+            worked: spec.worked,
+            verifiers: ws.config.judge.verify.clone(),
+            round: spec.round,
+        };
+        return Ok(rejection::run(teacher, &mut store, &opts, &s, &qs, &mut each)?);
+    }
     let done =
         run_recipe(spec.recipe, teacher, &mut store, &opts, &srcs, roles, spec.rounds, &mut each)?;
     Ok(done)

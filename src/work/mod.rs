@@ -10,5 +10,8 @@ pub mod jobs;
 pub mod judge_job;
 pub mod judging;
 pub mod open;
+pub mod policy;
+pub mod round;
 pub mod run_files;
 pub mod student;
+pub mod training;

@@ -83,6 +83,8 @@ pub struct StudentView {
     /// The seeds' tasks, which the dialog offers to limit a round to.
     pub tasks: Vec<String>,
     pub runs: Vec<TrainingRun>,
+    /// Headless rounds (`distillery round`), oldest first.
+    pub rounds: Vec<crate::store::Round>,
     pub current: Option<RunProgress>,
     pub metrics: Vec<Metric>,
     pub warnings: Vec<String>,
@@ -304,6 +306,7 @@ impl Watcher {
             }
         }
         StudentView {
+            rounds: self.store.rounds().unwrap_or_default(),
             bases,
             tasks: self.store.seed_tasks().unwrap_or_default(),
             runs,

@@ -188,7 +188,7 @@ fn demo_sets_up_and_reopens() {
     let s = stats(&dir);
     assert_eq!(
         (s["samples"].as_u64(), s["seeds"].as_i64(), s["eval_items"].as_i64()),
-        (Some(40), Some(16), Some(120))
+        (Some(40), Some(416), Some(120))
     );
     let o = bin().args(["demo", "--no-tui", "--dir"]).arg(&dir).output().unwrap();
     assert!(o.status.success() && text(&o).contains("already in the workspace"), "{}", text(&o));

@@ -92,6 +92,20 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
         bases: vec!["/models/SmolLM2-135M-Instruct.Q4_1.gguf".into()],
         tasks: Vec::new(),
         runs: vec![run(1, 1), run(2, 2)],
+        rounds: vec![distillery::store::Round {
+            id: 1,
+            policy: "verified".into(),
+            recipe: "rejection-sampling".into(),
+            budget: 32,
+            step: distillery::store::RoundStep::Done,
+            first_sample: 40,
+            last_sample: Some(290),
+            run_id: Some(1),
+            results: serde_json::json!({
+                "decided": {"accepted": 12, "edited": 0, "rejected": 238},
+                "figures": {"exact_match": 0.18}
+            }),
+        }],
         current: Some(RunProgress { run: run(2, 2), alive: true, steps }),
         metrics,
         warnings: vec!["round 2: embedding diversity fell 12% from round 1 (0.610 → 0.537): the data is narrowing".into()],
@@ -105,7 +119,8 @@ fn the_student_pane_trains_cancels_evaluates_and_charts_the_loss_and_the_rounds(
         screen.contains("step 12/24")
             && screen.contains("round 1")
             && screen.contains("18%")
-            && screen.contains("diversity fell"),
+            && screen.contains("diversity fell")
+            && screen.contains("#1 verified: +12 ✎0 −238 → 18%"),
         "{screen}"
     );
     insta::assert_snapshot!("student_pane_training", screen);

@@ -127,14 +127,16 @@ fn detect(file: &Path, records: &[Record]) -> Result<Format, FormatError> {
         Format::Eval
     } else if o.contains_key("instruction") && o.contains_key("output") {
         Format::Alpaca
-    } else if o.contains_key("instruction") {
+    } else if o.contains_key("instruction")
+        || (o.contains_key("question") && o.contains_key("answer"))
+    {
         Format::Seeds
     } else {
         return Err(FormatError::new(
             file,
             first.line,
             None,
-            "cannot tell the format: expected the key `instruction` (Alpaca, seeds), `conversations` (ShareGPT) or `messages` (OpenAI); pass --format",
+            "cannot tell the format: expected the key `instruction` (Alpaca, seeds), `question` and `answer` (GSM8K seeds), `conversations` (ShareGPT) or `messages` (OpenAI); pass --format",
         ));
     })
 }

@@ -16,6 +16,16 @@ pub(super) fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, 
             ..Default::default()
         });
     }
+    // GSM8K's shape: the question, and a worked answer ending in "#### N" (the reference).
+    if !o.contains_key("instruction") && o.contains_key("question") {
+        let question = req_str(file, r, o, "question")?;
+        let answer = req_str(file, r, o, "answer")?;
+        return Ok(SeedTask {
+            instruction: question,
+            instances: vec![Instance { input: String::new(), output: answer }],
+            ..Default::default()
+        });
+    }
     let instruction = req_str(file, r, o, "instruction")?;
     let mut instances = Vec::new();
     match o.get("instances") {

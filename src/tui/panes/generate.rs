@@ -13,7 +13,7 @@ use ratatui::Frame;
 
 /// The recipes the dialog offers: every one (backtranslation reads the workspace's `documents/`
 /// folder).
-const DIALOG_RECIPES: [Recipe; 7] = Recipe::ALL;
+const DIALOG_RECIPES: [Recipe; 8] = Recipe::ALL;
 
 const COUNTS: &[usize] = &[1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
 

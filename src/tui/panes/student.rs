@@ -184,14 +184,16 @@ pub fn render_student(
         f.render_widget(Paragraph::new("Reading the training runs…"), inner);
         return;
     };
-    let [head, chart, table, bars, warn] = Layout::vertical([
+    let [head, chart, table, bars, rounds, warn] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(6),
         Constraint::Length(8),
         Constraint::Length(6),
+        Constraint::Length(if v.rounds.is_empty() { 0 } else { 2 }),
         Constraint::Length(2),
     ])
     .areas(inner);
+    f.render_widget(Paragraph::new(rounds_lines(v, theme)), rounds);
     // The newest run.
     let line = match &v.current {
         None => Line::styled(
@@ -310,4 +312,29 @@ pub fn render_student(
         .map(|w| Line::styled(format!("⚠ {}", crate::text::clean_line(w)), theme.warn))
         .collect();
     f.render_widget(Paragraph::new(w), warn);
+}
+
+/// The headless rounds, newest last: policy, what it decided, its run and its exact match.
+fn rounds_lines<'a>(v: &StudentView, theme: &Theme) -> Vec<Line<'a>> {
+    let mut parts: Vec<String> = Vec::new();
+    for r in v.rounds.iter().rev().take(4).rev() {
+        let d = &r.results["decided"];
+        let n = |k: &str| d[k].as_u64().unwrap_or(0);
+        let em = r.results["figures"]["exact_match"]
+            .as_f64()
+            .map_or_else(|| r.step.to_string(), |e| format!("{:.0}%", e * 100.0));
+        parts.push(format!(
+            "#{} {}: +{} ✎{} −{} → {}",
+            r.id,
+            crate::text::clean_line(&r.policy),
+            n("accepted"),
+            n("edited"),
+            n("rejected"),
+            em
+        ));
+    }
+    vec![
+        Line::styled("headless rounds (distillery round)", theme.muted),
+        Line::styled(parts.join(" · "), theme.text),
+    ]
 }
