@@ -296,7 +296,29 @@ fn rounds_accumulate_and_retrain_from_the_base() {
         until: RoundStep::Done,
     };
     let mut teacher = distillery::work::open::open_teacher(&ws, None, None, &mut |_| {}).unwrap();
+    // A round cancelled in its first step stops, marked, and `--resume` continues that round.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let e =
+        distillery::work::round::run_round(&ws, &spec, teacher.as_mut(), false, stop, &mut |_| {})
+            .unwrap_err();
+    assert!(e.to_string().contains("cancelled"), "{e}");
+    let r0 = ws.store().unwrap().open_round().unwrap().unwrap();
+    assert_eq!(r0.step, RoundStep::Cancelled);
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r0 = distillery::work::round::run_round(
+        &ws,
+        &spec,
+        teacher.as_mut(),
+        true,
+        cancel.clone(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (r0.round.id, r0.round.step, r0.run_id),
+        (1, RoundStep::Done, None),
+        "nothing generated, nothing trained"
+    );
     let r1 = distillery::work::round::run_round(
         &ws,
         &spec,
@@ -333,7 +355,7 @@ fn rounds_accumulate_and_retrain_from_the_base() {
     };
     assert_eq!(g(runs[0].id), Some(n1 as i64));
     assert_eq!(g(runs[1].id), Some((n1 + n2) as i64));
-    let rounds = s.rounds().unwrap();
+    let rounds: Vec<_> = s.rounds().unwrap().into_iter().skip(1).collect();
     assert_eq!(rounds.len(), 2);
     assert!(rounds
         .iter()
