@@ -182,8 +182,6 @@ fn keep(
     }
     let similar = near.map(|(i, s)| (pool_text[i].clone(), s));
     let mut p = json!({
-        "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-        "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens, "seed": params.seed,
         "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
     });
     if let (Some(p), Value::Object(e)) = (p.as_object_mut(), extra) {
@@ -194,7 +192,7 @@ fn keep(
         recipe: Some(recipe.name().into()),
         model: Some(model.into()),
         template_hash: Some(opts.template_hash.clone()),
-        params: Some(p.to_string()),
+        params: Some(super::params_json(params, p)),
         parent_id: src.parent,
         seed_id: src.seed_id,
         ..Provenance::default()

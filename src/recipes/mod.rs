@@ -155,3 +155,17 @@ pub fn fill_once(template: &str, fill: &[(&str, &str)]) -> String {
     out.push_str(rest);
     out
 }
+
+/// The provenance `params` JSON of a generated sample: the sampling settings that made it, then
+/// the recipe's own fields (`extra`, an object; a key there wins).
+pub fn params_json(params: &crate::llm::GenParams, extra: serde_json::Value) -> String {
+    let mut p = serde_json::json!({
+        "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
+        "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
+        "seed": params.seed,
+    });
+    if let (Some(p), serde_json::Value::Object(e)) = (p.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    p.to_string()
+}

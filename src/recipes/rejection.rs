@@ -143,15 +143,13 @@ pub fn run(
     let mut next = |i: usize| {
         let q = questions.get(i).filter(|_| i < opts.n)?;
         // Shots: other questions of its task, drawn from those this run does not sample.
-        let pool: Vec<usize> = (0..questions.len())
+        let mut pool: Vec<usize> = (0..questions.len())
             .filter(|&j| j != i && questions[j].task == q.task && (j >= opts.n || j < i))
             .collect();
+        // Drawn without replacement: `--shots 3` gives three examples whenever three exist.
         let mut shots = Vec::new();
-        for _ in 0..opts.shots.min(pool.len()) {
-            let j = pool[(rng.next_u64() % pool.len() as u64) as usize];
-            if !shots.contains(&j) {
-                shots.push(j);
-            }
+        while shots.len() < opts.shots && !pool.is_empty() {
+            shots.push(pool.swap_remove((rng.next_u64() % pool.len() as u64) as usize));
         }
         Some((i, shots, GenParams { seed: rng.next_u64() >> 33, ..opts.params.clone() }))
     };
@@ -243,9 +241,7 @@ fn keep(
         } else {
             seen.push(key);
             let p = json!({
-                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-                "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
-                "seed": params.seed, "k": answers.len(), "passed": passed,
+                "k": answers.len(), "passed": passed,
                 "verdict": if c.passed { "pass" } else { "fail" },
                 "check": c.decided.name, "check_detail": c.decided.detail,
                 "reference": q.reference, "worked": s.worked,
@@ -256,7 +252,7 @@ fn keep(
                 recipe: Some(super::Recipe::RejectionSampling.name().into()),
                 model: Some(model.into()),
                 template_hash: Some(opts.template_hash.clone()),
-                params: Some(p.to_string()),
+                params: Some(super::params_json(params, p)),
                 seed_id: Some(q.seed_id),
                 round: s.round,
                 ..Provenance::default()

@@ -241,15 +241,13 @@ fn keep(
         recipe: Some("self-instruct".into()),
         model: Some(model.into()),
         template_hash: Some(opts.template_hash.clone()),
-        params: Some(
+        params: Some(super::params_json(
+            params,
             json!({
-                "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k,
-                "repetition_penalty": params.repetition_penalty, "max_tokens": params.max_tokens,
-                "seed": params.seed, "shots": p.shots,
+                "shots": p.shots,
                 "most_similar": similar.as_ref().map(|(t, s)| json!({"text": t, "rouge_l": s})),
-            })
-            .to_string(),
-        ),
+            }),
+        )),
         seed_id: p.shots.first().copied(),
         ..Provenance::default()
     };

@@ -152,7 +152,7 @@ impl Store {
         last_sample: Option<i64>,
         run_id: Option<i64>,
         results: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Round, StoreError> {
         let tx = self.write()?;
         let done = (!step.open() || step == RoundStep::Cancelled).then(now_ms);
         tx.execute(
@@ -160,7 +160,8 @@ impl Store {
              results = json_patch(coalesce(results, '{}'), ?5), finished_at = ?6 WHERE id = ?1",
             params![id, step.name(), last_sample, run_id, results.to_string(), done],
         )?;
-        Ok(tx.commit()?)
+        tx.commit()?;
+        self.round(id)?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
     }
 
     /// Sets the policy an open round decides by (the outcome benchmark's arms share candidates).
@@ -172,15 +173,20 @@ impl Store {
 
     /// One round.
     pub fn round(&self, id: i64) -> Result<Option<Round>, StoreError> {
-        Ok(self.rounds()?.into_iter().find(|r| r.id == id))
+        Ok(self.rounds_where(Some(id))?.pop())
     }
 
     /// Every round, oldest first.
     pub fn rounds(&self) -> Result<Vec<Round>, StoreError> {
+        self.rounds_where(None)
+    }
+
+    fn rounds_where(&self, id: Option<i64>) -> Result<Vec<Round>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT id, policy, recipe, budget, step, first_sample, last_sample, run_id, results FROM rounds ORDER BY id",
+            "SELECT id, policy, recipe, budget, step, first_sample, last_sample, run_id, results FROM rounds
+             WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map([id], |r| {
             let results: Option<String> = r.get(8)?;
             Ok(Round {
                 id: r.get(0)?,

@@ -90,9 +90,9 @@ pub fn run_round(
         }
     };
     let policy: Policy = round.policy.parse().map_err(anyhow::Error::msg)?;
-    let cancelled = |store: &mut crate::store::Store, r: &Round| -> anyhow::Result<bool> {
+    let cancelled = |store: &mut crate::store::Store, id: i64| -> anyhow::Result<bool> {
         if cancel.load(Ordering::SeqCst) {
-            store.advance_round(r.id, RoundStep::Cancelled, None, None, &json!({}))?;
+            store.advance_round(id, RoundStep::Cancelled, None, None, &json!({}))?;
             return Ok(true);
         }
         Ok(false)
@@ -144,12 +144,17 @@ pub fn run_round(
                     )));
                 }
                 let last = store.last_sample_id()?;
-                store.advance_round(round.id, RoundStep::Decide, Some(last), None, &json!({}))?;
+                round = store.advance_round(
+                    round.id,
+                    RoundStep::Decide,
+                    Some(last),
+                    None,
+                    &json!({}),
+                )?;
                 RoundStep::Decide
             }
             RoundStep::Decide => {
-                let r = store.round(round.id)?.expect("the round exists");
-                let ids = store.round_samples(&r)?;
+                let ids = store.round_samples(&round)?;
                 if spec.judge || policy.needs_votes() {
                     judge(ws, spec, teacher, &ids, cancel.clone(), on)?;
                 }
@@ -159,33 +164,32 @@ pub fn run_round(
                     decided.accepted, decided.edited, decided.rejected, decided.undecided
                 )));
                 let res = json!({ "decided": decided });
-                store.advance_round(round.id, RoundStep::Train, None, None, &res)?;
+                round = store.advance_round(round.id, RoundStep::Train, None, None, &res)?;
                 RoundStep::Train
             }
             RoundStep::Train => {
-                let r = store.round(round.id)?.expect("the round exists");
-                let resumed = match r.run_id {
+                let resumed = match round.run_id {
                     Some(id) => store.run(id)?.filter(|run| run.status != RunStatus::Done),
                     None => None,
                 };
-                let already_done = r.run_id.is_some() && resumed.is_none();
+                let already_done = round.run_id.is_some() && resumed.is_none();
                 let data = crate::train::data::round_data(
                     &store,
                     spec.train.task.as_deref(),
                     spec.train.seed_share,
                 )?;
-                if r.run_id.is_none() && data.texts.is_empty() {
+                if round.run_id.is_none() && data.texts.is_empty() {
                     // Nothing accepted yet: the student is still the base model.
                     on(RoundEvent::Note(
                         "nothing accepted to train on: the student stays the base model".into(),
                     ));
                     let res = json!({ "untrained": true });
-                    store.advance_round(round.id, RoundStep::Done, None, None, &res)?;
+                    round = store.advance_round(round.id, RoundStep::Done, None, None, &res)?;
                     step = RoundStep::Done;
                     continue;
                 }
                 let run_id = if already_done {
-                    r.run_id
+                    round.run_id
                 } else {
                     let mut e = |ev: TrainEvent| match ev {
                         TrainEvent::Note(m) => on(RoundEvent::Note(m)),
@@ -193,9 +197,15 @@ pub fn run_round(
                     };
                     let t = train_run(ws, &spec.train, &spec.base, resumed, &cancel, &mut e)?;
                     let res = json!({ "trained": t.synthetic, "real": t.real });
-                    store.advance_round(round.id, RoundStep::Train, None, Some(t.run_id), &res)?;
+                    round = store.advance_round(
+                        round.id,
+                        RoundStep::Train,
+                        None,
+                        Some(t.run_id),
+                        &res,
+                    )?;
                     if t.status != RunStatus::Done {
-                        cancelled(&mut store, &round)?;
+                        cancelled(&mut store, round.id)?;
                         anyhow::bail!(
                             "round {}: training was cancelled (run {})",
                             round.id,
@@ -204,14 +214,13 @@ pub fn run_round(
                     }
                     Some(t.run_id)
                 };
-                store.advance_round(round.id, RoundStep::Eval, None, run_id, &json!({}))?;
+                round = store.advance_round(round.id, RoundStep::Eval, None, run_id, &json!({}))?;
                 RoundStep::Eval
             }
             RoundStep::Eval => {
-                let r = store.round(round.id)?.expect("the round exists");
-                let run = r
+                let run = round
                     .run_id
-                    .ok_or_else(|| anyhow::anyhow!("round {}: no run to evaluate", r.id))?;
+                    .ok_or_else(|| anyhow::anyhow!("round {}: no run to evaluate", round.id))?;
                 let opts = EvalOptions {
                     task: spec.task.clone(),
                     runs: vec![run],
@@ -238,13 +247,8 @@ pub fn run_round(
                         )
                     })
                     .collect();
-                store.advance_round(
-                    round.id,
-                    RoundStep::Done,
-                    None,
-                    None,
-                    &json!({ "figures": figures }),
-                )?;
+                let res = json!({ "figures": figures });
+                round = store.advance_round(round.id, RoundStep::Done, None, None, &res)?;
                 RoundStep::Done
             }
             RoundStep::Done | RoundStep::Failed | RoundStep::Cancelled => break,
@@ -252,20 +256,13 @@ pub fn run_round(
         if next == spec.until && next != RoundStep::Done {
             break;
         }
-        let secs = t0.elapsed().as_secs_f64();
-        store.advance_round(
-            round.id,
-            next,
-            None,
-            None,
-            &json!({ format!("{}_s", step.name()): secs }),
-        )?;
-        if next != RoundStep::Done && cancelled(&mut store, &round)? {
+        let secs = json!({ format!("{}_s", step.name()): t0.elapsed().as_secs_f64() });
+        round = store.advance_round(round.id, next, None, None, &secs)?;
+        if next != RoundStep::Done && cancelled(&mut store, round.id)? {
             anyhow::bail!("round {} cancelled before its {next} step", round.id);
         }
         step = next;
     }
-    round = store.round(round.id)?.expect("the round exists");
     let run_id = round.run_id;
     // An untrained round's student is the base model: its figures are the base's.
     let metrics = store

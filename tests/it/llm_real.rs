@@ -5,7 +5,7 @@ use distillery::llm::fetch::{cache_dir, DEFAULT_FILES};
 use distillery::llm::{FinishReason, GenParams, LocalModel};
 use distillery::sample::{Message, Role};
 
-fn model() -> Option<LocalModel> {
+pub fn model() -> Option<LocalModel> {
     let path = DEFAULT_FILES[0].path(&cache_dir());
     if !path.exists() {
         assert!(

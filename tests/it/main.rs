@@ -24,6 +24,7 @@ mod questions;
 mod recipes;
 mod recipes_more;
 mod recipes_refine;
+mod rejection;
 mod rounds;
 mod screens;
 mod screens_student;

@@ -235,13 +235,15 @@ fn policies_decide_as_documented_and_their_decisions_undo() {
     assert_eq!((d.accepted, d.rejected), (1, 0), "decided samples are left as they are");
 }
 
-#[test]
-fn rounds_accumulate_and_retrain_from_the_base() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().join("tiny.gguf");
+/// A workspace on the tiny llama (teacher and base) with 8 arithmetic questions and 2 held-out
+/// items in `dir`, and an accept-all round spec over it.
+pub fn tiny_round(
+    dir: &std::path::Path,
+) -> (distillery::workspace::Workspace, distillery::work::round::RoundSpec) {
+    let base = dir.join("tiny.gguf");
     write_tiny_llama(&base, &TinyOptions { tied: true, q4_1: true, ..TinyOptions::default() })
         .unwrap();
-    let wsd = dir.path().join("ws");
+    let wsd = dir.join("ws");
     let (_, _) = distillery::workspace::Workspace::init(&wsd).unwrap();
     let cfg = wsd.join("distillery.toml");
     let text = std::fs::read_to_string(&cfg)
@@ -295,6 +297,14 @@ fn rounds_accumulate_and_retrain_from_the_base() {
         eval_max_tokens: 4,
         until: RoundStep::Done,
     };
+    (ws, spec)
+}
+
+#[test]
+fn rounds_accumulate_and_retrain_from_the_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, spec) = tiny_round(dir.path());
+    let base = spec.base.clone();
     let mut teacher = distillery::work::open::open_teacher(&ws, None, None, &mut |_| {}).unwrap();
     // A round cancelled in its first step stops, marked, and `--resume` continues that round.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
