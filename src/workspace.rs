@@ -28,6 +28,29 @@ pub struct Config {
     pub endpoints: std::collections::BTreeMap<String, crate::llm::openai::EndpointConfig>,
     #[serde(default)]
     pub judge: JudgeConfig,
+    /// Per-task settings: `[tasks.NAME]`.
+    #[serde(default)]
+    pub tasks: std::collections::BTreeMap<String, TaskConfig>,
+}
+
+/// One `[tasks.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    /// The JSON Schema the task's answers follow: the teacher's answers are constrained to it
+    /// (the local engine's grammar, an endpoint's structured output).
+    #[serde(default)]
+    pub output_schema: Option<serde_json::Value>,
+}
+
+impl Config {
+    /// The output schemas by task.
+    pub fn output_schemas(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        self.tasks
+            .iter()
+            .filter_map(|(t, c)| c.output_schema.clone().map(|s| (t.clone(), s)))
+            .collect()
+    }
 }
 
 /// The `[judge]` table.

@@ -33,13 +33,14 @@ pub fn run(
         "share" => super::bench_batch::share(&super::models::default_model(), engine),
         "judge" => super::bench_judge::run(&super::models::default_model(), critic, engine),
         "train" => super::bench_train::run(&super::models::default_model(), random_model),
+        "endpoint" => super::bench_endpoint::run(),
         "all" => {
             import()?;
             commit()?;
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train, outcome or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train, endpoint, outcome or all"),
     }
 }
 

@@ -158,7 +158,7 @@ pub fn run(
     let (per_min, judged) = throughput(model, &fx, k)?;
     println!("  throughput: critic + {k} votes on {judged} samples through the judge: {per_min:.1} samples/min (target ≥ 30)");
     println!(
-        "bench judge: samples_per_min={per_min:.1} votes={k} injected_rise_pct={:.1} injected_n={hn} naive_rise_pct={:.1} naive_n={nn}",
+        "bench judge: samples_per_min={per_min:.1} votes={k} injected_rise_pct={:.1} injected_n={hn} injected_unparsed={hu} naive_rise_pct={:.1} naive_n={nn} naive_unparsed={nu}",
         pct(hr, hn),
         pct(nr, nn)
     );

@@ -64,6 +64,16 @@ keys = ["name", "item", "quantity", "date"]
 task = "extraction"
 kind = "regex"
 pattern = '"date": "\d{4}-\d{2}-\d{2}"'
+
+# Its answers' shape: the teacher's answers to it are constrained to this schema (the local
+# engine's grammar; an endpoint's structured output).
+[tasks.extraction.output_schema]
+type = "object"
+required = ["name", "item", "quantity", "date"]
+properties.name = { type = "string", maxLength = 40 }
+properties.item = { type = "string", maxLength = 40 }
+properties.quantity = { type = "integer", minimum = 0, maximum = 100000 }
+properties.date = { type = "string", format = "date" }
 "#;
 
 /// The default demo folder: `<data dir>/distillery/demo`.
@@ -75,6 +85,15 @@ pub fn default_dir() -> PathBuf {
 
 /// Creates or reopens the demo workspace and imports the sample data (a no-op when present).
 pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
+    setup_with(dir, true)
+}
+
+/// [`setup`] without a line per imported file (benchmarks).
+pub fn setup_quiet(dir: &Path) -> anyhow::Result<Workspace> {
+    setup_with(dir, false)
+}
+
+fn setup_with(dir: &Path, say: bool) -> anyhow::Result<Workspace> {
     let (mut ws, created) = Workspace::init(dir)?;
     if created {
         // The extraction task names its verifiers: the JSON keys and the date format it asks for.
@@ -93,7 +112,9 @@ pub fn setup(dir: &Path) -> anyhow::Result<Workspace> {
             task: Some((*task).to_owned()),
         };
         let (format, what, report) = import_bytes(&mut store, &req)?;
-        println!("{}", describe(Path::new(file), format, what, &report));
+        if say {
+            println!("{}", describe(Path::new(file), format, what, &report));
+        }
     }
     // Backtranslation's documents (the TUI's dialog reads the workspace's documents/ folder).
     let notes = ws.documents_dir().join("shop-notes.txt");

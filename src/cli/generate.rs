@@ -93,13 +93,21 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs, verbose: u8) -> anyhow::Resul
     );
     let verbose = verbose > 0;
     let recipe = a.recipe;
+    let stats = teacher.endpoint_stats();
     let mut on = |e: GenEvent| match e {
         GenEvent::Started { template_from, template_hash, attempts } => bar.suspend(|| {
             eprintln!(
                 "{recipe}: template {template_from} ({template_hash}), up to {attempts} attempts"
             )
         }),
-        GenEvent::Attempt { progress, outcome } => attempt_line(&bar, &progress, &outcome, verbose),
+        GenEvent::Attempt { progress, outcome } => {
+            attempt_line(&bar, &progress, &outcome, verbose);
+            // An endpoint's retries and waits show on the bar (and in the log, and with -v).
+            if let Some(w) = stats.as_ref().and_then(|s| s.take_wait()) {
+                let w = crate::text::truncate_width(&crate::text::clean_line(&w), 60).into_owned();
+                bar.set_message(format!("dropped {} · {w}", progress.dropped));
+            }
+        }
     };
     let done = generate(ws, &spec, teacher.as_mut(), Default::default(), &mut on);
     bar.finish_and_clear();

@@ -97,9 +97,14 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         .expect("valid template")
         .progress_chars("=> "),
     );
+    let stats = critic.endpoint_stats();
+    let mut wait = String::new();
     let mut on = |p: &JudgeProgress, id: i64, c: &Critique, v: Option<&Vote>, x: &Extra| {
         bar.set_position(p.judged as u64);
-        bar.set_message(format!("{} unparsed · {:.1}/min", p.unparsed, p.per_minute()));
+        if let Some(w) = stats.as_ref().and_then(|s| s.take_wait()) {
+            wait = format!(" · {}", crate::text::truncate_width(&crate::text::clean_line(&w), 60));
+        }
+        bar.set_message(format!("{} unparsed · {:.1}/min{wait}", p.unparsed, p.per_minute()));
         let score = c
             .verdict
             .score
@@ -137,7 +142,7 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
     let done = done?;
     if a.json {
         let v = serde_json::json!({
-            "judged": done.judged, "unparsed": done.unparsed,
+            "judged": done.judged, "unparsed": done.unparsed, "failed": done.failed,
             "near_duplicates": done.near_duplicates, "auto_accepted": done.auto_accepted,
             "embedded": done.embedded, "seconds": done.seconds,
             "per_minute": done.per_minute(), "tokens": done.tokens,
@@ -146,9 +151,10 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "judge: {} judged ({} unparsed, {} near-duplicates, {} accepted automatically, {} texts embedded) in {:.1} s, {:.1} samples/min, {} tokens",
+        "judge: {} judged ({} unparsed, {} failed, {} near-duplicates, {} accepted automatically, {} texts embedded) in {:.1} s, {:.1} samples/min, {} tokens",
         done.judged,
         done.unparsed,
+        done.failed,
         done.near_duplicates,
         done.auto_accepted,
         done.embedded,

@@ -2,6 +2,8 @@
 
 pub mod bench;
 mod bench_batch;
+mod bench_endpoint;
+mod bench_endpoint_server;
 pub mod bench_engine;
 mod bench_judge;
 pub mod bench_outcome;
@@ -131,9 +133,10 @@ pub enum Command {
         /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp),
         /// throughput (16 prompts batched against 16 sequential llama.cpp generations), eval (the
         /// base model on the demo's 120 held-out items), judge (critic injection and throughput),
-        /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT), outcome
-        /// (base vs uncurated vs curated students on the held-out items, about 30 minutes), or all
-        /// (the workbench ones).
+        /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT),
+        /// endpoint (requests in flight against a 0.5 s-per-request server, concurrency 1 vs 8),
+        /// outcome (base vs uncurated vs curated students on the held-out items, about 30
+        /// minutes), or all (the workbench ones).
         #[arg(default_value = "all")]
         which: String,
         /// Rows for the first-frame benchmark.

@@ -64,29 +64,70 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// The markers around a sample: they carry a hash of the sample's own text.
+/// The markers around a sample: they carry a hash of the whole sample (system prompt and earlier
+/// turns too), so no part of it can write the closing marker in advance.
 pub fn markers(s: &SampleText) -> (String, String) {
-    let h = crate::text::template_hash(&format!(
-        "{}\u{1f}{}\u{1f}{}",
-        s.instruction, s.input, s.output
-    ));
+    let h = hex(&s.content_hash()[..6]);
     (format!("<<<SAMPLE {h}>>>"), format!("<<<END OF SAMPLE {h}>>>"))
 }
 
-/// The critic's prompt for one sample.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What came before the sample's request: its system prompt and earlier turns, one block per
+/// message ("" for a single-turn sample without a system prompt).
+pub fn context(s: &SampleText) -> String {
+    let mut out = String::new();
+    if let Some(sys) = s.system.as_deref().filter(|t| !t.trim().is_empty()) {
+        out.push_str(&format!("System prompt: {sys}\n"));
+    }
+    for m in &s.history {
+        let who = match m.role {
+            Role::System => "System",
+            Role::User => "User",
+            Role::Assistant => "Assistant",
+        };
+        out.push_str(&format!("Earlier turn ({who}): {}\n", m.content));
+    }
+    out
+}
+
+/// The critic's prompt for one sample. The conversation before the request fills `{context}`;
+/// a rubric without that placeholder gets it before the instruction.
 pub fn prompt(rubric: &str, s: &SampleText) -> String {
     let (open, close) = markers(s);
     let input = if s.input.trim().is_empty() { "(none)" } else { s.input.as_str() };
+    let context = context(s);
+    let instruction = if rubric.contains("{context}") || context.is_empty() {
+        s.instruction.clone()
+    } else {
+        format!("[the conversation so far]\n{context}[the request]\n{}", s.instruction)
+    };
     fill(
         rubric,
         &[
             ("open", &open),
             ("close", &close),
-            ("instruction", &s.instruction),
+            ("context", &context),
+            ("instruction", &instruction),
             ("input", input),
             ("output", &s.output),
         ],
     )
+}
+
+/// The JSON Schema of a verdict, asked of endpoints as structured output.
+pub fn verdict_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "score": {"type": "integer", "minimum": 1, "maximum": 10},
+            "rationale": {"type": "string"}
+        },
+        "required": ["score", "rationale"],
+        "additionalProperties": false
+    })
 }
 
 /// Asks the critic for its verdict on `s` (greedy, so the same model gives the same verdict).
@@ -96,14 +137,10 @@ pub fn critique(
     s: &SampleText,
 ) -> Result<Critique, LlmError> {
     let p = GenParams { temperature: 0.0, max_tokens: 160, ..GenParams::default() };
-    let out = model
-        .generate_prefixed(
-            &[Message { role: Role::User, content: prompt(rubric, s) }],
-            REPLY_START,
-            &p,
-            1,
-        )?
-        .remove(0);
+    let msgs = [Message { role: Role::User, content: prompt(rubric, s) }];
+    // An endpoint is asked for the verdict's schema; the local engine starts the reply itself.
+    let out = model.generate_json(&msgs, &verdict_schema(), REPLY_START, &p, 1)?;
+    let out = out.into_iter().next().ok_or_else(|| LlmError::Run("no verdict came".into()))?;
     let confidence = mean(&out.logprobs).map(|m| m.exp());
     Ok(Critique { verdict: verdict::parse(&out.text), confidence, tokens: out.completion_tokens })
 }
@@ -120,13 +157,11 @@ pub fn ballots(
     k: usize,
     seed: u64,
 ) -> Result<(Vec<Ballot>, usize), LlmError> {
-    let ask = if s.input.trim().is_empty() {
-        s.instruction.clone()
-    } else {
-        format!("{}\n\n{}", s.instruction, s.input)
-    };
+    // The whole conversation up to the sample's answer: system prompt, earlier turns, request.
+    let mut msgs = s.to_messages();
+    msgs.pop();
     let p = GenParams { temperature: 0.7, max_tokens: 200, seed, ..GenParams::default() };
-    let outs = model.generate(&[Message { role: Role::User, content: ask }], &p, k)?;
+    let outs = model.generate(&msgs, &p, k)?;
     let tokens = outs.iter().map(|c| c.completion_tokens).sum();
     Ok((outs.into_iter().map(|c| Ballot { text: c.text, logprobs: c.logprobs }).collect(), tokens))
 }

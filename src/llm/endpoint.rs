@@ -32,6 +32,24 @@ pub struct EndpointConfig {
     /// use them). A server that refuses them is asked again without, once per client.
     #[serde(default = "default_logprobs")]
     pub logprobs: bool,
+    /// The kind of server (`auto`, `openai`, `vllm`, `sglang`, `llamacpp`, `ollama`): which
+    /// fields beyond the standard ones a request carries, and under which names.
+    #[serde(default)]
+    pub flavor: super::openai::Flavor,
+    /// Merged into every request body last (`chat_template_kwargs`, guided decoding, …).
+    #[serde(default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Extra HTTP headers, as written.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Extra HTTP headers whose values are secrets: header name → the environment variable
+    /// holding the value (Azure's `api-key`); redacted from every error like the API key.
+    #[serde(default)]
+    pub header_env: std::collections::BTreeMap<String, String>,
+    /// The most bytes one answer may have; a longer one is cut there and reported (default:
+    /// 64 bytes per token of the request's token limit, at least 64 KiB).
+    #[serde(default)]
+    pub max_answer_bytes: Option<usize>,
 }
 
 fn default_concurrency() -> usize {
@@ -62,7 +80,17 @@ impl EndpointConfig {
             max_retries: default_retries(),
             token_budget: None,
             logprobs: default_logprobs(),
+            flavor: Default::default(),
+            extra: Default::default(),
+            headers: Default::default(),
+            header_env: Default::default(),
+            max_answer_bytes: None,
         }
+    }
+
+    /// The answer size cap for a request capped at `max_tokens` tokens.
+    pub fn answer_cap(&self, max_tokens: usize) -> usize {
+        self.max_answer_bytes.unwrap_or((max_tokens.saturating_mul(64)).max(64 * 1024))
     }
 }
 
@@ -73,9 +101,16 @@ pub struct EndpointStats {
     pub retries: AtomicU64,
     pub prompt_tokens: AtomicU64,
     pub completion_tokens: AtomicU64,
+    /// The latest retry or wait, as said in the log (the progress line shows it).
+    pub last_wait: std::sync::Mutex<Option<String>>,
 }
 
 impl EndpointStats {
+    /// The latest retry or wait, once (None when nothing new happened).
+    pub fn take_wait(&self) -> Option<String> {
+        self.last_wait.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     pub fn tokens(&self) -> u64 {
         self.prompt_tokens.load(Ordering::Relaxed) + self.completion_tokens.load(Ordering::Relaxed)
     }

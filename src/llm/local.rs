@@ -42,6 +42,9 @@ pub struct Completion {
     pub prompt_tokens: usize,
     /// Generated tokens (endpoints report a count, not the ids).
     pub completion_tokens: usize,
+    /// The model's reasoning, kept apart from `text` (an endpoint's `reasoning_content`, or a
+    /// leading `<think>…</think>`); provenance keeps it, the sample does not.
+    pub reasoning: Option<String>,
 }
 
 /// How to load: each field left `None` takes its default.
@@ -71,6 +74,8 @@ pub struct LocalModel {
     /// How many tensors were re-quantized to Q8_0 at load (block types the kernels do not read).
     pub requantized: usize,
     cancel: Option<Arc<AtomicBool>>,
+    /// The vocabulary's texts for constrained decoding (built on first use).
+    table: Arc<std::sync::OnceLock<Arc<crate::llm::grammar::mask::TokenTable>>>,
 }
 
 fn meta_str(content: &gguf_file::Content, key: &str) -> Option<String> {
@@ -177,6 +182,7 @@ impl LocalModel {
             path: path.to_owned(),
             requantized,
             cancel: None,
+            table: Arc::default(),
         })
     }
 
@@ -264,7 +270,37 @@ impl LocalModel {
             n: n.max(1),
             ignore_eos,
             cancel: self.cancel.clone(),
+            constraint: None,
         })
+    }
+
+    /// `n` answers to `messages` that are JSON matching `schema`: decoding is constrained by the
+    /// schema's grammar at every step (see [`crate::llm::grammar`]).
+    pub fn generate_constrained(
+        &mut self,
+        messages: &[Message],
+        schema: &serde_json::Value,
+        p: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
+        let grammar = crate::llm::grammar::Grammar::from_schema(schema)
+            .map_err(|e| LlmError::Run(format!("output schema: {e}")))?;
+        let constraint = crate::llm::grammar::Constraint { grammar, table: self.token_table() };
+        let ids = self.encode(&self.prompt(messages)?)?;
+        self.engine.generate(Request {
+            ids,
+            params: p.clone(),
+            n: n.max(1),
+            ignore_eos: false,
+            cancel: self.cancel.clone(),
+            constraint: Some(Arc::new(constraint)),
+        })
+    }
+
+    /// Every token's text, built once per model and shared by its handles.
+    pub fn token_table(&self) -> Arc<crate::llm::grammar::mask::TokenTable> {
+        let table = || crate::llm::grammar::mask::TokenTable::from_tokenizer(&self.tokenizer);
+        self.table.get_or_init(|| Arc::new(table())).clone()
     }
 
     /// The model's hyper-parameters.
@@ -314,6 +350,19 @@ impl super::Generator for LocalModel {
         let mut out = LocalModel::complete(self, &prompt, params, n)?;
         out.iter_mut().for_each(|c| c.text.insert_str(0, prefix));
         Ok(out)
+    }
+
+    /// Constrained by the schema's grammar (the prefix is not needed: the grammar writes the
+    /// JSON's fixed parts itself).
+    fn generate_json(
+        &mut self,
+        messages: &[Message],
+        schema: &serde_json::Value,
+        _prefix: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
+        self.generate_constrained(messages, schema, params, n)
     }
 
     fn set_cancel(&mut self, flag: Arc<AtomicBool>) {

@@ -8,6 +8,7 @@
 pub mod endpoint;
 pub mod engine;
 pub mod fetch;
+pub mod grammar;
 pub mod local;
 pub mod openai;
 pub mod parallel;
@@ -36,6 +37,10 @@ pub enum LlmError {
     Cancelled,
     #[error("endpoint {name}: {message}")]
     Endpoint { name: String, message: String },
+    /// One answer was broken (a malformed chunk, invalid UTF-8, a reply that is not an event
+    /// stream): that answer is dropped with this reason, and the run goes on.
+    #[error("endpoint {name}: {message}")]
+    Answer { name: String, message: String },
     #[error("endpoint {name}: the token budget is spent ({used} of {limit} tokens); raise token_budget in distillery.toml to go on")]
     Budget { name: String, used: u64, limit: u64 },
 }
@@ -75,6 +80,21 @@ pub trait Generator {
         let _ = prefix;
         self.generate(messages, params, n)
     }
+    /// `n` answers to a conversation that must be JSON matching `schema` (a JSON Schema), each
+    /// to begin with `prefix` where the backend can start the reply itself. Endpoints ask with
+    /// their structured-output field; the default starts the reply with `prefix`
+    /// ([`Generator::generate_prefixed`]), and the caller parses what comes.
+    fn generate_json(
+        &mut self,
+        messages: &[crate::sample::Message],
+        schema: &serde_json::Value,
+        prefix: &str,
+        params: &GenParams,
+        n: usize,
+    ) -> Result<Vec<Completion>, LlmError> {
+        let _ = schema;
+        self.generate_prefixed(messages, prefix, params, n)
+    }
     /// The model's name, stored as provenance.
     fn name(&self) -> String;
     /// A flag that, once set, makes generation stop with [`LlmError::Cancelled`] (checked every
@@ -89,6 +109,11 @@ pub trait Generator {
     /// How many requests (rows) this backend runs well at once.
     fn parallelism(&self) -> usize {
         1
+    }
+    /// An endpoint's counters (requests, retries, tokens, the latest wait), shared by its
+    /// handles; None for the local engine.
+    fn endpoint_stats(&self) -> Option<std::sync::Arc<endpoint::EndpointStats>> {
+        None
     }
     /// The local engine's kernels and threads (`avx2 kernels, 2 threads`); None for endpoints.
     fn engine(&self) -> Option<String> {

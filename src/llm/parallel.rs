@@ -13,12 +13,15 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// How many items to keep in flight on `gen` for work of `rows` rows per request, at most
-/// `cap`: enough to fill the local engine's batch, 1 where the backend serves one at a time.
+/// `cap`: enough to fill the local engine's batch or an endpoint's `concurrency`, 1 where the
+/// backend serves one at a time.
 pub fn width(gen: &dyn Generator, rows: usize, cap: usize) -> usize {
     if gen.handle().is_none() {
         return 1;
     }
-    (gen.parallelism() / rows.max(1)).clamp(1, cap.max(1))
+    // The local engine decodes rows; an endpoint counts requests, and k answers are one.
+    let rows = if gen.engine().is_some() { rows.max(1) } else { 1 };
+    (gen.parallelism() / rows).clamp(1, cap.max(1))
 }
 
 /// Runs items through `work` with up to `width` in flight, each in a thread with its own handle
@@ -139,6 +142,7 @@ mod tests {
                 finish: FinishReason::Stop,
                 prompt_tokens: 0,
                 completion_tokens: 1,
+                reasoning: None,
             };
             Ok(vec![c])
         }
@@ -158,6 +162,9 @@ mod tests {
         }
         fn parallelism(&self) -> usize {
             8
+        }
+        fn engine(&self) -> Option<String> {
+            Some("echo rows".into()) // counts rows, as the local engine does
         }
     }
 

@@ -1,5 +1,7 @@
 //! Chat prompts: the model's own `tokenizer.chat_template` rendered with minijinja, or ChatML
-//! when the file has none.
+//! when the file has none. As Hugging Face's renderer does, templates get Python's string and
+//! dict methods (`.strip()`, `.startswith()`, `.split()`, `.items()`, …, minijinja-contrib's
+//! pycompat), `raise_exception` and `strftime_now` (Llama 3's date line).
 
 use crate::sample::{Message, Role};
 use minijinja::{context, Environment, Error, ErrorKind};
@@ -48,6 +50,10 @@ impl ChatTemplate {
                 env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
                     Err(Error::new(ErrorKind::InvalidOperation, msg))
                 });
+                env.add_function("strftime_now", |fmt: String| strftime(&fmt, unix_now()));
+                env.set_unknown_method_callback(
+                    minijinja_contrib::pycompat::unknown_method_callback,
+                );
                 env.add_template("chat", source)
                     .map_err(|e| format!("the chat template does not parse: {e}"))?;
                 let msgs: Vec<_> = messages
@@ -60,6 +66,80 @@ impl ChatTemplate {
             }
         }
     }
+}
+
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// C's `strftime` for the specifiers chat templates use (`%d %b %Y`, `%B`, `%A`, …), in UTC.
+pub fn strftime(fmt: &str, unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] =
+        ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // The civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let month = MONTHS[(m - 1) as usize];
+    let weekday = DAYS[days.rem_euclid(7) as usize];
+    let mut out = String::new();
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(&format!("{d:02}")),
+            Some('e') => out.push_str(&format!("{d:2}")),
+            Some('m') => out.push_str(&format!("{m:02}")),
+            Some('Y') => out.push_str(&y.to_string()),
+            Some('y') => out.push_str(&format!("{:02}", y.rem_euclid(100))),
+            Some('b') => out.push_str(&month[..3]),
+            Some('B') => out.push_str(month),
+            Some('a') => out.push_str(&weekday[..3]),
+            Some('A') => out.push_str(weekday),
+            Some('H') => out.push_str(&format!("{:02}", secs / 3600)),
+            Some('M') => out.push_str(&format!("{:02}", secs / 60 % 60)),
+            Some('S') => out.push_str(&format!("{:02}", secs % 60)),
+            Some('j') => out.push_str(&format!("{:03}", doy_of_year(y, m, d))),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+fn doy_of_year(y: i64, m: i64, d: i64) -> i64 {
+    const CUM: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    CUM[(m - 1) as usize] + d + i64::from(leap && m > 2)
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub fn run_each(
             }
         }
         let src = order.pop().unwrap_or(0);
-        let params = GenParams { seed: rng.next_u64(), ..opts.params.clone() };
+        let params = GenParams { seed: rng.next_u64() >> 33, ..opts.params.clone() };
         Some((src, params, Rng::new(rng.next_u64())))
     };
     let work = |m: &mut dyn Generator, (src, params, mut r): (usize, GenParams, Rng)| {
@@ -116,6 +116,13 @@ pub fn run_each(
             let (made, tokens) = match made {
                 Ok(m) => m,
                 Err(LlmError::Cancelled) => return false,
+                Err(e @ LlmError::Answer { .. }) => {
+                    // That answer was broken; the run goes on.
+                    let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
+                    progress.count(&o, start);
+                    on(&progress, &o);
+                    return true;
+                }
                 Err(e) => {
                     failed = Some(e.into());
                     return false;

@@ -28,11 +28,20 @@ pub struct Sampling {
     pub verifiers: Vec<VerifyRule>,
     /// The round the candidates belong to (0: none).
     pub round: i64,
+    /// Output schemas by task (`[tasks.NAME] output_schema`): answers are constrained to them.
+    pub schemas: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { k: 4, keep_failed: false, worked: false, verifiers: Vec::new(), round: 0 }
+        Sampling {
+            k: 4,
+            keep_failed: false,
+            worked: false,
+            verifiers: Vec::new(),
+            round: 0,
+            schemas: Default::default(),
+        }
     }
 }
 
@@ -175,7 +184,13 @@ pub fn run(
                     super::fill_once(&opts.template, &[("{prompt}", last.content.as_str())]);
             }
         }
-        let made = m.generate(&msgs, &params, k);
+        // A task with an output schema gets answers of that shape (not with --worked, whose
+        // answers are prose ending in `#### N`).
+        let schema = q.task.as_ref().and_then(|t| s.schemas.get(t)).filter(|_| !s.worked);
+        let made = match schema {
+            Some(schema) => m.generate_json(&msgs, schema, "", &params, k),
+            None => m.generate(&msgs, &params, k),
+        };
         (i, params, made)
     };
     type Made = (usize, GenParams, Result<Vec<Completion>, LlmError>);
@@ -185,6 +200,13 @@ pub fn run(
         let answers = match made {
             Ok(a) => a,
             Err(LlmError::Cancelled) => return false,
+            Err(e @ LlmError::Answer { .. }) => {
+                // That question's answers were broken; the run goes on.
+                let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
+                progress.count(&o, start);
+                on(&progress, &o);
+                return true;
+            }
             Err(e) => {
                 failed = Some(e.into());
                 return false;
@@ -224,7 +246,7 @@ fn keep(
     let checked: Vec<Checked> = answers.iter().map(|c| check(s, q, c)).collect();
     let passed = checked.iter().filter(|c| c.passed).count();
     let mut seen: Vec<String> = Vec::new();
-    for c in &checked {
+    for (c, answer) in checked.iter().zip(answers) {
         let key = normalise_text(&c.text);
         let outcome = if c.text.is_empty() {
             Outcome::Dropped { reason: "empty answer".into(), raw: c.text.clone() }
@@ -240,12 +262,16 @@ fn keep(
             }
         } else {
             seen.push(key);
-            let p = json!({
+            let mut p = json!({
                 "k": answers.len(), "passed": passed,
                 "verdict": if c.passed { "pass" } else { "fail" },
                 "check": c.decided.name, "check_detail": c.decided.detail,
                 "reference": q.reference, "worked": s.worked,
             });
+            if let Some(r) = &answer.reasoning {
+                // The model's reasoning stays out of the sample; provenance keeps it.
+                p["reasoning"] = json!(r);
+            }
             let text = SampleText::new(q.instruction.clone(), q.input.clone(), c.text.clone());
             let provenance = Provenance {
                 origin: "generated".into(),

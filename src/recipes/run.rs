@@ -157,7 +157,7 @@ pub fn self_instruct(
         let (prompt, prefix) = self_instruct::prompt(&opts.template, &few);
         // Stop at the next example, or at a blank line (each field is one paragraph).
         let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
-        let params = GenParams { seed: rng.next_u64(), stop, ..opts.params.clone() };
+        let params = GenParams { seed: rng.next_u64() >> 33, stop, ..opts.params.clone() };
         Some(Planned {
             task,
             shots: shots.iter().map(|s| s.0).collect(),
@@ -177,6 +177,13 @@ pub fn self_instruct(
         let out = match out {
             Ok(o) => o,
             Err(LlmError::Cancelled) => return false,
+            Err(e @ LlmError::Answer { .. }) => {
+                // That answer was broken; the run goes on.
+                let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
+                progress.count(&o, start);
+                on(&progress, &o);
+                return true;
+            }
             Err(e) => {
                 failed = Some(e.into());
                 return false;

@@ -129,6 +129,7 @@ pub fn generate(
             worked: spec.worked,
             verifiers: ws.config.judge.verify.clone(),
             round: spec.round,
+            schemas: ws.config.output_schemas(),
         };
         return Ok(rejection::run(teacher, &mut store, &opts, &s, &qs, &mut each)?);
     }

@@ -61,6 +61,8 @@ pub struct Extra {
 pub struct JudgeProgress {
     pub judged: usize,
     pub unparsed: usize,
+    /// Samples left unjudged because an endpoint's answer was broken.
+    pub failed: usize,
     pub near_duplicates: usize,
     pub auto_accepted: usize,
     pub embedded: usize,
@@ -153,6 +155,12 @@ pub fn judge_pending(
             match result {
                 Ok(()) => true,
                 Err(JudgeError::Llm(LlmError::Cancelled)) => false,
+                Err(JudgeError::Llm(e @ LlmError::Answer { .. })) => {
+                    // A broken answer: this sample stays unjudged, the others go on.
+                    tracing::warn!("{e}; the sample stays unjudged");
+                    p.failed += 1;
+                    true
+                }
                 Err(e) => {
                     failed = Some(e);
                     false

@@ -38,6 +38,7 @@ impl Generator for Scripted {
                 finish: FinishReason::Stop,
                 prompt_tokens: 50,
                 completion_tokens: 2,
+                reasoning: None,
             })
             .collect())
     }

@@ -71,7 +71,7 @@ fn request(ids: Vec<u32>, max_tokens: usize, n: usize, seed: u64) -> Request {
         seed,
         ..GenParams::default()
     };
-    Request { ids, params, n, ignore_eos: false, cancel: None }
+    Request { ids, params, n, ignore_eos: false, cancel: None, constraint: None }
 }
 
 /// Runs requests through a scheduler: request `i` is submitted before step `at[i]`. Returns the

@@ -1,5 +1,8 @@
 //! A local OpenAI-compatible server for the client's tests: it answers each request with a
 //! scripted reply (a status, or a stream that ends, is cut or stalls) and records what it saw.
+//! In a strict mode it first validates the request the way a real server does (api.openai.com:
+//! unknown arguments, `max_tokens` on a model that wants `max_completion_tokens`, the seed's
+//! range; vLLM: a seed outside int64; Ollama: a seed outside Go's `int`), answering 400 as they do.
 
 use distillery::llm::openai::{EndpointConfig, OpenAiClient};
 use distillery::llm::{GenParams, Generator, LlmError};
@@ -23,6 +26,11 @@ pub(crate) enum Reply {
         chunks: Vec<String>,
         end: End,
     },
+    /// A 200 with this content type and these bytes, as they are.
+    Bytes {
+        content_type: String,
+        body: Vec<u8>,
+    },
 }
 
 #[derive(Clone)]
@@ -39,7 +47,85 @@ pub(crate) enum End {
 pub(crate) struct Seen {
     pub(crate) path: String,
     pub(crate) authorization: Option<String>,
+    /// Every header, names in lower case.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: serde_json::Value,
+    pub(crate) at: std::time::Instant,
+}
+
+/// Whose request validation the server applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Strict {
+    /// api.openai.com with a model that takes `max_completion_tokens` only.
+    Openai,
+    Vllm,
+    Ollama,
+}
+
+/// The arguments api.openai.com's chat and completions routes know.
+const OPENAI_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "prompt",
+    "stream",
+    "stream_options",
+    "n",
+    "temperature",
+    "top_p",
+    "max_completion_tokens",
+    "max_tokens",
+    "seed",
+    "stop",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "metadata",
+    "store",
+    "service_tier",
+];
+
+/// What `strict` says of `body`: None when it accepts it, else the 400's body.
+pub(crate) fn validate(strict: Strict, body: &serde_json::Value) -> Option<String> {
+    let err = |m: String| {
+        Some(serde_json::json!({"error": {"message": m, "type": "invalid_request_error", "param": null, "code": null}}).to_string())
+    };
+    let obj = body.as_object()?;
+    let seed = obj.get("seed");
+    match strict {
+        Strict::Openai => {
+            if let Some(k) = obj.keys().find(|k| !OPENAI_FIELDS.contains(&k.as_str())) {
+                return err(format!("Unrecognized request argument supplied: {k}"));
+            }
+            if obj.contains_key("max_tokens") {
+                return err("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.".into());
+            }
+            if seed.is_some_and(|s| s.as_i64().is_none()) {
+                return err(format!(
+                    "Invalid 'seed': integer above the maximum value: {}",
+                    seed.unwrap()
+                ));
+            }
+        }
+        Strict::Vllm => {
+            if seed.is_some_and(|s| s.as_i64().is_none()) {
+                return err(format!("1 validation error: seed: Input should be less than or equal to 9223372036854775807 (got {})", seed.unwrap()));
+            }
+        }
+        Strict::Ollama => {
+            if seed.is_some_and(|s| s.as_i64().is_none()) {
+                return err(format!("json: cannot unmarshal number {} into Go struct field ChatCompletionRequest.seed of type int", seed.unwrap()));
+            }
+        }
+    }
+    None
 }
 
 pub(crate) struct Server {
@@ -67,6 +153,11 @@ pub(crate) fn ok(text: &str) -> Reply {
 /// Serves `replies` in order, one per request (the last one repeats), each connection on its own
 /// thread so concurrency can be observed.
 pub(crate) fn serve(replies: Vec<Reply>, delay: Duration) -> Server {
+    serve_with(replies, delay, None)
+}
+
+/// [`serve`], validating each request first as `strict` says.
+pub(crate) fn serve_with(replies: Vec<Reply>, delay: Duration, strict: Option<Strict>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -85,7 +176,7 @@ pub(crate) fn serve(replies: Vec<Reply>, delay: Duration) -> Server {
                 let done = || {
                     in_flight.fetch_sub(1, Ordering::SeqCst);
                 };
-                handle(conn, &replies, &seen, &next, delay, &done);
+                handle(conn, &replies, &seen, &next, delay, strict, &done);
             });
         }
     });
@@ -98,6 +189,7 @@ pub(crate) fn handle(
     seen: &Mutex<Vec<Seen>>,
     next: &AtomicUsize,
     delay: Duration,
+    strict: Option<Strict>,
     // Called once the request is answered, before the bytes that let the client go on: so a
     // request counts as in flight exactly while the client waits for it.
     done: &dyn Fn(),
@@ -106,7 +198,7 @@ pub(crate) fn handle(
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let (mut len, mut auth) = (0, None);
+    let (mut len, mut auth, mut headers) = (0, None, Vec::new());
     loop {
         let mut h = String::new();
         reader.read_line(&mut h).unwrap();
@@ -115,23 +207,32 @@ pub(crate) fn handle(
             break;
         }
         let (k, v) = h.split_once(':').unwrap();
-        match k.to_ascii_lowercase().as_str() {
+        let k = k.to_ascii_lowercase();
+        match k.as_str() {
             "content-length" => len = v.trim().parse().unwrap(),
             "authorization" => auth = Some(v.trim().to_owned()),
             _ => {}
         }
+        headers.push((k, v.trim().to_owned()));
     }
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
-    seen.lock().unwrap().push(Seen {
-        path,
-        authorization: auth,
-        body: serde_json::from_slice(&body).unwrap(),
-    });
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let refused = strict.and_then(|s| validate(s, &body));
+    let at = std::time::Instant::now();
+    seen.lock().unwrap().push(Seen { path, authorization: auth, headers, body, at });
     let i = next.fetch_add(1, Ordering::SeqCst).min(replies.len() - 1);
     std::thread::sleep(delay);
     let mut w = conn;
-    match &replies[i] {
+    let refusal;
+    let reply = match refused {
+        Some(body) => {
+            refusal = Reply::Status { code: 400, headers: vec![], body };
+            &refusal
+        }
+        None => &replies[i],
+    };
+    match reply {
         Reply::Status { code, headers, body } => {
             let mut head = format!(
                 "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -142,6 +243,15 @@ pub(crate) fn handle(
             }
             done();
             let _ = write!(w, "{head}\r\n{body}");
+        }
+        Reply::Bytes { content_type, body } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            done();
+            let _ = w.write_all(head.as_bytes());
+            let _ = w.write_all(body);
         }
         Reply::Stream { chunks, end } => {
             let _ = write!(

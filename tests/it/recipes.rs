@@ -48,6 +48,7 @@ impl Generator for Scripted {
                 finish: FinishReason::Stop,
                 prompt_tokens: 50,
                 completion_tokens: 5,
+                reasoning: None,
             })
             .collect())
     }

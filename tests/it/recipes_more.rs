@@ -39,6 +39,7 @@ impl Generator for Replay {
                 finish: FinishReason::Stop,
                 prompt_tokens: 9,
                 completion_tokens: 4,
+                reasoning: None,
             })
             .collect())
     }

@@ -53,6 +53,7 @@ impl Generator for CancelsSecond {
             finish: FinishReason::Stop,
             prompt_tokens: 1,
             completion_tokens: 2,
+            reasoning: None,
         }])
     }
 

@@ -30,6 +30,7 @@ impl Generator for Worked {
                 finish: FinishReason::Stop,
                 prompt_tokens: 20,
                 completion_tokens: 3,
+                reasoning: None,
             })
             .collect())
     }

@@ -33,6 +33,7 @@ impl Generator for Answers {
                 finish: FinishReason::Stop,
                 prompt_tokens: 20,
                 completion_tokens: 3,
+                reasoning: None,
             })
             .collect())
     }

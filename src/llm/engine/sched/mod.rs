@@ -33,6 +33,8 @@ pub struct Request {
     /// Decode past end-of-turn tokens, exactly `max_tokens` per row (benchmarks).
     pub ignore_eos: bool,
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Every row writes text of this grammar (its tokens masked at each step).
+    pub constraint: Option<Arc<crate::llm::grammar::Constraint>>,
 }
 
 /// The answer to a request.
@@ -44,6 +46,8 @@ struct Row {
     lps: Vec<f32>,
     rng: Rng,
     done: Option<(FinishReason, usize)>,
+    /// Where the row's text stands in the request's grammar.
+    gram: Option<crate::llm::grammar::state::State>,
 }
 
 struct Active {
@@ -210,6 +214,7 @@ impl Scheduler {
             finish,
             prompt_tokens: req.ids.len(),
             completion_tokens: r.out.len(),
+            reasoning: None,
         })
     }
 
