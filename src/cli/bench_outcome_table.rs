@@ -144,7 +144,11 @@ pub(super) fn print_table(
         ok(max_drop(rounds) <= 0.02),
         max_drop(rounds) * 100.0
     );
-    println!("target ≥ 90% of the gain at X = 25%: {} ({:.0}%)", ok(t25 >= 0.9), t25 * 100.0);
+    if t25.is_nan() {
+        println!("target ≥ 90% of the gain at X = 25%: not measurable (full curation gained nothing over accept-all)");
+    } else {
+        println!("target ≥ 90% of the gain at X = 25%: {} ({:.0}%)", ok(t25 >= 0.9), t25 * 100.0);
+    }
     println!("target whole bench ≤ 30 minutes: {} ({minutes:.1} min)", ok(minutes <= 30.0));
     println!(
         "bench outcome: base={:.3} accept_all={:.3} verified={:.3} reference_fix={:.3} rounds={} triage25_share={:.2} minutes={minutes:.1}",

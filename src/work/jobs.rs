@@ -121,15 +121,20 @@ fn run_generation(
     teacher.set_cancel(cancel.clone());
     on(JobEvent::Running { teacher: model_line(teacher.as_ref()) });
     let mut kept_ids = Vec::new();
+    let stats = teacher.endpoint_stats();
     let mut each = |e: GenEvent| {
         let GenEvent::Attempt { progress, outcome } = e else { return };
-        let (kept, line) = match outcome {
+        let (kept, mut line) = match outcome {
             Outcome::Kept { id, summary, .. } => {
                 kept_ids.push(id);
                 (Some(id), format!("kept #{id}: {summary}"))
             }
             Outcome::Dropped { reason, .. } => (None, format!("dropped: {reason}")),
         };
+        // An endpoint's retries and waits show on the job line too.
+        if let Some(w) = stats.as_ref().and_then(|s| s.take_wait()) {
+            line = format!("{w} · {line}");
+        }
         on(JobEvent::Attempt { progress, kept, line });
     };
     let progress = generate(ws, spec, teacher.as_mut(), cancel.clone(), &mut each)?;

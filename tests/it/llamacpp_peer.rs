@@ -1,6 +1,8 @@
 //! A real OpenAI-compatible server as teacher and critic: llama-cpp-python's server
 //! (`pip install 'llama-cpp-python[server]'`) on 127.0.0.1 with the demo's model. `generate`,
-//! `judge` and `bench judge --critic` run against it through the CLI; every verdict must parse.
+//! `judge` and `bench judge --critic` run against it through the CLI; every verdict of the critic
+//! must parse. The server is started with `--interrupt_requests False` (by default a new request
+//! cuts the one streaming), and takes the requests in flight one after another.
 //! Skipped, saying so, when the server or the model is not installed (`DISTILLERY_LLAMACPP_PYTHON`
 //! names the python that has it; default `python3`).
 
@@ -33,7 +35,10 @@ fn start(py: &str, model: &std::path::Path, log: &std::path::Path) -> (Server, S
     let log = std::fs::File::create(log).unwrap();
     let child = Command::new(py)
         .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--n_ctx", "4096"])
-        .args(["--n_threads", "2", "--port", &port.to_string(), "--model"])
+        // By default a new request interrupts the one streaming (llama-cpp-python's
+        // `interrupt_requests`): with requests in flight it must queue them instead.
+        .args(["--interrupt_requests", "False", "--n_threads", "2"])
+        .args(["--port", &port.to_string(), "--model"])
         .arg(model)
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -74,26 +79,16 @@ fn generate_judge_and_bench_judge_against_a_real_llamacpp_server() {
     eprintln!("llama.cpp server log: {}", log.display());
     let (_server, url) = start(&py, &model, &log);
     let cfg = ws.path().join("distillery.toml");
-    let extra = format!("\n[endpoints.peer]\nbase_url = {url:?}\nmodel = \"smollm2\"\nflavor = \"llamacpp\"\nconcurrency = 1\n");
+    let extra = format!("\n[endpoints.peer]\nbase_url = {url:?}\nmodel = \"smollm2\"\nflavor = \"llamacpp\"\nconcurrency = 2\n");
     std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + &extra).unwrap();
     let questions = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-data/arithmetic/questions.jsonl");
     run(ws.path(), &["import", questions, "--task", "arithmetic"]);
 
     let out = run(
         ws.path(),
-        &[
-            "generate",
-            "--recipe",
-            "rejection-sampling",
-            "-n",
-            "3",
-            "-k",
-            "2",
-            "--keep-failed",
-            "--endpoint",
-            "peer",
-            "--json",
-        ],
+        &words(
+            "generate --recipe rejection-sampling -n 3 -k 2 --keep-failed --endpoint peer --json",
+        ),
     );
     let g: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(g["attempts"], 3, "{g}");
@@ -106,7 +101,11 @@ fn generate_judge_and_bench_judge_against_a_real_llamacpp_server() {
     let out = run(ws.path(), &["bench", "judge", "--critic", "peer"]);
     let line = out.lines().find(|l| l.starts_with("bench judge:")).expect("the bench's last line");
     eprintln!("{line}");
-    for field in line.split_whitespace().filter(|f| f.contains("unparsed=")) {
-        assert!(field.ends_with("=0"), "every verdict parsed: {line}");
-    }
+    // The critic's own prompt (the hardened rubric): every verdict parsed. The naive prompt is
+    // the injection bench's baseline, reported, not the critic.
+    assert!(line.contains(" injected_unparsed=0 "), "every verdict parsed: {line}");
+}
+
+fn words(s: &str) -> Vec<&str> {
+    s.split(' ').collect()
 }

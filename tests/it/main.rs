@@ -9,6 +9,7 @@ mod cli_edges;
 mod common;
 mod crash;
 mod embed_real;
+mod endpoint_cli;
 mod event_loop;
 mod formats;
 mod fused;

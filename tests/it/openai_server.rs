@@ -104,7 +104,7 @@ pub(crate) fn validate(strict: Strict, body: &serde_json::Value) -> Option<Strin
             if let Some(k) = obj.keys().find(|k| !OPENAI_FIELDS.contains(&k.as_str())) {
                 return err(format!("Unrecognized request argument supplied: {k}"));
             }
-            if obj.contains_key("max_tokens") {
+            if obj.contains_key("max_tokens") && obj.contains_key("messages") {
                 return err("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.".into());
             }
             if seed.is_some_and(|s| s.as_i64().is_none()) {

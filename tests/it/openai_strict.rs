@@ -82,7 +82,7 @@ fn llamacpp_gets_its_names_and_one_choice_per_request_and_extra_and_headers_go_o
     assert_eq!(seen.len(), 3, "llama.cpp's server takes one choice per request");
     for r in seen.iter() {
         assert_eq!(r.body["n"], 1);
-        assert_eq!(r.body["repeat_penalty"], serde_json::json!(1.1f32));
+        assert_eq!(r.body["repeat_penalty"], serde_json::json!(1.1));
         assert_eq!(r.body["top_k"], 40);
         assert_eq!(r.body["chat_template_kwargs"]["enable_thinking"], false);
         let h = |k: &str| r.headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -261,4 +261,29 @@ fn structured_output_is_asked_for_and_dropped_once_refused() {
     assert!(seen[1].body.get("response_format").is_some());
     assert!(seen[2..].iter().all(|r| r.body.get("response_format").is_none()));
     assert_eq!(seen.len(), 4);
+}
+
+#[test]
+fn each_flavors_request_body_as_captured() {
+    // The bodies a recipe's request carries, one per flavor (printed for the record with
+    // --nocapture); each strict server accepts its own.
+    for flavor in [
+        Flavor::Auto,
+        Flavor::Openai,
+        Flavor::Vllm,
+        Flavor::Sglang,
+        Flavor::Llamacpp,
+        Flavor::Ollama,
+    ] {
+        let strict = match flavor {
+            Flavor::Openai => Strict::Openai,
+            Flavor::Ollama => Strict::Ollama,
+            _ => Strict::Vllm,
+        };
+        let (s, mut c) = strict_client(strict, |c| c.flavor = flavor);
+        c.generate(&msgs(), &params(), 1).unwrap();
+        let body = s.seen.lock().unwrap()[0].body.clone();
+        eprintln!("{flavor}: {body}");
+        assert!(validate(strict, &body).is_none());
+    }
 }

@@ -32,6 +32,11 @@ pub enum Flavor {
 /// (vLLM checks int64, Ollama decodes a Go `int`, some servers a C `int`).
 pub const SEED_RANGE: u64 = 1 << 31;
 
+/// An f32 setting as the decimal it was written as (0.7, not 0.699999988079071).
+pub fn decimal(x: f32) -> Value {
+    json!(x.to_string().parse::<f64>().unwrap_or(f64::from(x)))
+}
+
 /// The seed a request carries for `seed` (the same seed, the same request).
 pub fn portable_seed(seed: u64) -> u64 {
     seed % SEED_RANGE
@@ -90,7 +95,7 @@ impl Flavor {
                 out.push(("top_k", json!(p.top_k)));
             }
             if p.repetition_penalty != 1.0 {
-                out.push((name, json!(p.repetition_penalty)));
+                out.push((name, decimal(p.repetition_penalty)));
             }
         }
         out

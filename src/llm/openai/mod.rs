@@ -166,11 +166,16 @@ impl OpenAiClient {
             "model": sh.cfg.model,
             "stream": true,
             "stream_options": {"include_usage": true},
-            "temperature": p.temperature,
-            "top_p": p.top_p,
+            "temperature": flavor::decimal(p.temperature),
+            "top_p": flavor::decimal(p.top_p),
             "seed": portable_seed(seed),
         });
-        b[sh.flavor.max_tokens_field()] = json!(p.max_tokens);
+        // The legacy completions route takes `max_tokens` everywhere.
+        let cap = match kind {
+            Kind::Chat => sh.flavor.max_tokens_field(),
+            Kind::Text => "max_tokens",
+        };
+        b[cap] = json!(p.max_tokens);
         b["n"] = json!(n);
         match kind {
             Kind::Chat => b["messages"] = input,

@@ -276,8 +276,8 @@ impl OpenAiClient {
                 },
             });
         }
-        let cap =
-            sh.cfg.answer_cap(body[sh.flavor.max_tokens_field()].as_u64().unwrap_or(0) as usize);
+        let limit = ["max_tokens", "max_completion_tokens"].iter().find_map(|k| body[k].as_u64());
+        let cap = sh.cfg.answer_cap(limit.unwrap_or(0) as usize);
         let mut stream = Stream::new(kind, cap);
         let sse = resp
             .headers()
