@@ -104,7 +104,6 @@ pub(super) fn run(ws: &Workspace, a: GenerateArgs, verbose: u8) -> anyhow::Resul
             attempt_line(&bar, &progress, &outcome, verbose);
             // An endpoint's retries and waits show on the bar (and in the log, and with -v).
             if let Some(w) = stats.as_ref().and_then(|s| s.take_wait()) {
-                let w = crate::text::truncate_width(&crate::text::clean_line(&w), 60).into_owned();
                 bar.set_message(format!("dropped {} · {w}", progress.dropped));
             }
         }

@@ -102,7 +102,7 @@ pub(super) fn run(ws: &Workspace, a: JudgeArgs) -> anyhow::Result<()> {
     let mut on = |p: &JudgeProgress, id: i64, c: &Critique, v: Option<&Vote>, x: &Extra| {
         bar.set_position(p.judged as u64);
         if let Some(w) = stats.as_ref().and_then(|s| s.take_wait()) {
-            wait = format!(" · {}", crate::text::truncate_width(&crate::text::clean_line(&w), 60));
+            wait = format!(" · {w}");
         }
         bar.set_message(format!("{} unparsed · {:.1}/min{wait}", p.unparsed, p.per_minute()));
         let score = c

@@ -106,9 +106,11 @@ pub struct EndpointStats {
 }
 
 impl EndpointStats {
-    /// The latest retry or wait, once (None when nothing new happened).
+    /// The latest retry or wait, once (None when nothing new happened), cleaned and shortened
+    /// for a progress line.
     pub fn take_wait(&self) -> Option<String> {
-        self.last_wait.lock().unwrap_or_else(|e| e.into_inner()).take()
+        let w = self.last_wait.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some(crate::text::truncate_width(&crate::text::clean_line(&w), 60).into_owned())
     }
 
     pub fn tokens(&self) -> u64 {

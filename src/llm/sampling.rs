@@ -58,6 +58,12 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// A seed for a request: in `0..2^31`, which every server takes (a non-negative signed
+    /// 32-bit integer), so provenance holds the seed that was sent.
+    pub fn next_seed(&mut self) -> u64 {
+        self.next_u64() >> 33
+    }
+
     /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64

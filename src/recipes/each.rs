@@ -102,7 +102,7 @@ pub fn run_each(
             }
         }
         let src = order.pop().unwrap_or(0);
-        let params = GenParams { seed: rng.next_u64() >> 33, ..opts.params.clone() };
+        let params = GenParams { seed: rng.next_seed(), ..opts.params.clone() };
         Some((src, params, Rng::new(rng.next_u64())))
     };
     let work = |m: &mut dyn Generator, (src, params, mut r): (usize, GenParams, Rng)| {
@@ -118,9 +118,7 @@ pub fn run_each(
                 Err(LlmError::Cancelled) => return false,
                 Err(e @ LlmError::Answer { .. }) => {
                     // That answer was broken; the run goes on.
-                    let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
-                    progress.count(&o, start);
-                    on(&progress, &o);
+                    progress.broken(&e, start, on);
                     return true;
                 }
                 Err(e) => {

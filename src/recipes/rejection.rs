@@ -160,7 +160,7 @@ pub fn run(
         while shots.len() < opts.shots && !pool.is_empty() {
             shots.push(pool.swap_remove((rng.next_u64() % pool.len() as u64) as usize));
         }
-        Some((i, shots, GenParams { seed: rng.next_u64() >> 33, ..opts.params.clone() }))
+        Some((i, shots, GenParams { seed: rng.next_seed(), ..opts.params.clone() }))
     };
     let work = |m: &mut dyn Generator, (i, shots, params): (usize, Vec<usize>, GenParams)| {
         let q = &questions[i];
@@ -201,10 +201,8 @@ pub fn run(
             Ok(a) => a,
             Err(LlmError::Cancelled) => return false,
             Err(e @ LlmError::Answer { .. }) => {
-                // That question's answers were broken; the run goes on.
-                let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
-                progress.count(&o, start);
-                on(&progress, &o);
+                // That answer was broken; the run goes on.
+                progress.broken(&e, start, on);
                 return true;
             }
             Err(e) => {

@@ -61,6 +61,19 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Counts and reports an attempt whose answer came back broken (`LlmError::Answer`): it is
+    /// dropped with the reason, and the run goes on.
+    pub fn broken(
+        &mut self,
+        e: &LlmError,
+        start: std::time::Instant,
+        on: &mut dyn FnMut(&Progress, &Outcome),
+    ) {
+        let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
+        self.count(&o, start);
+        on(self, &o);
+    }
+
     /// Counts one attempt's outcome.
     pub fn count(&mut self, outcome: &Outcome, start: std::time::Instant) {
         match outcome {
@@ -157,7 +170,7 @@ pub fn self_instruct(
         let (prompt, prefix) = self_instruct::prompt(&opts.template, &few);
         // Stop at the next example, or at a blank line (each field is one paragraph).
         let stop = vec![format!("{}. Instruction", next + 1), "\n\n".into()];
-        let params = GenParams { seed: rng.next_u64() >> 33, stop, ..opts.params.clone() };
+        let params = GenParams { seed: rng.next_seed(), stop, ..opts.params.clone() };
         Some(Planned {
             task,
             shots: shots.iter().map(|s| s.0).collect(),
@@ -179,9 +192,7 @@ pub fn self_instruct(
             Err(LlmError::Cancelled) => return false,
             Err(e @ LlmError::Answer { .. }) => {
                 // That answer was broken; the run goes on.
-                let o = Outcome::Dropped { reason: e.to_string(), raw: String::new() };
-                progress.count(&o, start);
-                on(&progress, &o);
+                progress.broken(&e, start, on);
                 return true;
             }
             Err(e) => {

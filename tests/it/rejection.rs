@@ -1,12 +1,13 @@
 //! Rejection sampling's prompt (worked examples as earlier turns, `--worked`'s line) and a short
 //! run of the recipe on the real model when it is in the cache.
 
-use distillery::llm::{Completion, FinishReason, GenParams, Generator, LlmError};
+use super::rounds::{answer, seeds};
+use distillery::llm::{Completion, GenParams, Generator, LlmError};
 use distillery::recipes::rejection::{questions, run, Sampling};
 use distillery::recipes::run::RunOptions;
 use distillery::recipes::{template, Recipe};
-use distillery::sample::{Instance, Message, Role, SeedTask, Status};
-use distillery::store::{NewSeed, Store};
+use distillery::sample::{Message, Role, Status};
+use distillery::store::Store;
 
 /// Answers every question with worked solutions, and keeps the conversations it was sent.
 struct Worked {
@@ -22,17 +23,7 @@ impl Generator for Worked {
         n: usize,
     ) -> Result<Vec<Completion>, LlmError> {
         self.seen.push(messages.to_vec());
-        Ok((0..n)
-            .map(|i| Completion {
-                text: self.answers[i % self.answers.len()].to_owned(),
-                tokens: vec![1; 3],
-                logprobs: vec![-0.1; 3],
-                finish: FinishReason::Stop,
-                prompt_tokens: 20,
-                completion_tokens: 3,
-                reasoning: None,
-            })
-            .collect())
+        Ok((0..n).map(|i| answer(self.answers[i % self.answers.len()])).collect())
     }
     fn complete(&mut self, _: &str, _: &GenParams, _: usize) -> Result<Vec<Completion>, LlmError> {
         unreachable!("rejection sampling asks in chat form")
@@ -42,25 +33,9 @@ impl Generator for Worked {
     }
 }
 
-const INSTRUCTION: &str = "Solve the word problem. Answer with just the number.";
-
 fn store(qa: &[(&str, &str)]) -> Store {
     let mut s = Store::open_in_memory().unwrap();
-    let rows: Vec<NewSeed> = qa
-        .iter()
-        .enumerate()
-        .map(|(i, (q, a))| NewSeed {
-            seed: SeedTask {
-                name: None,
-                instruction: INSTRUCTION.into(),
-                instances: vec![Instance { input: (*q).into(), output: (*a).into() }],
-                is_classification: Some(false),
-            },
-            task: Some("arithmetic".into()),
-            source: format!("questions.jsonl:{}", i + 1),
-        })
-        .collect();
-    s.insert_seeds(&rows).unwrap();
+    seeds(&mut s, qa);
     s
 }
 

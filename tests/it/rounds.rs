@@ -25,17 +25,7 @@ impl Generator for Answers {
         let last = &messages.last().unwrap().content;
         let script = self.0.iter().find(|(k, _)| last.contains(*k)).map(|(_, v)| v.clone());
         let script = script.unwrap_or_default();
-        Ok((0..n)
-            .map(|i| Completion {
-                text: script.get(i).copied().unwrap_or("").to_owned(),
-                tokens: vec![1; 3],
-                logprobs: vec![-0.1; 3],
-                finish: FinishReason::Stop,
-                prompt_tokens: 20,
-                completion_tokens: 3,
-                reasoning: None,
-            })
-            .collect())
+        Ok((0..n).map(|i| answer(script.get(i).copied().unwrap_or(""))).collect())
     }
     fn complete(&mut self, _: &str, _: &GenParams, _: usize) -> Result<Vec<Completion>, LlmError> {
         unreachable!("rejection sampling asks in chat form")
@@ -45,9 +35,23 @@ impl Generator for Answers {
     }
 }
 
-const INSTRUCTION: &str = "Solve the word problem. Answer with just the number.";
+/// One scripted answer of three tokens.
+pub fn answer(text: &str) -> Completion {
+    Completion {
+        text: text.to_owned(),
+        tokens: vec![1; 3],
+        logprobs: vec![-0.1; 3],
+        finish: FinishReason::Stop,
+        prompt_tokens: 20,
+        completion_tokens: 3,
+        reasoning: None,
+    }
+}
 
-fn seeds(store: &mut Store, qa: &[(&str, &str)]) {
+pub const INSTRUCTION: &str = "Solve the word problem. Answer with just the number.";
+
+/// Arithmetic seed questions with their reference answers.
+pub fn seeds(store: &mut Store, qa: &[(&str, &str)]) {
     let rows: Vec<NewSeed> = qa
         .iter()
         .enumerate()

@@ -49,7 +49,6 @@ struct Shared {
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
     permits: Semaphore,
-    stats: Arc<EndpointStats>,
     /// Whether to ask for log-probabilities (cleared when the server refuses them).
     logprobs: AtomicBool,
     /// Whether to ask for `n` choices at once (cleared when the server refuses it).
@@ -105,16 +104,12 @@ impl OpenAiClient {
             .iter()
             .map(|(h, v)| Ok((h.clone(), var(v)?)))
             .collect::<Result<_, LlmError>>()?;
-        for (h, v) in
-            cfg.headers.iter().map(|(h, v)| (h, v.clone())).chain(secret.iter().map(|(h, v)| {
-                secrets.push(v.clone());
-                (h, v.clone())
-            }))
-        {
+        secrets.extend(secret.iter().map(|(_, v)| v.clone()));
+        for (h, v) in cfg.headers.iter().chain(secret.iter().map(|(h, v)| (h, v))) {
             let bad = |what: &str| err(format!("header {h:?}: not a valid HTTP header {what}"));
             let name =
                 reqwest::header::HeaderName::from_bytes(h.as_bytes()).map_err(|_| bad("name"))?;
-            let mut value = reqwest::header::HeaderValue::from_str(&v).map_err(|_| bad("value"))?;
+            let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| bad("value"))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -130,7 +125,6 @@ impl OpenAiClient {
             .build()
             .map_err(|e| err(e.to_string()))?;
         let flavor = cfg.flavor.resolve(&cfg.base_url);
-        let stats = Arc::<EndpointStats>::default();
         let shared = Shared {
             name: name.into(),
             permits: Semaphore::new(cfg.concurrency.max(1)),
@@ -144,9 +138,9 @@ impl OpenAiClient {
             headers,
             http,
             rt,
-            stats: stats.clone(),
             pause_until: Mutex::new(None),
         };
+        let stats = Arc::default();
         Ok(OpenAiClient { name: name.into(), shared: Arc::new(shared), stats, cancel: None })
     }
 

@@ -156,7 +156,7 @@ impl OpenAiClient {
         let mut body = std::borrow::Cow::Borrowed(body);
         loop {
             if let Some(limit) = sh.cfg.token_budget {
-                let used = sh.stats.tokens();
+                let used = self.stats.tokens();
                 if used >= limit {
                     return Err(LlmError::Budget { name: sh.name.clone(), used, limit });
                 }
@@ -167,7 +167,7 @@ impl OpenAiClient {
             }
             let outcome = {
                 let _permit = sh.permits.acquire().await.map_err(|e| sh.error(&e.to_string()))?;
-                sh.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 self.once(kind, &body).await
             };
             match outcome {
@@ -188,8 +188,8 @@ impl OpenAiClient {
                         if busy { " (every request to it waits)" } else { "" }
                     );
                     tracing::warn!("{line}");
-                    *sh.stats.last_wait.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
-                    sh.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    *self.stats.last_wait.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -315,7 +315,7 @@ impl OpenAiClient {
                 break;
             }
             if let Some(limit) = sh.cfg.token_budget {
-                if sh.stats.tokens() + stream.streamed() as u64 > limit {
+                if self.stats.tokens() + stream.streamed() as u64 > limit {
                     return Err(Failure::Fatal(format!(
                         "the token budget of {limit} ran out mid-stream; the answer was dropped"
                     )));
