@@ -22,7 +22,8 @@ fn main() -> ExitCode {
     match distillery::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote files, config strings and server replies: cleaned for the terminal.
+            eprintln!("error: {}", distillery::text::clean(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

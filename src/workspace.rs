@@ -235,3 +235,44 @@ impl Workspace {
         })
     }
 }
+
+/// The curator named by `--curator` (set once at start).
+static CURATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Checks a curator's name: 1–64 characters, no control or bidi characters (it is printed).
+pub fn check_curator(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(format!(
+            "curator name {:?}: 1 to 64 characters",
+            crate::text::clean_line(name)
+        ));
+    }
+    if crate::text::clean_line(name) != name {
+        return Err(format!(
+            "curator name {:?}: control characters are not allowed",
+            crate::text::clean_line(name)
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Sets the curator for this process (`--curator`, `DISTILLERY_CURATOR`).
+pub fn set_curator(name: &str) -> Result<(), String> {
+    let name = check_curator(name)?;
+    let _ = CURATOR.set(name);
+    Ok(())
+}
+
+/// Who decides in this process: `--curator`, else `DISTILLERY_CURATOR`, else the user name
+/// (`USER`, `USERNAME`), else "curator".
+pub fn default_curator() -> String {
+    if let Some(c) = CURATOR.get() {
+        return c.clone();
+    }
+    ["DISTILLERY_CURATOR", "USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find_map(|v| check_curator(&v).ok())
+        .unwrap_or_else(|| "curator".into())
+}

@@ -34,7 +34,9 @@ pub(super) fn commit() -> anyhow::Result<()> {
             kind,
             seconds: Some(1.0),
             session: "bench".into(),
+            curator: "bench".into(),
             automatic: false,
+            unless_decided_after: None,
         };
         let start = Instant::now();
         worker.send(Effect::Decide(d));

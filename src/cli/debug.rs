@@ -99,7 +99,7 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
                 format!("Edited {i}"),
             )),
             4 => {
-                if let Some(u) = store.undo(&session)? {
+                if let Some(u) = store.undo(&session, &session)? {
                     writeln!(
                         out.lock(),
                         "committed {} {} undo",
@@ -117,10 +117,15 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
             kind,
             seconds: Some(1.0),
             session: session.clone(),
+            curator: session.clone(),
             automatic: false,
+            unless_decided_after: None,
         })?;
-        // Reported only after the commit returned: every line printed is a durable decision.
-        writeln!(out.lock(), "committed {} {} {name}", c.batch, ids[0])?;
+        // Reported only after the commit returned: every line printed is a durable decision
+        // (batch 0: it changed nothing, so nothing was written).
+        if let Some(first) = c.written.first() {
+            writeln!(out.lock(), "committed {} {first} {name}", c.batch)?;
+        }
     }
     Ok(())
 }

@@ -45,6 +45,10 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Who decides (stored on every decision; undo takes back only your own). Default: the
+    /// user name.
+    #[arg(long, global = true, env = "DISTILLERY_CURATOR")]
+    pub curator: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -177,12 +181,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!("distillery {}", crate::text::clean_line(&args.join(" ")));
     let result = dispatch(cli);
     if let Err(e) = &result {
-        tracing::error!("{e:#}");
+        tracing::error!("{}", crate::text::clean(&format!("{e:#}")));
     }
     result
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Some(c) = &cli.curator {
+        crate::workspace::set_curator(c).map_err(|e| anyhow::anyhow!("--curator: {e}"))?;
+    }
     let ws_dir = cli.workspace;
     let verbose = cli.verbose;
     match cli.command {

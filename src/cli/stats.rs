@@ -9,18 +9,26 @@ pub(super) fn run(ws: &Workspace, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let c = &st.by_status;
-    println!("workspace   {} ({})", ws.display_name(), ws.dir.display());
+    // The name and every name below come from files: cleaned before they reach the terminal.
+    let clean = crate::text::clean_line;
+    println!(
+        "workspace   {} ({})",
+        clean(&ws.display_name()),
+        clean(&ws.dir.display().to_string())
+    );
     println!(
         "samples     {}  (pending {} · accepted {} · edited {} · rejected {})",
         st.samples, c.pending, c.accepted, c.edited, c.rejected
     );
     println!("seeds       {}   eval items {}", st.seeds, st.eval_items);
-    let origins: Vec<String> = st.by_origin.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    let origins: Vec<String> =
+        st.by_origin.iter().map(|(o, n)| format!("{} {n}", clean(o))).collect();
     println!("origin      {}", if origins.is_empty() { "-".into() } else { origins.join(" · ") });
     for (i, (recipe, r)) in st.by_recipe.iter().enumerate() {
         let label = if i == 0 { "recipe" } else { "" };
         let rate = if r.samples > 0 { 100.0 * r.kept as f64 / r.samples as f64 } else { 0.0 };
         let edited = if r.kept > 0 { 100.0 * r.edited as f64 / r.kept as f64 } else { 0.0 };
+        let recipe = clean(recipe);
         println!("{label:<11} {recipe}: {} samples, {} kept ({rate:.0}%, {edited:.0}% of them edited), {} rejected", r.samples, r.kept, r.rejected);
     }
     let median = st
@@ -35,6 +43,9 @@ pub(super) fn run(ws: &Workspace, json: bool) -> anyhow::Result<()> {
     for (i, (hour, n)) in st.decisions_per_hour.iter().rev().enumerate() {
         let label = if i == 0 { "per hour" } else { "" };
         println!("{label:<11} {hour} UTC  {n}");
+    }
+    for line in crate::store::curator_report(&st.curators, &st.curator_agreement) {
+        println!("{line}");
     }
     for line in st.judge.report() {
         println!("{line}");

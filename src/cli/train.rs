@@ -118,6 +118,19 @@ pub(super) fn run(ws: &Workspace, a: TrainArgs) -> anyhow::Result<()> {
     let cancel = AtomicBool::new(false);
     let mut on = |e: TrainEvent| match e {
         TrainEvent::Note(m) => eprintln!("train: {m}"),
+        TrainEvent::Resumed { from, skipped } if json => println!(
+            "{}",
+            serde_json::json!({"resumed_from": from, "damaged_checkpoints": skipped})
+        ),
+        TrainEvent::Resumed { from, skipped } => {
+            for s in skipped {
+                eprintln!("train: {s}");
+            }
+            match from {
+                Some(step) => eprintln!("train: resumed from step {step}"),
+                None => eprintln!("train: no complete checkpoint; starting from step 0"),
+            }
+        }
         TrainEvent::Step(r) if json => {
             println!("{}", serde_json::to_string(&r).expect("a report serialises"))
         }

@@ -70,11 +70,34 @@ impl PoolItem {
 /// The words ROUGE-L compares: all of them, and the instruction's and input's apart. When two
 /// samples share their instruction (a task's fixed instruction) and both have an input, only the
 /// inputs are compared, so a shared instruction does not make every pair of a task look alike.
+/// Numbers distinguish too: the same template with other numbers is another problem (another
+/// answer), however alike the words and embeddings are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compared {
     all: Vec<String>,
     instruction: Vec<String>,
     input: Vec<String>,
+}
+
+/// Which part of two texts was compared, and what it found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub rouge: f64,
+    /// "input" (their instruction is the same) or "instruction and input".
+    pub part: &'static str,
+    /// The compared parts hold different numbers: not a copy, whatever the scores say.
+    pub numbers_differ: bool,
+}
+
+/// The numbers among `words`, sorted (the multiset two problems are told apart by).
+fn numbers(words: &[String]) -> Vec<&str> {
+    let mut n: Vec<&str> = words
+        .iter()
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .map(String::as_str)
+        .collect();
+    n.sort_unstable();
+    n
 }
 
 impl Compared {
@@ -87,14 +110,20 @@ impl Compared {
     }
 
     pub fn rouge(&self, other: &Compared) -> f64 {
-        if self.instruction == other.instruction
+        self.compare(other).rouge
+    }
+
+    /// Compares what distinguishes the two: the inputs when the instruction is shared.
+    pub fn compare(&self, other: &Compared) -> Comparison {
+        let (a, b, part) = if self.instruction == other.instruction
             && !self.input.is_empty()
             && !other.input.is_empty()
         {
-            rouge_l(&self.input, &other.input)
+            (&self.input, &other.input, "input")
         } else {
-            rouge_l(&self.all, &other.all)
-        }
+            (&self.all, &other.all, "instruction and input")
+        };
+        Comparison { rouge: rouge_l(a, b), part, numbers_differ: numbers(a) != numbers(b) }
     }
 }
 
@@ -108,10 +137,14 @@ pub struct Neighbour {
     pub rouge: f64,
     /// None when either side has no embedding yet.
     pub cosine: Option<f32>,
-    /// Over a threshold.
+    /// Over a threshold, with the same numbers.
     pub near: bool,
     /// The thresholds it was measured against.
     pub limits: Thresholds,
+    /// What was compared: "input" or "instruction and input".
+    pub part: &'static str,
+    /// The compared parts hold different numbers (so it is not near, whatever the scores).
+    pub numbers_differ: bool,
 }
 
 impl Neighbour {
@@ -119,16 +152,23 @@ impl Neighbour {
     pub fn why(&self) -> String {
         let t = &self.limits;
         let r = format!(
-            "ROUGE-L {:.2}{}",
+            "ROUGE-L {:.2}{} on the {}",
             self.rouge,
-            if self.rouge >= t.rouge { format!(" ≥ {:.2}", t.rouge) } else { String::new() }
+            if self.rouge >= t.rouge { format!(" ≥ {:.2}", t.rouge) } else { String::new() },
+            self.part
         );
-        match self.cosine {
+        let why = match self.cosine {
             Some(c) => format!(
                 "{r} · cosine {c:.2}{}",
                 if c >= t.cosine { format!(" ≥ {:.2}", t.cosine) } else { String::new() }
             ),
             None => format!("{r} · cosine not computed yet"),
+        };
+        let alike = self.rouge >= t.rouge || self.cosine.is_some_and(|c| c >= t.cosine);
+        if self.numbers_differ && alike {
+            format!("{why} · other numbers: another problem")
+        } else {
+            why
         }
     }
 }
@@ -158,14 +198,16 @@ pub fn nearest(
         if skip == Some((item.kind, item.id)) {
             continue;
         }
-        let rouge = w.rouge(&item.words);
+        let cmp = w.compare(&item.words);
+        let rouge = cmp.rouge;
         let cos = match (embedding, item.embedding.as_deref()) {
             (Some(a), Some(b)) => Some(cosine(a, b)),
             _ => None,
         };
         let rank = (rouge / t.rouge).max(cos.map_or(0.0, |c| f64::from(c) / f64::from(t.cosine)));
         if best.as_ref().is_none_or(|(b, _)| rank > *b) {
-            let near = rouge >= t.rouge || cos.is_some_and(|c| c >= t.cosine);
+            let near =
+                !cmp.numbers_differ && (rouge >= t.rouge || cos.is_some_and(|c| c >= t.cosine));
             best = Some((
                 rank,
                 Neighbour {
@@ -176,6 +218,8 @@ pub fn nearest(
                     cosine: cos,
                     near,
                     limits: *t,
+                    part: cmp.part,
+                    numbers_differ: cmp.numbers_differ,
                 },
             ));
         }
@@ -205,7 +249,10 @@ mod tests {
         assert_eq!((n.kind, n.id), (Kind::Seed, 1));
         assert!((n.rouge - 5.0 / 6.0).abs() < 1e-9, "5 of 6 words in order: {}", n.rouge);
         assert!(n.near);
-        assert_eq!(n.why(), "ROUGE-L 0.83 ≥ 0.70 · cosine not computed yet");
+        assert_eq!(
+            n.why(),
+            "ROUGE-L 0.83 ≥ 0.70 on the instruction and input · cosine not computed yet"
+        );
         // No shared words, but the embedding says it is the same thing.
         let n = nearest(
             "Describe how plants make food from light.",
@@ -264,7 +311,11 @@ mod tests {
             &t,
         )
         .unwrap();
-        assert!(n.near && n.rouge > 0.9, "the same template with one number changed: {n:?}");
+        assert!(!n.near && n.rouge > 0.9, "the same template with one number changed: {n:?}");
+        assert!(n.why().ends_with("other numbers: another problem"), "{}", n.why());
+        let copy = "Priya had 26 balloons and gave 3 away. How many balloons are left now?";
+        let n = nearest(task, copy, None, &pool, None, &t).unwrap();
+        assert!(n.near && n.part == "input", "a copy, reworded a little: {n:?}");
         assert_eq!(key_text("Do it.", "  "), "Do it.");
         assert_eq!(key_text("Do it.", "now"), "Do it.\nnow");
     }

@@ -1,6 +1,6 @@
 //! The append-only decision log, the state derived from it, and undo.
 
-use super::samples::parse_edited;
+use super::state::{apply, current_text, read_state, recompute, second_opinion};
 use super::{now_ms, Store, StoreError};
 use crate::sample::{SampleText, Status};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -80,7 +80,12 @@ pub struct Decision {
     /// Seconds the curator spent on the sample before deciding.
     pub seconds: Option<f64>,
     pub session: String,
+    /// Who decided (`--curator`, `DISTILLERY_CURATOR`, the user name; a policy's name).
+    pub curator: String,
     pub automatic: bool,
+    /// The newest event the curator had seen: when another session decided one of the samples
+    /// after it, nothing is written and [`StoreError::DecidedElsewhere`] says who (ask first).
+    pub unless_decided_after: Option<i64>,
 }
 
 /// The state of one sample after a write, for the UI to update its row.
@@ -100,9 +105,12 @@ pub struct SampleState {
 /// The result of a committed decision or undo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Committed {
-    /// Id of the first event written: the batch id.
+    /// Id of the first event written: the batch id (0: the decision changed nothing, and
+    /// nothing was written).
     pub batch: i64,
     pub states: Vec<SampleState>,
+    /// The samples an event was written for (a sample the decision did not change has none).
+    pub written: Vec<i64>,
     pub at_ms: i64,
 }
 
@@ -120,7 +128,14 @@ impl Store {
     pub fn decide(&mut self, d: &Decision) -> Result<Committed, StoreError> {
         let at_ms = now_ms();
         let tx = self.write()?;
+        if let Some(after) = d.unless_decided_after {
+            let others = super::watch::decided_elsewhere(&tx, &d.sample_ids, after, &d.session)?;
+            if !others.is_empty() {
+                return Err(StoreError::DecidedElsewhere(others));
+            }
+        }
         let mut batch = None;
+        let mut written = Vec::new();
         let mut states = Vec::with_capacity(d.sample_ids.len());
         for &id in &d.sample_ids {
             let exists: bool =
@@ -135,6 +150,19 @@ impl Store {
                 DecisionKind::Note(n) => (None, Some(n.clone())),
                 _ => (None, None),
             };
+            // A decision that changes nothing (accepting an accepted sample, saving the same
+            // text) appends nothing, unless it is a second curator's own verdict (what their
+            // agreement is measured on).
+            let now = read_state(&tx, id)?.unwrap_or_else(|| SampleState::pending(id));
+            let mut next = now.clone();
+            apply(&mut next, d.kind.name(), after.clone())?;
+            if next == now && !(d.kind.tag().decides() && second_opinion(&tx, id, &d.curator)?) {
+                let mut st = now;
+                st.text = Some(current_text(&tx, id)?);
+                states.push(st);
+                continue;
+            }
+            let who = Who { session: &d.session, curator: &d.curator, automatic: d.automatic };
             let event = insert_event(
                 &tx,
                 batch,
@@ -144,11 +172,11 @@ impl Store {
                 after,
                 None,
                 d.seconds,
-                &d.session,
-                d.automatic,
+                &who,
                 at_ms,
             )?;
             batch.get_or_insert(event);
+            written.push(id);
             let mut st = recompute(&tx, id, event)?;
             if matches!(d.kind, DecisionKind::Edit(_)) {
                 st.text = Some(current_text(&tx, id)?);
@@ -156,20 +184,22 @@ impl Store {
             states.push(st);
         }
         tx.commit()?;
-        Ok(Committed { batch: batch.unwrap_or(0), states, at_ms })
+        Ok(Committed { batch: batch.unwrap_or(0), states, written, at_ms })
     }
 
-    /// Cancels the latest user action still in force (all events of its batch) by appending
-    /// `undo` events. Returns `None` when there is nothing left to undo. Works across restarts.
-    pub fn undo(&mut self, session: &str) -> Result<Option<Undone>, StoreError> {
+    /// Cancels `curator`'s latest action still in force (all events of its batch) by appending
+    /// `undo` events; automatic decisions (and those from before curators were recorded) are
+    /// anyone's to undo. Returns `None` when there is nothing left to undo. Works across restarts.
+    pub fn undo(&mut self, curator: &str, session: &str) -> Result<Option<Undone>, StoreError> {
         let at_ms = now_ms();
         let tx = self.write()?;
         let latest: Option<i64> = tx
             .query_row(
                 "SELECT batch FROM decisions d WHERE d.kind != 'undo'
+                   AND (d.curator = ?1 OR d.curator IS NULL OR d.automatic)
                    AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)
                  ORDER BY d.id DESC LIMIT 1",
-                [],
+                [curator],
                 |r| r.get(0),
             )
             .optional()?;
@@ -182,9 +212,11 @@ impl Store {
             .query_map([target], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         let mut batch = None;
+        let mut written = Vec::with_capacity(events.len());
         let mut states = Vec::with_capacity(events.len());
         let kind = events.first().map(|e| e.2.clone()).unwrap_or_default();
         for (event, sample, _) in events {
+            let who = Who { session, curator, automatic: false };
             let id = insert_event(
                 &tx,
                 batch,
@@ -194,17 +226,18 @@ impl Store {
                 None,
                 Some(event),
                 None,
-                session,
-                false,
+                &who,
                 at_ms,
             )?;
             batch.get_or_insert(id);
+            written.push(sample);
             let mut st = recompute(&tx, sample, id)?;
             st.text = Some(current_text(&tx, sample)?);
             states.push(st);
         }
         tx.commit()?;
-        Ok(Some(Undone { kind, committed: Committed { batch: batch.unwrap_or(0), states, at_ms } }))
+        let committed = Committed { batch: batch.unwrap_or(0), states, written, at_ms };
+        Ok(Some(Undone { kind, committed }))
     }
 
     /// Recomputes every sample's derived state from the log and reports the samples whose stored
@@ -241,6 +274,13 @@ fn json(t: &SampleText) -> String {
     serde_json::to_string(t).unwrap_or_default()
 }
 
+/// Who writes an event.
+struct Who<'a> {
+    session: &'a str,
+    curator: &'a str,
+    automatic: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn insert_event(
     tx: &Transaction,
@@ -251,97 +291,16 @@ fn insert_event(
     after: Option<String>,
     undoes: Option<i64>,
     seconds: Option<f64>,
-    session: &str,
-    automatic: bool,
+    who: &Who,
     at_ms: i64,
 ) -> Result<i64, StoreError> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO decisions (batch, sample_id, kind, before, after, undoes, seconds, session, automatic, created_at)
-         VALUES (coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM decisions)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO decisions (batch, sample_id, kind, before, after, undoes, seconds, session, curator, automatic, created_at)
+         VALUES (coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM decisions)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
+    let Who { session, curator, automatic } = *who;
     stmt.execute(params![
-        batch, sample, kind, before, after, undoes, seconds, session, automatic, at_ms
+        batch, sample, kind, before, after, undoes, seconds, session, curator, automatic, at_ms
     ])?;
     Ok(tx.last_insert_rowid())
-}
-
-/// The text a sample has now: its latest effective edit, or the original.
-fn current_text(tx: &Transaction, id: i64) -> Result<SampleText, StoreError> {
-    let edited: Option<String> = tx
-        .query_row("SELECT edited FROM sample_state WHERE sample_id = ?1", [id], |r| r.get(0))
-        .optional()?
-        .flatten();
-    if let Some(t) = parse_edited(id, edited)? {
-        return Ok(t);
-    }
-    let (mut text, messages) = tx.query_row(
-        "SELECT system, messages, instruction, input, output FROM samples WHERE id = ?1",
-        [id],
-        |r| super::samples::text_from_row(r, 0),
-    )?;
-    text.history = super::samples::parse_history(id, messages)?;
-    Ok(text)
-}
-
-fn read_state(tx: &Transaction, id: i64) -> Result<Option<SampleState>, StoreError> {
-    let raw: Option<(String, bool, Option<String>, Option<String>)> = tx
-        .query_row(
-            "SELECT status, flagged, note, edited FROM sample_state WHERE sample_id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    raw.map(|(status, flagged, note, edited)| {
-        Ok(SampleState {
-            sample_id: id,
-            status: Status::parse(&status).unwrap_or(Status::Pending),
-            flagged,
-            note,
-            edited: parse_edited(id, edited)?,
-            text: None,
-        })
-    })
-    .transpose()
-}
-
-/// Folds the sample's events still in force into its state and stores it.
-fn recompute(tx: &Transaction, id: i64, last_event: i64) -> Result<SampleState, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT d.kind, d.after FROM decisions d WHERE d.sample_id = ?1 AND d.kind != 'undo'
-           AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id) ORDER BY d.id",
-    )?;
-    let events =
-        stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
-    let mut st = SampleState {
-        sample_id: id,
-        status: Status::Pending,
-        flagged: false,
-        note: None,
-        edited: None,
-        text: None,
-    };
-    for e in events {
-        let (kind, after) = e?;
-        match kind.as_str() {
-            // Accepting an edited sample keeps it marked as edited: kept, with changes.
-            "accept" => {
-                st.status = if st.edited.is_some() { Status::Edited } else { Status::Accepted }
-            }
-            "reject" => st.status = Status::Rejected,
-            "edit" => {
-                st.status = Status::Edited;
-                st.edited = parse_edited(id, after)?;
-            }
-            "note" => st.note = after.filter(|n| !n.is_empty()),
-            "flag" => st.flagged = true,
-            "unflag" => st.flagged = false,
-            _ => {}
-        }
-    }
-    tx.prepare_cached(
-        "INSERT INTO sample_state (sample_id, status, flagged, note, edited, last_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(sample_id) DO UPDATE SET status = ?2, flagged = ?3, note = ?4, edited = ?5, last_event = ?6",
-    )?
-    .execute(params![id, st.status.as_str(), st.flagged, st.note, st.edited.as_ref().map(json), last_event])?;
-    Ok(st)
 }

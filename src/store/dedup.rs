@@ -216,7 +216,9 @@ mod tests {
             kind,
             seconds: None,
             session: "t".into(),
+            curator: "t".into(),
             automatic: false,
+            unless_decided_after: None,
         })
         .unwrap();
     }

@@ -228,7 +228,9 @@ mod tests {
             kind,
             seconds: None,
             session: "t".into(),
+            curator: "t".into(),
             automatic,
+            unless_decided_after: None,
         };
         s.decide(&d(vec![1], DecisionKind::Accept, false)).unwrap(); // agrees
         s.decide(&d(vec![2], DecisionKind::Reject, false)).unwrap(); // overrules a keep

@@ -213,6 +213,12 @@ CREATE TABLE rounds (
     finished_at INTEGER
 );
 "#,
+    // v7: who made each decision (`--curator`, `DISTILLERY_CURATOR`, the user name): undo takes a
+    // curator's own actions back, and `stats` compares curators. NULL on events from before.
+    r#"
+ALTER TABLE decisions ADD COLUMN curator TEXT;
+CREATE INDEX decisions_curator ON decisions(curator, id);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 //! The SQLite store: one file per workspace, the only place in the crate that speaks SQL.
 
 mod checks;
+mod curators;
 mod decisions;
 mod dedup;
 mod insert;
@@ -11,9 +12,12 @@ mod rounds;
 mod runs;
 mod samples;
 mod seeds;
+mod state;
 mod stats;
 mod student;
+mod watch;
 
+pub use curators::{report as curator_report, Agreement, CuratorStats};
 pub use decisions::{Committed, Decision, DecisionKind, DecisionTag, SampleState, Undone};
 pub use dedup::ToEmbed;
 pub use insert::{ImportReport, NewSample, NewSeed};
@@ -26,6 +30,7 @@ pub use samples::{Candidate, ExportRow, Judgement, Provenance, QueueRow, SampleD
 pub use seeds::StoredSeed;
 pub use stats::{Stats, StatusCounts};
 pub use student::{Failure, Metric};
+pub use watch::{Changes, Elsewhere};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -46,6 +51,18 @@ pub enum StoreError {
     HashCollision(String),
     #[error("store: bad JSON in column {column} of sample {id}: {source}")]
     BadJson { id: i64, column: &'static str, source: serde_json::Error },
+    #[error("{}", watch::describe(.0))]
+    DecidedElsewhere(Vec<Elsewhere>),
+}
+
+impl StoreError {
+    /// Another connection holds the lock (SQLITE_BUSY or SQLITE_LOCKED past the busy timeout):
+    /// the same write can be tried again.
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, DatabaseBusy | DatabaseLocked))
+    }
 }
 
 /// SQLite's default page cache (`cache_size` in KiB, negative by SQLite's convention).
@@ -94,6 +111,11 @@ impl Store {
             }
             migrations::MigrateOutcome::TooNew(found) => Err(StoreError::TooNew { path, found }),
         }
+    }
+
+    /// How long a write waits for another process's lock before it reports busy.
+    pub fn set_busy_timeout(&self, d: Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(d)?)
     }
 
     /// The file this store lives in.

@@ -61,6 +61,10 @@ pub struct Stats {
     pub median_seconds_per_decision: Option<f64>,
     /// The judge's signals against the curator's decisions.
     pub judge: super::judge_stats::JudgeStats,
+    /// Each curator's pace.
+    pub curators: Vec<super::CuratorStats>,
+    /// Each pair of curators that decided the same samples: how alike.
+    pub curator_agreement: Vec<super::Agreement>,
 }
 
 /// Counts of one recipe.
@@ -152,6 +156,7 @@ impl Store {
         secs.sort_by(f64::total_cmp);
         st.median_seconds_per_decision = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
         st.judge = self.judge_stats()?;
+        (st.curators, st.curator_agreement) = self.curator_stats()?;
         Ok(st)
     }
 }

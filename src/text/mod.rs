@@ -1,5 +1,6 @@
 //! Text helpers for untrusted strings: cleaning for the terminal and width-aware truncation.
 
+pub mod exact;
 pub mod rouge;
 
 use std::borrow::Cow;

@@ -65,6 +65,8 @@ impl Popup {
 pub struct App {
     pub workspace: String,
     pub session: String,
+    /// Who decides here (stored on every event; undo takes back only theirs).
+    pub curator: String,
     pub keymap: Keymap,
     pub theme: Theme,
     pub index: QueueIndex,
@@ -94,6 +96,14 @@ pub struct App {
     pub notice: Option<Notice>,
     /// Decisions sent to the store and not yet confirmed.
     pub in_flight: usize,
+    /// A decision waits for the store's lock (another process writes).
+    pub store_busy: bool,
+    /// The newest decision event this workbench has seen (others' after it are news, and a
+    /// decision on a sample someone decided after it asks first); None until the first look.
+    pub seen_event: Option<i64>,
+    /// The store's `data_version` at the last look, and whether a look is under way.
+    pub(super) data_version: Option<i64>,
+    pub(super) polling: bool,
     /// The sample on screen and since when (for seconds spent per decision).
     pub(super) viewing: Option<(i64, i64)>,
     /// The sample whose detail was asked for and has not come yet.
@@ -120,6 +130,7 @@ impl App {
         App {
             workspace,
             session: format!("{}-{now}", std::process::id()),
+            curator: crate::workspace::default_curator(),
             keymap,
             theme: Theme::default(),
             index: QueueIndex::default(),
@@ -142,6 +153,10 @@ impl App {
             started_ms: now,
             notice: None,
             in_flight: 0,
+            store_busy: false,
+            seen_event: None,
+            data_version: None,
+            polling: false,
             viewing: None,
             requested: None,
             restore: None,
@@ -157,7 +172,10 @@ impl App {
 
     /// The effects to run at start.
     pub fn init(&mut self) -> Vec<Effect> {
-        let mut fx = vec![Effect::LoadIndex];
+        // The newest event first: what others decide after it is news.
+        self.polling = true;
+        let poll = Effect::Poll { after: None, version: None, session: self.session.clone() };
+        let mut fx = vec![poll, Effect::LoadIndex];
         if let Some(spec) = self.initial_job.take() {
             self.start_job(spec, &mut fx);
         }

@@ -31,6 +31,21 @@ pub enum Event {
         ids: Vec<i64>,
         error: String,
     },
+    /// The store is busy (another process writes): the decision on `ids` waits and is retried.
+    Waiting {
+        ids: Vec<i64>,
+    },
+    /// Another session decided some of the decision's samples meanwhile: nothing was written;
+    /// the curator is asked first. `last_event` is the newest event now.
+    Conflict {
+        decision: Box<Decision>,
+        others: Vec<crate::store::Elsewhere>,
+        last_event: i64,
+    },
+    /// Once a second: time to look for other processes' decisions.
+    Tick,
+    /// What other processes changed, with the store's `data_version` (None: nothing).
+    Polled(Option<Box<(crate::store::Changes, i64)>>),
     /// An undo is durable (None: nothing was left to undo).
     Undone(Option<Box<Undone>>),
     /// `$EDITOR` returned: the new text (None when unchanged or aborted) or an error.
@@ -57,7 +72,9 @@ pub enum Effect {
     LoadIndex,
     LoadDetail(i64),
     Decide(Decision),
+    /// Take back the curator's latest action.
     Undo {
+        curator: String,
         session: String,
     },
     /// Suspend the UI and edit this text in `$EDITOR` (run by the loop, which owns the terminal).
@@ -73,6 +90,13 @@ pub enum Effect {
     /// A command for the student watcher (train, cancel, evaluate).
     Student(crate::work::student::StudentCmd),
     LoadStats,
+    /// Look for other sessions' decisions after event `after` (None: only learn the newest
+    /// event), unless `data_version` is still `version`.
+    Poll {
+        after: Option<i64>,
+        version: Option<i64>,
+        session: String,
+    },
     /// Load the samples newer than `after`.
     LoadNewer {
         after: i64,
@@ -104,6 +128,10 @@ pub struct StoreWorker {
 
 impl StoreWorker {
     pub fn spawn(mut store: Store, events: UnboundedSender<Event>) -> StoreWorker {
+        // A decision that waits for the lock says so after a second (and keeps trying).
+        if let Err(e) = store.set_busy_timeout(std::time::Duration::from_secs(1)) {
+            tracing::warn!("setting the busy timeout: {e}");
+        }
         let (tx, rx) = mpsc::channel::<Effect>();
         let job_events = events.clone();
         let handle = std::thread::Builder::new()
@@ -206,17 +234,26 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
             Ok(d) => send(Event::Detail(Box::new(d))),
             Err(e) => send(Event::Failed(format!("loading sample {id}: {e}"))),
         },
-        Effect::Decide(d) => {
-            let kind = d.kind.tag();
-            match store.decide(&d) {
-                Ok(committed) => send(Event::Committed { kind, committed }),
-                Err(e) => {
-                    tracing::error!("saving {kind} on {:?}: {e}", d.sample_ids);
-                    send(Event::NotSaved { kind, ids: d.sample_ids, error: e.to_string() })
-                }
+        Effect::Decide(d) => decide(store, d, events),
+        Effect::Poll { after, version, session } => {
+            let polled = (|| -> Result<_, crate::store::StoreError> {
+                let v = store.data_version()?;
+                let changes = match after {
+                    Some(_) if version == Some(v) => return Ok(None),
+                    Some(a) => store.changes_since(a, &session)?,
+                    None => crate::store::Changes {
+                        last_event: store.last_event()?,
+                        ..Default::default()
+                    },
+                };
+                Ok(Some(Box::new((changes, v))))
+            })();
+            match polled {
+                Ok(p) => send(Event::Polled(p)),
+                Err(e) => send(Event::Failed(format!("looking for other decisions: {e}"))),
             }
         }
-        Effect::Undo { session } => match store.undo(&session) {
+        Effect::Undo { curator, session } => match store.undo(&curator, &session) {
             Ok(u) => send(Event::Undone(u.map(Box::new))),
             Err(e) => send(Event::Failed(format!("undo failed: {e}"))),
         },
@@ -234,6 +271,40 @@ pub fn run_one(store: &mut Store, effect: Effect, events: &UnboundedSender<Event
         | Effect::StartJob(_)
         | Effect::StartJudge(_)
         | Effect::CancelJob => {}
+    }
+}
+
+/// Commits a decision, waiting while another process holds the lock: a decision is never
+/// dropped because the store was busy.
+fn decide(store: &mut Store, d: Decision, events: &UnboundedSender<Event>) {
+    let send = |e| {
+        let _ = events.send(e);
+    };
+    let kind = d.kind.tag();
+    let mut waited = false;
+    let result = loop {
+        match store.decide(&d) {
+            Err(e) if e.is_busy() => {
+                if !waited {
+                    tracing::warn!("the store is busy: {kind} on {:?} waits", d.sample_ids);
+                    send(Event::Waiting { ids: d.sample_ids.clone() });
+                    waited = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => break other,
+        }
+    };
+    match result {
+        Ok(committed) => send(Event::Committed { kind, committed }),
+        Err(crate::store::StoreError::DecidedElsewhere(others)) => {
+            let last_event = store.last_event().unwrap_or(0);
+            send(Event::Conflict { decision: Box::new(d), others, last_event })
+        }
+        Err(e) => {
+            tracing::error!("saving {kind} on {:?}: {e}", d.sample_ids);
+            send(Event::NotSaved { kind, ids: d.sample_ids, error: e.to_string() })
+        }
     }
 }
 

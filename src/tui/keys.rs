@@ -51,7 +51,10 @@ impl App {
                     None => self.say("the sample is still loading"),
                 }
             }
-            Action::Undo => fx.push(Effect::Undo { session: self.session.clone() }),
+            Action::Undo => fx.push(Effect::Undo {
+                curator: self.curator.clone(),
+                session: self.session.clone(),
+            }),
             Action::Note => self.open_note(),
             Action::Generate => self.open_generate(),
             Action::Rejudge => self.rejudge(fx),

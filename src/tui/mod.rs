@@ -127,6 +127,9 @@ where
     let size = terminal.size()?;
     pending.extend(app.update(Event::Resize(size.width, size.height)));
     tokio::pin!(shutdown);
+    // Once a second the workbench looks for other processes' decisions.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         // Carry out effects; the external editor needs the terminal and a fresh input stream.
         while !pending.is_empty() {
@@ -157,6 +160,7 @@ where
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(app),
             },
+            _ = tick.tick() => Event::Tick,
             _ = &mut shutdown => return Ok(app),
         };
         pending.extend(app.update(event));

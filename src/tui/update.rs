@@ -75,7 +75,43 @@ impl App {
             Event::NewRows(rows) => self.on_new_rows(rows),
             Event::NotSaved { kind, ids, error } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                self.clear_saving(&ids);
                 self.fail(format!("NOT saved: {kind} on sample {ids:?}: {error}"));
+            }
+            Event::Waiting { .. } => {
+                self.store_busy = true;
+                self.say("the store is busy (another process writes): the decision waits");
+            }
+            Event::Conflict { decision, others, last_event } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.clear_saving(&decision.sample_ids);
+                self.seen_event = Some(last_event);
+                // Show what the others did, then ask.
+                self.data_version = None;
+                let reason = crate::store::StoreError::DecidedElsewhere(others).to_string();
+                self.popup = Some(Popup::Confirm(super::panes::ConfirmPopup {
+                    ids: decision.sample_ids,
+                    kind: decision.kind,
+                    reason: Some(reason),
+                }));
+            }
+            Event::Tick if !self.polling => {
+                self.polling = true;
+                fx.push(Effect::Poll {
+                    after: self.seen_event,
+                    version: self.data_version,
+                    session: self.session.clone(),
+                });
+            }
+            Event::Tick => {}
+            Event::Polled(p) => {
+                self.polling = false;
+                if let Some(p) = p {
+                    let (changes, version) = *p;
+                    self.data_version = Some(version);
+                    self.seen_event = Some(changes.last_event);
+                    self.on_changes(changes);
+                }
             }
             Event::Failed(msg) => self.fail(msg),
         }
@@ -181,17 +217,23 @@ impl App {
             }
         }
         self.in_flight += 1;
+        let unless_decided_after = self.seen_event;
         Effect::Decide(Decision {
             sample_ids: ids,
             kind,
             seconds,
             session: self.session.clone(),
+            curator: self.curator.clone(),
             automatic: false,
+            unless_decided_after,
         })
     }
 
     fn on_committed(&mut self, kind: DecisionTag, c: &Committed) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if std::mem::take(&mut self.store_busy) {
+            self.say("saved (the store was busy)");
+        }
         if kind.decides() {
             self.session_decisions += c.states.len() as u64;
         }
@@ -199,6 +241,30 @@ impl App {
         if c.states.len() > 1 {
             self.say(format!("{kind}: {} samples saved", c.states.len()));
         }
+    }
+
+    /// Rows whose decision did not go through show their status again.
+    fn clear_saving(&mut self, ids: &[i64]) {
+        for &id in ids {
+            if let Some(r) = self.index.row_mut(id) {
+                r.saving = false;
+            }
+        }
+    }
+
+    /// Other processes' decisions: rows, counts and detail follow; the rows stay where they are.
+    fn on_changes(&mut self, ch: crate::store::Changes) {
+        if ch.states.is_empty() {
+            return;
+        }
+        let mut who: Vec<String> =
+            ch.by.iter().map(|e| crate::text::clean_line(&e.curator)).collect();
+        who.sort();
+        who.dedup();
+        let n = ch.states.len();
+        let c = Committed { batch: 0, states: ch.states, written: Vec::new(), at_ms: 0 };
+        self.apply_states(&c, false);
+        self.say(format!("{n} sample(s) decided elsewhere (by {})", who.join(", ")));
     }
 
     /// A decision made elsewhere (an automatic accept) joins the index, counts and view.

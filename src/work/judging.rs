@@ -268,7 +268,9 @@ fn record(
             kind: DecisionKind::Accept,
             seconds: None,
             session: format!("auto-judge {name}"),
+            curator: format!("auto-judge {name}"),
             automatic: true,
+            unless_decided_after: None,
         };
         p.auto_accepted += 1;
         *pool = None; // the accepted set changed: the next sample compares with this one too

@@ -172,7 +172,9 @@ pub fn apply_as(
             kind,
             seconds: None,
             session: session.to_owned(),
+            curator: session.to_owned(),
             automatic,
+            unless_decided_after: None,
         })?;
     }
     Ok(out)

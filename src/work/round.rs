@@ -193,6 +193,12 @@ pub fn run_round(
                 } else {
                     let mut e = |ev: TrainEvent| match ev {
                         TrainEvent::Note(m) => on(RoundEvent::Note(m)),
+                        TrainEvent::Resumed { from, skipped } => {
+                            for m in skipped {
+                                on(RoundEvent::Note(m));
+                            }
+                            on(RoundEvent::Note(format!("training resumed from step {from:?}")));
+                        }
                         TrainEvent::Step(s) => on(RoundEvent::Train(s)),
                     };
                     let t = train_run(ws, &spec.train, &spec.base, resumed, &cancel, &mut e)?;

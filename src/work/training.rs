@@ -13,8 +13,14 @@ use std::sync::atomic::AtomicBool;
 /// What a run reports as it goes.
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
-    /// A line on what is happening (the guard's figures, the data, a resume).
+    /// A line on what is happening (the guard's figures, the data).
     Note(String),
+    /// A resumed run, before its first step: the step it goes on from (None: no good
+    /// checkpoint, so from the start) and the damaged checkpoints it passed over.
+    Resumed {
+        from: Option<usize>,
+        skipped: Vec<String>,
+    },
     Step(StepReport),
 }
 
@@ -104,10 +110,18 @@ pub fn train_run(
         lora.targets,
         rayon::current_num_threads()
     )));
-    let mut progress = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(crate::train::PROGRESS))?;
+    let progress_path = dir.join(crate::train::PROGRESS);
+    if resume {
+        // Said first, before any step: where the run goes on from, and what was damaged.
+        let (found, skipped) = crate::train::checkpoint::latest(&dir.join("checkpoints"))
+            .map_err(anyhow::Error::msg)?;
+        let from = found.map(|l| l.state.step);
+        // The steps after that checkpoint are done again: the progress file keeps each once.
+        keep_steps_up_to(&progress_path, from.unwrap_or(0))?;
+        on(TrainEvent::Resumed { from, skipped });
+    }
+    let mut progress =
+        std::fs::OpenOptions::new().create(true).append(true).open(&progress_path)?;
     let stop = AtomicBool::new(false);
     let mut step = |r: &StepReport| {
         use std::io::Write;
@@ -130,12 +144,6 @@ pub fn train_run(
     );
     match result {
         Ok(done) => {
-            for s in &done.skipped {
-                on(TrainEvent::Note(s.clone()));
-            }
-            if let Some(from) = done.resumed_from {
-                on(TrainEvent::Note(format!("resumed from step {from}")));
-            }
             let status = if done.cancelled { RunStatus::Cancelled } else { RunStatus::Done };
             store.finish_run(run.id, status, Some(&dir.display().to_string()))?;
             Ok(Trained {
@@ -152,6 +160,20 @@ pub fn train_run(
             anyhow::bail!("run {}: {e}", run.id)
         }
     }
+}
+
+/// Rewrites a progress file (atomically) without the steps after `last`.
+fn keep_steps_up_to(path: &Path, last: usize) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<StepReport>(l).is_ok_and(|r| r.step <= last))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept != text {
+        crate::fsio::write_atomic(path, |w| w.write_all(kept.as_bytes()))?;
+    }
+    Ok(())
 }
 
 /// Whether the base model, dequantized to f32 for training, fits in the memory there is.

@@ -5,7 +5,7 @@ use crossterm::event::KeyCode;
 use distillery::sample::{SampleText, Status};
 use distillery::store::DecisionKind;
 use distillery::tui::app::Popup;
-use distillery::tui::effects::Effect;
+use distillery::tui::effects::{Effect, Event};
 use distillery::tui::queue::Tab;
 
 #[test]
@@ -208,4 +208,31 @@ fn reload_picks_up_samples_added_by_another_process() {
     assert_eq!(h.app.index.len(), 3);
     assert_eq!((h.app.counts.pending, h.app.counts.accepted), (2, 1));
     assert_eq!(h.app.view.rows.len(), 2, "pending tab: the new sample and the undecided one");
+}
+
+/// An edit of one character in the editor saves the sample's exact bytes otherwise: tabs stay
+/// tabs, ESC and bidi marks stay themselves (shown as symbols while editing).
+#[test]
+fn an_edit_keeps_every_byte_the_curator_did_not_touch() {
+    use distillery::tui::panes::{EditorPopup, PopupOutcome};
+    let text = SampleText::new(
+        "fn f() {\n\tx\x1b[31m\u{202e}\r\n}",
+        "col1\tcol2\u{0}",
+        "a\tb\u{2066}c\u{85}",
+    );
+    let km = distillery::tui::keymap::Keymap::default_keys();
+    let mut e = EditorPopup::new(1, &text);
+    assert!(e.cleaned, "the copy shows symbols for the controls");
+    let press = |e: &mut EditorPopup, c| {
+        let Event::Key(k) = code(c) else { unreachable!() };
+        e.handle(&km, k)
+    };
+    press(&mut e, crossterm::event::KeyCode::End);
+    press(&mut e, crossterm::event::KeyCode::Char('!'));
+    let Event::Key(save) = ctrl('s') else { unreachable!() };
+    let PopupOutcome::Decide(_, DecisionKind::Edit(saved)) = e.handle(&km, save) else {
+        panic!("no edit")
+    };
+    let want = SampleText { output: format!("{}!", text.output), ..text.clone() };
+    assert_eq!(saved, want);
 }

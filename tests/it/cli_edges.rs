@@ -80,3 +80,28 @@ fn completions_and_the_man_page_come_from_the_command_line_itself() {
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && s.contains(".TH distillery") && s.contains("export"), "{s}");
 }
+
+/// Strings from `distillery.toml` reach the terminal cleaned: the workspace's name in `stats`,
+/// a bad key quoted in a config error, and a curator name is refused outright.
+#[test]
+fn workspace_strings_are_cleaned_before_printing() {
+    let ws = workspace();
+    let cfg = ws.path().join("distillery.toml");
+    let orig = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("name = \"\\u001b[31mEvil\\u202e\"\n{orig}")).unwrap();
+    let out = bin().arg("-w").arg(ws.path()).arg("stats").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("Evil"), "{text}");
+    assert!(!text.contains('\x1b') && !text.contains('\u{202e}'), "{text:?}");
+    std::fs::write(&cfg, format!("\"\\u001b[2Jwiped\" = 1\n{orig}")).unwrap();
+    let out = bin().arg("-w").arg(ws.path()).arg("stats").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("wiped"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    std::fs::write(&cfg, orig).unwrap();
+    let out = bin().arg("-w").arg(ws.path()).args(["--curator", "a\x1bb", "stats"]).output();
+    let out = out.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("control characters"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+}

@@ -94,3 +94,19 @@ impl Harness {
         self.store.sample(id).unwrap().status
     }
 }
+
+/// A curator's decision by "t" (session "t"), for tests that only need one made.
+pub fn decision(
+    sample_ids: Vec<i64>,
+    kind: distillery::store::DecisionKind,
+) -> distillery::store::Decision {
+    distillery::store::Decision {
+        sample_ids,
+        kind,
+        seconds: None,
+        session: "t".into(),
+        curator: "t".into(),
+        automatic: false,
+        unless_decided_after: None,
+    }
+}

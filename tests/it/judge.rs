@@ -205,7 +205,9 @@ fn near_duplicates_are_found_and_the_automatic_accept_is_marked_and_undoable() {
         kind: DecisionKind::Accept,
         seconds: Some(2.0),
         session: "me".into(),
+        curator: "me".into(),
         automatic: false,
+        unless_decided_after: None,
     })
     .unwrap();
     let mut critic = Scripted {
@@ -236,7 +238,7 @@ fn near_duplicates_are_found_and_the_automatic_accept_is_marked_and_undoable() {
         s.queue_page(None, 10, 80).unwrap().into_iter().map(|r| (r.id, r.needs)).collect();
     assert_eq!(needs[2], (2, Needs::NearDuplicate));
     // The automatic accept is the latest decision, and undo takes it back like any other.
-    let u = s.undo("me").unwrap().unwrap();
+    let u = s.undo("me", "me").unwrap().unwrap();
     assert_eq!((u.kind.as_str(), u.committed.states[0].sample_id), ("accept", 3));
     assert_eq!(s.sample(3).unwrap().status, Status::Pending);
     // Re-judging one sample, whatever its state.

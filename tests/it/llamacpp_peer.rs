@@ -1,6 +1,6 @@
 //! A real OpenAI-compatible server as teacher and critic: llama-cpp-python's server
 //! (`pip install 'llama-cpp-python[server]'`) on 127.0.0.1 with the demo's model. `generate`,
-//! `judge` and `bench judge --critic` run against it through the CLI; every verdict of the critic
+//! `judge`, `eval --critic` and `bench judge --critic` run against it through the CLI; every verdict of the critic
 //! must parse. The server is started with `--interrupt_requests False` (by default a new request
 //! cuts the one streaming), and takes the requests in flight one after another.
 //! Skipped, saying so, when the server or the model is not installed (`DISTILLERY_LLAMACPP_PYTHON`
@@ -63,7 +63,7 @@ fn run(ws: &std::path::Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn generate_judge_and_bench_judge_against_a_real_llamacpp_server() {
+fn generate_judge_eval_and_bench_judge_against_a_real_llamacpp_server() {
     let model = DEFAULT_FILES[0].path(&cache_dir());
     let Some(py) = python() else {
         eprintln!("SKIPPED: no llama-cpp-python server (pip install 'llama-cpp-python[server]'; DISTILLERY_LLAMACPP_PYTHON)");
@@ -80,7 +80,9 @@ fn generate_judge_and_bench_judge_against_a_real_llamacpp_server() {
     let (_server, url) = start(&py, &model, &log);
     let cfg = ws.path().join("distillery.toml");
     let extra = format!("\n[endpoints.peer]\nbase_url = {url:?}\nmodel = \"smollm2\"\nflavor = \"llamacpp\"\nconcurrency = 2\n");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + &extra).unwrap();
+    let text =
+        std::fs::read_to_string(&cfg).unwrap().replace("[judge]\n", "[judge]\ncritic = \"peer\"\n");
+    std::fs::write(&cfg, text + &extra).unwrap();
     let questions = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-data/arithmetic/questions.jsonl");
     run(ws.path(), &["import", questions, "--task", "arithmetic"]);
 
@@ -97,6 +99,17 @@ fn generate_judge_and_bench_judge_against_a_real_llamacpp_server() {
     let out = run(ws.path(), &["judge", "-n", "3", "--critic", "peer", "--json"]);
     let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!((j["judged"].as_u64(), j["unparsed"].as_u64()), (Some(3), Some(0)), "{j}");
+
+    // `eval --critic`: the base model answers 4 held-out items, the server's critic scores each.
+    let all = include_str!("../../sample-data/arithmetic/eval.jsonl");
+    let items = ws.path().join("eval4.jsonl");
+    std::fs::write(&items, all.lines().take(4).collect::<Vec<_>>().join("\n")).unwrap();
+    run(ws.path(), &["import", items.to_str().unwrap(), "--task", "arithmetic"]);
+    let out = run(ws.path(), &words("eval --critic --train-items 0 --max-tokens 8 --json"));
+    let e: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    let critic = e["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == "critic_score");
+    let critic = critic.unwrap_or_else(|| panic!("no critic score: {e}"));
+    assert_eq!(critic["n"], 4, "every answer scored by the server's critic: {critic}");
 
     let out = run(ws.path(), &["bench", "judge", "--critic", "peer"]);
     let line = out.lines().find(|l| l.starts_with("bench judge:")).expect("the bench's last line");

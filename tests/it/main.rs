@@ -8,6 +8,7 @@ mod cli_edges;
 #[allow(dead_code)]
 mod common;
 mod crash;
+mod curators;
 mod embed_real;
 mod endpoint_cli;
 mod event_loop;
@@ -22,6 +23,7 @@ mod llm_engine;
 mod llm_kernels;
 mod llm_real;
 mod llm_tiny;
+mod near_dup;
 mod openai;
 mod openai_server;
 mod openai_strict;

@@ -150,7 +150,9 @@ fn evol_instruct_keeps_real_evolutions_and_eliminates_failed_ones_with_a_reason(
         kind: distillery::store::DecisionKind::Accept,
         seconds: None,
         session: "t".into(),
+        curator: "t".into(),
         automatic: false,
+        unless_decided_after: None,
     };
     s.decide(&decision).unwrap();
     let (p, seen, _) = run("evol-instruct", 1, outputs[3..].to_vec(), &mut s, None);

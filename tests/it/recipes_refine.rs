@@ -115,7 +115,9 @@ fn self_refine_revises_low_scored_samples_from_the_critics_rationale() {
         kind: DecisionKind::Accept,
         seconds: None,
         session: "t".into(),
+        curator: "t".into(),
         automatic: false,
+        unless_decided_after: None,
     })
     .unwrap();
     assert_eq!(

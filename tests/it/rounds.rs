@@ -195,7 +195,7 @@ fn policies_decide_as_documented_and_their_decisions_undo() {
     assert_eq!(status(&s, wrong), Status::Rejected);
     // Automatic events, undone one by one like any other.
     for _ in 0..4 {
-        assert!(s.undo("someone").unwrap().is_some());
+        assert!(s.undo("someone", "someone").unwrap().is_some());
     }
     assert!(ids.iter().all(|&id| status(&s, id) == Status::Pending));
 

@@ -241,7 +241,9 @@ fn accepting_a_near_duplicate_asks_first_and_the_stats_pane_shows_the_critic() {
             kind: DecisionKind::Accept,
             seconds: Some(3.0),
             session: "earlier".into(),
+            curator: "earlier".into(),
             automatic: false,
+            unless_decided_after: None,
         })
         .unwrap();
     let mut h = Harness::new(store);

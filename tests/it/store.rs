@@ -10,7 +10,9 @@ fn decide(s: &mut Store, ids: &[i64], kind: DecisionKind) -> i64 {
         kind,
         seconds: Some(2.0),
         session: "t".into(),
+        curator: "t".into(),
         automatic: false,
+        unless_decided_after: None,
     })
     .unwrap()
     .batch
@@ -48,7 +50,7 @@ fn undo_appends_and_never_deletes() {
     decide(&mut s, &[1], DecisionKind::Accept);
     decide(&mut s, &[2, 3], DecisionKind::Reject);
     assert_eq!(event_count(&s), 3);
-    let u = s.undo("t").unwrap().unwrap();
+    let u = s.undo("t", "t").unwrap().unwrap();
     assert_eq!(
         (u.kind.as_str(), u.committed.states.len()),
         ("reject", 2),
@@ -59,9 +61,9 @@ fn undo_appends_and_never_deletes() {
         (s.sample(2).unwrap().status, s.sample(3).unwrap().status),
         (Status::Pending, Status::Pending)
     );
-    s.undo("t").unwrap().unwrap();
+    s.undo("t", "t").unwrap().unwrap();
     assert_eq!(s.sample(1).unwrap().status, Status::Pending);
-    assert!(s.undo("t").unwrap().is_none(), "nothing left");
+    assert!(s.undo("t", "t").unwrap().is_none(), "nothing left");
     assert_eq!(event_count(&s), 6);
     assert!(s.rebuild_state().unwrap().is_empty());
 }
@@ -71,10 +73,10 @@ fn undo_of_an_edit_restores_the_previous_text() {
     let mut s = store_with(1, &[]);
     decide(&mut s, &[1], DecisionKind::Edit(SampleText::new("Question 1", "", "v1")));
     decide(&mut s, &[1], DecisionKind::Edit(SampleText::new("Question 1", "", "v2")));
-    let u = s.undo("t").unwrap().unwrap();
+    let u = s.undo("t", "t").unwrap().unwrap();
     assert_eq!(u.committed.states[0].text.as_ref().unwrap().output, "v1");
     assert_eq!(s.sample(1).unwrap().current.output, "v1");
-    s.undo("t").unwrap();
+    s.undo("t", "t").unwrap();
     let d = s.sample(1).unwrap();
     assert_eq!((d.status, d.current.output.as_str()), (Status::Pending, "Answer 1"));
 }
@@ -87,7 +89,9 @@ fn decisions_on_missing_samples_fail_whole() {
         kind: DecisionKind::Accept,
         seconds: None,
         session: "t".into(),
+        curator: "t".into(),
         automatic: false,
+        unless_decided_after: None,
     });
     assert!(r.unwrap_err().to_string().contains("99"));
     assert_eq!(s.sample(1).unwrap().status, Status::Pending, "the transaction rolled back");
@@ -134,7 +138,7 @@ fn stats_count_rates_and_edits() {
     decide(&mut s, &[2], DecisionKind::Reject);
     decide(&mut s, &[3], DecisionKind::Edit(SampleText::new("Question 3", "", "fixed")));
     decide(&mut s, &[4], DecisionKind::Accept);
-    s.undo("t").unwrap();
+    s.undo("t", "t").unwrap();
     let st = s.stats().unwrap();
     assert_eq!(
         (st.by_status.pending, st.by_status.accepted, st.by_status.rejected, st.by_status.edited),

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use distillery::llm::engine::forward::Engine;
 use distillery::llm::testing::{write_tiny_llama, TinyOptions};
 use distillery::sample::{EvalItem, Instance, SampleText, SeedTask};
-use distillery::store::{Decision, DecisionKind, NewSample, NewSeed, Provenance};
+use distillery::store::{DecisionKind, NewSample, NewSeed, Provenance};
 use distillery::train::model::{LoraConfig, Target, TrainModel};
 use distillery::workspace::Workspace;
 use std::collections::HashMap;
@@ -135,14 +135,7 @@ fn a_round_trains_evaluates_exports_and_seeds_llm2llm() {
         })
         .collect();
     s.insert_samples(&rows).unwrap();
-    s.decide(&Decision {
-        sample_ids: (1..=6).collect(),
-        kind: DecisionKind::Accept,
-        seconds: None,
-        session: "t".into(),
-        automatic: false,
-    })
-    .unwrap();
+    s.decide(&crate::common::decision((1..=6).collect(), DecisionKind::Accept)).unwrap();
     let seed = SeedTask {
         name: Some("two-number sums".into()),
         instruction: "Add the numbers.".into(),
@@ -368,14 +361,7 @@ fn a_hugging_face_folder_trains_like_its_gguf() {
         provenance: Provenance { origin: "generated".into(), ..Provenance::default() },
     }])
     .unwrap();
-    s.decide(&Decision {
-        sample_ids: vec![1],
-        kind: DecisionKind::Accept,
-        seconds: None,
-        session: "t".into(),
-        automatic: false,
-    })
-    .unwrap();
+    s.decide(&crate::common::decision(vec![1], DecisionKind::Accept)).unwrap();
     let models = dir.path().join("models");
     let out = cli(&ws.dir, &models, &["train", "--base", hf.to_str().unwrap(), "--epochs", "1"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -26,7 +26,9 @@ fn workspace(dir: &Path, accept: bool) -> (Workspace, PathBuf) {
             kind: DecisionKind::Accept,
             seconds: None,
             session: "t".into(),
+            curator: "t".into(),
             automatic: false,
+            unless_decided_after: None,
         })
         .unwrap();
     }
@@ -113,7 +115,15 @@ fn a_killed_run_resumes_to_the_same_adapter() {
     let out = train(&ws.dir, &["--resume", "2"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("resumed from step"), "{err}");
+    // Where it goes on from is said before any step, and the progress file has each step once.
+    let said = err.find("resumed from step").expect("the resume step is reported");
+    assert!(said < err.find("\nstep ").unwrap_or(usize::MAX), "{err}");
+    let progress = std::fs::read_to_string(ws.dir.join("runs/2/progress.jsonl")).unwrap();
+    let steps: Vec<u64> = progress
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=steps.len() as u64).collect::<Vec<_>>(), "each step once, in order");
     let (a, b) = (last_adapter(&ws.dir.join("runs/1")), last_adapter(&ws.dir.join("runs/2")));
     assert_eq!(a.len(), b.len());
     for ((na, va), (nb, vb)) in a.iter().zip(&b) {
@@ -147,7 +157,9 @@ fn bad_input_is_named_and_starts_no_run() {
         kind: DecisionKind::Accept,
         seconds: None,
         session: "t".into(),
+        curator: "t".into(),
         automatic: false,
+        unless_decided_after: None,
     })
     .unwrap();
     let out = train(&ws.dir, &["--base", base, "--task", "no-such-task"]).output().unwrap();

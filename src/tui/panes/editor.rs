@@ -24,14 +24,17 @@ pub struct EditorPopup {
     pub field: usize,
     /// Esc was pressed once with unsaved changes.
     discard_armed: bool,
-    /// Control characters were replaced in the editable copy.
+    /// Control characters are shown as symbols in the editable copy.
     pub cleaned: bool,
 }
 
+/// The editable copy of one field: tabs as tabs, each control character as one visible symbol
+/// (saving maps the copy back onto the original bytes: see [`crate::text::exact`]).
 fn area_for(s: &str) -> (TextArea<'static>, bool) {
-    let clean = crate::text::clean(s);
-    let changed = clean != s;
-    (TextArea::new(clean.split('\n').map(str::to_owned).collect()), changed)
+    let shown = crate::text::exact::visible(s);
+    let mut area = TextArea::new(shown.split('\n').map(str::to_owned).collect());
+    area.set_hard_tab_indent(true);
+    (area, crate::text::exact::has_hidden(s))
 }
 
 impl EditorPopup {
@@ -49,10 +52,18 @@ impl EditorPopup {
         }
     }
 
-    /// The text as edited so far.
+    /// The text as edited so far: the original's exact bytes wherever the curator changed nothing.
     pub fn text(&self) -> SampleText {
-        let get = |i: usize| self.areas[i].lines().join("\n");
-        SampleText { instruction: get(0), input: get(1), output: get(2), ..self.original.clone() }
+        let o = &self.original;
+        let get = |i: usize, orig: &str| {
+            crate::text::exact::restore(orig, &self.areas[i].lines().join("\n"))
+        };
+        SampleText {
+            instruction: get(0, &o.instruction),
+            input: get(1, &o.input),
+            output: get(2, &o.output),
+            ..o.clone()
+        }
     }
 
     pub fn modified(&self) -> bool {
@@ -106,8 +117,11 @@ impl EditorPopup {
             theme.muted,
         ));
         f.render_widget(Paragraph::new(Line::from(spans)), tabs);
-        let title =
-            if self.cleaned { " control characters were replaced in this copy " } else { "" };
+        let title = if self.cleaned {
+            " control characters shown as ␛ ␍ �; saving keeps them "
+        } else {
+            ""
+        };
         let block = Block::bordered().title(title).border_style(theme.accent);
         f.render_widget(&block, body);
         f.render_widget(&self.areas[self.field], block.inner(body));

@@ -49,6 +49,7 @@ impl StatsPopup {
                 r.rejected
             ));
         }
+        out.extend(crate::store::curator_report(&st.curators, &st.curator_agreement));
         out.extend(
             st.judge
                 .report()

@@ -61,7 +61,9 @@ impl StatusBar {
         if !app.selected.is_empty() {
             spans.push(Span::styled(format!("│ {} selected ", app.selected.len()), t.warn));
         }
-        if app.in_flight > 0 {
+        if app.in_flight > 0 && app.store_busy {
+            spans.push(Span::styled("│ waiting for the store… ", t.warn));
+        } else if app.in_flight > 0 {
             spans.push(Span::styled("│ saving… ", t.warn));
         }
         if app.loading {
