@@ -45,12 +45,11 @@ pub fn cohen_kappa(pairs: &[(bool, bool)]) -> Option<f64> {
 impl Store {
     /// Every curator's figures, and the agreement of each pair that shares samples.
     pub fn curator_stats(&self) -> Result<(Vec<CuratorStats>, Vec<Agreement>), StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT d.curator, d.sample_id, d.kind, d.seconds, d.created_at FROM decisions d
-             WHERE d.kind IN ('accept', 'reject', 'edit') AND d.curator IS NOT NULL AND NOT d.automatic
-               AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)
-             ORDER BY d.id",
-        )?;
+             WHERE {} AND d.curator IS NOT NULL AND NOT d.automatic ORDER BY d.id",
+            super::stats::EFFECTIVE
+        ))?;
         type Row = (String, i64, String, Option<f64>, i64);
         let rows = stmt.query_map([], |r| -> rusqlite::Result<Row> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -77,9 +76,8 @@ impl Store {
         let curators = per
             .into_values()
             .map(|(mut c, mut secs, first, last)| {
-                c.per_hour = c.decisions as f64 / ((last - first) as f64 / 3_600_000.0).max(1.0);
-                secs.sort_by(f64::total_cmp);
-                c.median_seconds = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
+                c.per_hour = super::stats::per_hour(c.decisions, first, last);
+                c.median_seconds = super::stats::median(&mut secs);
                 c
             })
             .collect();

@@ -1,6 +1,6 @@
 //! The append-only decision log, the state derived from it, and undo.
 
-use super::state::{apply, current_text, read_state, recompute, second_opinion};
+use super::state::{apply, current_text, json, read_state, recompute, second_opinion};
 use super::{now_ms, Store, StoreError};
 use crate::sample::{SampleText, Status};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -268,10 +268,6 @@ impl Store {
         let rows = stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-}
-
-fn json(t: &SampleText) -> String {
-    serde_json::to_string(t).unwrap_or_default()
 }
 
 /// Who writes an event.

@@ -7,7 +7,8 @@ use super::StoreError;
 use crate::sample::{SampleText, Status};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-fn json(t: &SampleText) -> String {
+/// A text as stored in `decisions.before/after` and `sample_state.edited`.
+pub(super) fn json(t: &SampleText) -> String {
     serde_json::to_string(t).unwrap_or_default()
 }
 
@@ -52,16 +53,11 @@ pub(super) fn read_state(tx: &Transaction, id: i64) -> Result<Option<SampleState
 
 /// Whether the decision in force on sample `id` is someone else's than `curator`'s.
 pub(super) fn second_opinion(tx: &Transaction, id: i64, curator: &str) -> Result<bool, StoreError> {
-    let last: Option<Option<String>> = tx
-        .query_row(
-            "SELECT d.curator FROM decisions d WHERE d.sample_id = ?1
-               AND d.kind IN ('accept', 'reject', 'edit')
-               AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)
-             ORDER BY d.id DESC LIMIT 1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let sql = format!(
+        "SELECT d.curator FROM decisions d WHERE d.sample_id = ?1 AND {} ORDER BY d.id DESC LIMIT 1",
+        super::stats::EFFECTIVE
+    );
+    let last: Option<Option<String>> = tx.query_row(&sql, [id], |r| r.get(0)).optional()?;
     Ok(last.is_some_and(|c| c.as_deref() != Some(curator)))
 }
 

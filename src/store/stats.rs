@@ -76,7 +76,8 @@ pub struct RecipeCounts {
     pub rejected: u64,
 }
 
-const EFFECTIVE: &str = "d.kind IN ('accept', 'reject', 'edit') AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)";
+/// A decision event (accept, reject, edit) still in force, as `d`.
+pub(super) const EFFECTIVE: &str = "d.kind IN ('accept', 'reject', 'edit') AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.undoes = d.id)";
 
 impl Store {
     /// Samples per status, from the derived state.
@@ -131,8 +132,7 @@ impl Store {
                 r.get(0)
             })?;
         if let (Some(a), Some(b)) = (first, last) {
-            let hours = ((b - a) as f64 / 3_600_000.0).max(1.0);
-            st.mean_decisions_per_hour = n as f64 / hours;
+            st.mean_decisions_per_hour = per_hour(n, a, b);
         }
         let mut stmt = self.conn.prepare(&format!(
             "SELECT strftime('%Y-%m-%d %H:00', d.created_at / 1000, 'unixepoch') AS h, count(*) FROM decisions d
@@ -153,10 +153,20 @@ impl Store {
             ))?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        secs.sort_by(f64::total_cmp);
-        st.median_seconds_per_decision = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
+        st.median_seconds_per_decision = median(&mut secs);
         st.judge = self.judge_stats()?;
         (st.curators, st.curator_agreement) = self.curator_stats()?;
         Ok(st)
     }
+}
+
+/// `n` events between `first_ms` and `last_ms`, per hour (over at least one hour).
+pub(super) fn per_hour(n: u64, first_ms: i64, last_ms: i64) -> f64 {
+    n as f64 / ((last_ms - first_ms) as f64 / 3_600_000.0).max(1.0)
+}
+
+/// The (upper) median of some seconds; sorts them.
+pub(super) fn median(secs: &mut [f64]) -> Option<f64> {
+    secs.sort_by(f64::total_cmp);
+    (!secs.is_empty()).then(|| secs[secs.len() / 2])
 }

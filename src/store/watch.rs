@@ -59,6 +59,11 @@ fn others(kinds: &str) -> String {
 const DECIDING: &str = "'accept', 'reject', 'edit', 'undo'";
 const SHOWN: &str = "'accept', 'reject', 'edit', 'undo', 'flag', 'unflag'";
 
+/// A row of [`others`].
+fn elsewhere(r: &rusqlite::Row) -> rusqlite::Result<Elsewhere> {
+    Ok(Elsewhere { sample_id: r.get(0)?, curator: r.get(1)?, kind: r.get(2)? })
+}
+
 /// The samples of `ids` another session decided (or undid) after event `after`.
 pub(super) fn decided_elsewhere(
     tx: &Transaction,
@@ -69,9 +74,7 @@ pub(super) fn decided_elsewhere(
     let mut stmt = tx.prepare_cached(&format!("{} AND d.sample_id = ?3", others(DECIDING)))?;
     let mut out = Vec::new();
     for &id in ids {
-        let rows = stmt.query_map(rusqlite::params![after, session, id], |r| {
-            Ok(Elsewhere { sample_id: r.get(0)?, curator: r.get(1)?, kind: r.get(2)? })
-        })?;
+        let rows = stmt.query_map(rusqlite::params![after, session, id], elsewhere)?;
         for e in rows {
             out.push(e?);
         }
@@ -98,9 +101,7 @@ impl Store {
             tx.query_row("SELECT coalesce(max(id), 0) FROM decisions", [], |r| r.get(0))?;
         let by: Vec<Elsewhere> = tx
             .prepare(&format!("{} ORDER BY d.id", others(SHOWN)))?
-            .query_map(rusqlite::params![after, session], |r| {
-                Ok(Elsewhere { sample_id: r.get(0)?, curator: r.get(1)?, kind: r.get(2)? })
-            })?
+            .query_map(rusqlite::params![after, session], elsewhere)?
             .collect::<Result<_, _>>()?;
         let mut states = Vec::with_capacity(by.len());
         for e in &by {

@@ -5,7 +5,7 @@
 
 use super::cli::bin;
 use distillery::sample::SampleText;
-use distillery::store::{Decision, DecisionKind, NewSample, Provenance, Store};
+use distillery::store::{DecisionKind, NewSample, Provenance, Store};
 
 fn import(ws: &std::path::Path, file: &str) {
     let path = format!("{}/sample-data/arithmetic/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -14,16 +14,7 @@ fn import(ws: &std::path::Path, file: &str) {
 }
 
 fn accept(s: &mut Store, id: i64) {
-    s.decide(&Decision {
-        sample_ids: vec![id],
-        kind: DecisionKind::Accept,
-        seconds: None,
-        session: "t".into(),
-        curator: "t".into(),
-        automatic: false,
-        unless_decided_after: None,
-    })
-    .unwrap();
+    s.decide(&crate::common::decision(vec![id], DecisionKind::Accept)).unwrap();
 }
 
 #[test]
