@@ -119,7 +119,9 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
         // Per task: every metric but the critic score.
         for k in MetricKey::EVAL.iter().filter(|k| **k != MetricKey::CriticScore) {
             let l = k.label();
-            rows.push((format!("  {}: {l}", t.as_deref().unwrap_or("")), t.as_deref(), *k));
+            // Task names come from imported files: cleaned for the terminal.
+            let name = crate::text::clean_line(t.as_deref().unwrap_or(""));
+            rows.push((format!("  {name}: {l}"), t.as_deref(), *k));
         }
     }
     for k in [
@@ -146,7 +148,7 @@ fn print_table(store: &Store, runs: &[TrainingRun]) -> anyhow::Result<()> {
         println!();
     }
     for w in all_warnings(&metrics, runs) {
-        println!("warning: {w}");
+        println!("warning: {}", crate::text::clean_line(&w));
     }
     if let Some(f) = runs.last().map(|r| store.failures(Some(r.id))).transpose()? {
         if !f.is_empty() {

@@ -37,19 +37,21 @@ pub(super) fn run(
     let json_array = out.extension().is_some_and(|e| e == "json");
     let summary = export(&rows, out, &ExportOptions { format, with_provenance, json_array })
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+
     let what = if pairs { "preference pairs" } else { "samples" };
     if json {
         let v = serde_json::json!({
-            "output": out.display().to_string(), "format": format!("{format:?}").to_lowercase(),
+            "output": crate::text::clean_line(&out.display().to_string()), "format": format!("{format:?}").to_lowercase(),
             "what": what, "rows": summary.rows, "dropped_history": summary.dropped_history,
         });
         println!("{v}");
         return Ok(());
     }
-    println!("{}: {} {what} written ({format:?})", out.display(), summary.rows);
+    let shown = crate::text::clean_line(&out.display().to_string());
+    println!("{shown}: {} {what} written ({format:?})", summary.rows);
     if summary.dropped_history > 0 {
         eprintln!(
-            "warning: {} multi-turn samples kept only their last exchange (Alpaca has no turns); use sharegpt or openai to keep them",
+            "warning: {} multi-turn samples kept only their last exchange (their turns are not user/answer pairs, which Alpaca's history needs); use sharegpt or openai to keep them",
             summary.dropped_history
         );
     }

@@ -1,7 +1,9 @@
-//! `distillery import`: read a file whole, then store it in one transaction or not at all.
+//! `distillery import`: stream a file (or standard input) into the store in short transactions;
+//! on any error nothing from it is stored.
 
-use crate::formats::{parse_records, read_records, Format, ImportAs, Parsed};
-use crate::store::{ImportReport, NewSample, NewSeed, Provenance, Store};
+use crate::formats::{import_stream, open_input, Format, ImportAs, ImportOptions, ImportOutcome};
+use crate::store::{ImportReport, Store};
+use crate::text::clean_line;
 use crate::workspace::Workspace;
 use std::path::Path;
 
@@ -15,56 +17,34 @@ pub struct ImportRequest<'a> {
     pub task: Option<String>,
 }
 
-/// Parses and stores a file; on any error nothing from it is stored.
+/// Parses and stores bytes already in memory (the demo's sample data, benchmarks); on any error
+/// nothing from them is stored.
 pub fn import_bytes(
     store: &mut Store,
     req: &ImportRequest,
 ) -> anyhow::Result<(Format, &'static str, ImportReport)> {
-    let records = read_records(req.file, req.bytes)?;
-    let (format, parsed) = parse_records(req.file, &records, req.format, req.as_)?;
-    let name = req.file.display().to_string();
-    let task = |t: Option<String>| t.or_else(|| req.task.clone());
-    let report = match parsed {
-        Parsed::Samples(rows) => {
-            let rows: Vec<NewSample> = rows
-                .into_iter()
-                .map(|(line, text, t)| NewSample {
-                    text,
-                    task: task(t),
-                    provenance: Provenance::imported(format!("{name}:{line}")),
-                })
-                .collect();
-            ("samples", store.insert_samples(&rows)?)
-        }
-        Parsed::Seeds(rows) => {
-            let rows: Vec<NewSeed> = rows
-                .into_iter()
-                .map(|(line, seed, t)| NewSeed {
-                    seed,
-                    task: task(t),
-                    source: format!("{name}:{line}"),
-                })
-                .collect();
-            ("seed tasks", store.insert_seeds(&rows)?)
-        }
-        Parsed::Eval(rows) => {
-            let rows: Vec<_> = rows
-                .into_iter()
-                .map(|(line, mut item)| {
-                    item.task = task(item.task);
-                    (item, format!("{name}:{line}"))
-                })
-                .collect();
-            ("eval items", store.insert_eval_items(&rows)?)
-        }
-    };
-    Ok((format, report.0, report.1))
+    let opts = ImportOptions { format: req.format, as_: req.as_, task: req.task.clone() };
+    let out = import_stream(store, req.file, req.bytes, &opts)?;
+    Ok((out.format, what(out.as_), out.report))
 }
 
-/// A sentence describing an import's outcome.
+/// What the rows of an import became, in words.
+pub fn what(as_: ImportAs) -> &'static str {
+    match as_ {
+        ImportAs::Sample => "samples",
+        ImportAs::Seed => "seed tasks",
+        ImportAs::Eval => "eval items",
+    }
+}
+
+/// A sentence describing an import's outcome, cleaned for the terminal.
 pub fn describe(file: &Path, format: Format, what: &str, r: &ImportReport) -> String {
-    let fmt = format!("{format:?}").to_lowercase();
-    let mut s = format!("{}: {} new {what} (format {fmt})", file.display(), r.added);
+    let mut s = format!(
+        "{}: {} new {what} (format {})",
+        clean_line(&file.display().to_string()),
+        r.added,
+        format.name()
+    );
     if r.already_present > 0 {
         s.push_str(&format!("; {} already in the workspace, skipped", r.already_present));
     }
@@ -80,25 +60,36 @@ pub fn describe(file: &Path, format: Format, what: &str, r: &ImportReport) -> St
 pub(super) fn run(
     ws: &Workspace,
     file: &Path,
-    format: Format,
-    as_: Option<ImportAs>,
-    task: Option<String>,
+    opts: ImportOptions,
     json: bool,
 ) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+    let src = open_input(file)?;
+    let name = if file.as_os_str() == "-" { Path::new("<stdin>") } else { file };
     let mut store = ws.store()?;
-    let (format, what, report) =
-        import_bytes(&mut store, &ImportRequest { file, bytes: &bytes, format, as_, task })?;
+    let out: ImportOutcome = import_stream(&mut store, name, src, &opts)?;
+    let r = &out.report;
     if json {
+        let notes: serde_json::Map<String, serde_json::Value> =
+            out.notes.iter().map(|(k, n)| (k.clone(), (*n).into())).collect();
         let v = serde_json::json!({
-            "file": file.display().to_string(), "format": format, "as": what,
-            "added": report.added, "already_present": report.already_present,
-            "repeated_in_file": report.repeated_in_file,
+            "file": clean_line(&name.display().to_string()), "format": out.format,
+            "as": what(out.as_), "records": out.records, "added": r.added,
+            "already_present": r.already_present, "repeated_in_file": r.repeated_in_file,
+            "notes": notes, "pairs_accepted": out.pairs.accepted,
+            "pairs_rejected": out.pairs.rejected,
         });
         println!("{v}");
     } else {
-        println!("{}", describe(file, format, what, &report));
+        println!("{}", describe(name, out.format, what(out.as_), r));
+        if out.pairs.accepted + out.pairs.rejected > 0 {
+            println!(
+                "  preference pairs: {} chosen accepted, {} rejected (imported decisions)",
+                out.pairs.accepted, out.pairs.rejected
+            );
+        }
+    }
+    for (note, n) in &out.notes {
+        eprintln!("note: {note}: {n} record(s)");
     }
     Ok(())
 }

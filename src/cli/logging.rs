@@ -8,6 +8,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// The log target of lines meant for the file alone (the error `main` prints itself).
+pub const FILE_ONLY: &str = "distillery::file_only";
+
 /// Where this command logs: `DIR/distillery.log` when DIR is a workspace, else the data
 /// directory's.
 pub fn log_file(workspace: &Path) -> Option<PathBuf> {
@@ -49,7 +52,10 @@ pub fn init(workspace: &Path, verbose: u8, quiet: bool, stderr: bool) {
             .without_time()
             .with_target(false)
             .with_writer(std::io::stderr)
-            .with_filter(EnvFilter::new(stderr_level(verbose, quiet)))
+            .with_filter(EnvFilter::new(format!(
+                "{},{FILE_ONLY}=off",
+                stderr_level(verbose, quiet)
+            )))
     });
     let _ = tracing_subscriber::registry().with(file_layer).with(err_layer).try_init();
 }

@@ -5,6 +5,7 @@ mod bench_batch;
 mod bench_endpoint;
 mod bench_endpoint_server;
 pub mod bench_engine;
+mod bench_import;
 mod bench_judge;
 pub mod bench_outcome;
 mod bench_outcome_table;
@@ -61,7 +62,7 @@ pub enum Command {
         /// Folder to create (default: the --workspace folder).
         dir: Option<PathBuf>,
     },
-    /// Import samples, seed tasks or an evaluation set from a file.
+    /// Import samples, seed tasks or an evaluation set from a file (`-`: standard input).
     Import {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "auto")]
@@ -143,7 +144,7 @@ pub enum Command {
         /// minutes), or all (the workbench ones).
         #[arg(default_value = "all")]
         which: String,
-        /// Rows for the first-frame benchmark.
+        /// Rows for the import and first-frame benchmarks.
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
         /// `judge`'s critic: `local`, or an `[endpoints.NAME]` of the workspace's distillery.toml.
@@ -181,7 +182,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!("distillery {}", crate::text::clean_line(&args.join(" ")));
     let result = dispatch(cli);
     if let Err(e) = &result {
-        tracing::error!("{}", crate::text::clean(&format!("{e:#}")));
+        // To the log file only: `main` prints the error on stderr, once.
+        tracing::error!(target: logging::FILE_ONLY, "{}", crate::text::clean(&format!("{e:#}")));
     }
     result
 }
@@ -202,7 +204,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Import { file, format, as_, task, json }) => {
-            import::run(&open(&ws_dir)?, &file, format, as_, task, json)
+            let opts = crate::formats::ImportOptions { format, as_, task };
+            import::run(&open(&ws_dir)?, &file, opts, json)
         }
         Some(Command::Export { format, status, output, with_provenance, json }) => {
             export::run(&open(&ws_dir)?, format, &status, &output, with_provenance, json)

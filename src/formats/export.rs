@@ -36,7 +36,8 @@ pub struct ExportOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportSummary {
     pub rows: usize,
-    /// Multi-turn samples whose earlier turns the format cannot hold (Alpaca).
+    /// Multi-turn samples whose earlier turns the format cannot hold (Alpaca, when the turns are
+    /// not user/answer pairs).
     pub dropped_history: usize,
 }
 
@@ -53,10 +54,14 @@ pub fn export(
         _ => rows
             .iter()
             .map(|r| {
-                if opts.format == ExportFormat::Alpaca && !r.current.history.is_empty() {
-                    summary.dropped_history += 1;
-                }
                 let mut v = sample_value(&r.current, opts.format);
+                if opts.format == ExportFormat::Alpaca && !r.current.history.is_empty() {
+                    match alpaca_history(&r.current.history) {
+                        Some(h) => v["history"] = h,
+                        None => summary.dropped_history += 1,
+                    }
+                }
+                write_back_extra(&mut v, r.provenance.extra.as_deref());
                 if opts.with_provenance {
                     v["metadata"] = metadata(r);
                 }
@@ -101,12 +106,43 @@ fn role_name(role: Role, sharegpt: bool) -> &'static str {
 fn sample_value(t: &SampleText, format: ExportFormat) -> Value {
     match format {
         ExportFormat::Alpaca => {
-            json!({"instruction": t.instruction, "input": t.input, "output": t.output})
+            let mut v = json!({"instruction": t.instruction, "input": t.input, "output": t.output});
+            if let Some(s) = &t.system {
+                v["system"] = json!(s);
+            }
+            v
         }
         ExportFormat::Sharegpt => json!({"conversations": t.to_messages().iter()
             .map(|m| json!({"from": role_name(m.role, true), "value": m.content})).collect::<Vec<_>>()}),
         _ => json!({"messages": t.to_messages().iter()
             .map(|m| json!({"role": role_name(m.role, false), "content": m.content})).collect::<Vec<_>>()}),
+    }
+}
+
+/// LLaMA-Factory's `history`: earlier turns as [user, answer] pairs; `None` when the turns do not
+/// pair up that way.
+fn alpaca_history(history: &[crate::sample::Message]) -> Option<Value> {
+    if !history.len().is_multiple_of(2) {
+        return None;
+    }
+    let pairs = history.chunks(2).map(|p| match p {
+        [u, a] if u.role == Role::User && a.role == Role::Assistant => {
+            Some(json!([u.content, a.content]))
+        }
+        _ => None,
+    });
+    pairs.collect::<Option<Vec<_>>>().map(Value::Array)
+}
+
+/// The imported record's other fields, back at the top level (never over a field of the format).
+fn write_back_extra(v: &mut Value, extra: Option<&str>) {
+    let Some(Ok(Value::Object(extra))) = extra.map(serde_json::from_str::<Value>) else {
+        return;
+    };
+    if let Value::Object(o) = v {
+        for (k, x) in extra {
+            o.entry(k).or_insert(x);
+        }
     }
 }
 

@@ -1,13 +1,18 @@
-//! Import and export in the formats the field uses: Alpaca, ShareGPT, OpenAI chat, seed tasks,
-//! eval sets, and DPO / TRL preference pairs.
+//! Import and export in the formats the field uses: Alpaca, ShareGPT, OpenAI chat, TRL
+//! prompt/completion, seed tasks, eval sets, and DPO / TRL preference pairs. Imports stream.
 
 mod export;
 mod import;
+mod ingest;
+mod input;
 mod reader;
+mod strict;
 
 pub use export::{export, ExportFormat, ExportOptions, ExportSummary};
-pub use import::{parse_file, parse_records, Format, ImportAs, Parsed};
-pub use reader::{read_records, Record, MAX_RECORD_BYTES};
+pub use import::{parse_file, parse_records, Format, ImportAs, Item, Notes, Parsed, RecordParser};
+pub use ingest::{import_stream, ImportError, ImportOptions, ImportOutcome, CHUNK_ROWS};
+pub use input::open_input;
+pub use reader::{read_records, Record, RecordReader, MAX_RECORD_BYTES};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ pub struct FormatError {
     pub file: PathBuf,
     /// 1-based line; 0 when the problem is the whole file.
     pub line: usize,
+    /// 0-based element index when the file is one JSON array.
+    pub element: Option<usize>,
     pub field: Option<String>,
     pub message: String,
 }
@@ -29,7 +36,18 @@ impl FormatError {
         field: Option<String>,
         message: impl Into<String>,
     ) -> Self {
-        FormatError { file: file.to_owned(), line, field, message: message.into() }
+        Self::at(file, line, None, field, message)
+    }
+
+    /// An error in element `element` of a JSON array.
+    pub fn at(
+        file: &Path,
+        line: usize,
+        element: Option<usize>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FormatError { file: file.to_owned(), line, element, field, message: message.into() }
     }
 }
 
@@ -38,6 +56,9 @@ impl fmt::Display for FormatError {
         write!(f, "{}", self.file.display())?;
         if self.line > 0 {
             write!(f, ":{}", self.line)?;
+        }
+        if let Some(i) = self.element {
+            write!(f, ": element {i}")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;

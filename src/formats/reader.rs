@@ -1,9 +1,11 @@
-//! Reads a JSON array or JSON Lines file into records that remember their line.
+//! Reads a JSON Lines file or one JSON array one record at a time, each remembering its line (and,
+//! in an array, its element index), in memory bounded by the largest record.
 
+use super::strict::parse_object;
 use super::FormatError;
-use serde_json::value::RawValue;
 use serde_json::Value;
-use std::path::Path;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 /// The largest single record accepted (a JSONL line or an array element).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
@@ -13,171 +15,332 @@ pub const MAX_RECORD_BYTES: usize = 16 << 20;
 pub struct Record {
     /// 1-based line where the record starts.
     pub line: usize,
+    /// 0-based index of the element when the file is one JSON array.
+    pub element: Option<usize>,
     pub value: Value,
 }
 
-/// Splits a file's bytes into records. Accepts a UTF-8 BOM, blank lines, JSON Lines, or one JSON
-/// array; rejects invalid UTF-8, invalid or truncated JSON, non-object records and records larger
-/// than [`MAX_RECORD_BYTES`], naming the line.
-pub fn read_records(file: &Path, bytes: &[u8]) -> Result<Vec<Record>, FormatError> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+/// Where an array stands between elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayAt {
+    First,
+    AfterValue,
+    AfterComma,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Unknown,
+    Lines,
+    Array(ArrayAt),
+}
+
+/// Yields the records of a JSONL stream or a JSON array stream. Accepts a UTF-8 BOM and blank
+/// lines; rejects invalid UTF-8, invalid or truncated JSON, duplicate keys, non-object records and
+/// records larger than [`MAX_RECORD_BYTES`], naming the line (and the element).
+pub struct RecordReader<R> {
+    file: PathBuf,
+    src: R,
+    mode: Mode,
+    /// Lines fully consumed so far.
+    newlines: usize,
+    buf: Vec<u8>,
+    element: usize,
+    /// Bytes read back before the mode was known (the first line).
+    pending: Vec<u8>,
+}
+
+impl<R: BufRead> RecordReader<R> {
+    pub fn new(file: &Path, src: R) -> Self {
+        RecordReader {
+            file: file.to_owned(),
+            src,
+            mode: Mode::Unknown,
+            newlines: 0,
+            buf: Vec::new(),
+            element: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    fn err(&self, line: usize, msg: impl Into<String>) -> FormatError {
+        FormatError::new(&self.file, line, None, msg)
+    }
+
+    /// The next record, `None` at the end.
+    pub fn next_record(&mut self) -> Option<Result<Record, FormatError>> {
+        if self.mode == Mode::Unknown {
+            if let Err(e) = self.detect() {
+                self.mode = Mode::Array(ArrayAt::Done);
+                return Some(Err(e));
+            }
+        }
+        let res = match self.mode {
+            Mode::Lines => self.next_line(),
+            _ => self.next_element(),
+        };
+        match res {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => None,
+            Err(e) => {
+                self.mode = Mode::Array(ArrayAt::Done);
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Reads one line (up to the record limit) into `buf`, after any bytes read back; false at
+    /// the end of the input.
+    fn read_line(&mut self) -> Result<bool, FormatError> {
+        self.buf.clear();
+        self.buf.append(&mut self.pending);
+        let line = self.newlines + 1;
+        loop {
+            let avail = self.src.fill_buf().map_err(|e| read_error(&self.file, line, e))?;
+            if avail.is_empty() {
+                return Ok(!self.buf.is_empty());
+            }
+            let (take, end) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            self.buf.extend_from_slice(&avail[..take]);
+            self.src.consume(take);
+            if self.buf.len() > MAX_RECORD_BYTES + 2 {
+                return Err(self.err(
+                    line,
+                    format!("the line is over the limit of {MAX_RECORD_BYTES} bytes per record"),
+                ));
+            }
+            if end {
+                self.newlines += 1;
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Skips a UTF-8 BOM and white space: `[` starts an array, anything else is JSON Lines.
+    fn detect(&mut self) -> Result<(), FormatError> {
+        let mut head = [0u8; 3];
+        let n = self.fill(&mut head)?;
+        if head[..n] != *b"\xef\xbb\xbf" {
+            self.pending = head[..n].to_vec();
+        }
+        self.mode = Mode::Lines;
+        while let Some(b) = self.peek()? {
+            if b == b'[' {
+                self.byte()?;
+                self.mode = Mode::Array(ArrayAt::First);
+                break;
+            }
+            if !b.is_ascii_whitespace() {
+                break;
+            }
+            self.byte()?;
+        }
+        Ok(())
+    }
+
+    /// Reads up to `out.len()` bytes; how many were read.
+    fn fill(&mut self, out: &mut [u8]) -> Result<usize, FormatError> {
+        let mut n = 0;
+        while n < out.len() {
+            match self.src.read(&mut out[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.err(1, format!("cannot read: {e}"))),
+            }
+        }
+        Ok(n)
+    }
+
+    fn peek(&mut self) -> Result<Option<u8>, FormatError> {
+        if let Some(&b) = self.pending.first() {
+            return Ok(Some(b));
+        }
+        let line = self.newlines + 1;
+        let avail = self.src.fill_buf().map_err(|e| read_error(&self.file, line, e))?;
+        Ok(avail.first().copied())
+    }
+
+    fn next_line(&mut self) -> Result<Option<Record>, FormatError> {
+        loop {
+            if !self.read_line()? {
+                return Ok(None);
+            }
+            let line = if self.buf.ends_with(b"\n") { self.newlines } else { self.newlines + 1 };
+            let text = utf8(&self.file, line, &self.buf)?;
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let value = parse_object(&self.file, line, None, trimmed)?;
+            return Ok(Some(Record { line, element: None, value }));
+        }
+    }
+
+    /// The next byte of the array stream, `None` at the end of the input.
+    fn byte(&mut self) -> Result<Option<u8>, FormatError> {
+        let b = if !self.pending.is_empty() {
+            Some(self.pending.remove(0))
+        } else {
+            let line = self.newlines + 1;
+            let avail = self.src.fill_buf().map_err(|e| read_error(&self.file, line, e))?;
+            let b = avail.first().copied();
+            if b.is_some() {
+                self.src.consume(1);
+            }
+            b
+        };
+        if b == Some(b'\n') {
+            self.newlines += 1;
+        }
+        Ok(b)
+    }
+
+    /// Skips whitespace; the first other byte, or `None` at the end.
+    fn non_space(&mut self) -> Result<Option<u8>, FormatError> {
+        while let Some(b) = self.byte()? {
+            if !b.is_ascii_whitespace() {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_element(&mut self) -> Result<Option<Record>, FormatError> {
+        let Mode::Array(at) = self.mode else { return Ok(None) };
+        let index = self.element;
+        let b = self.non_space()?;
+        let line = self.newlines + 1;
+        let where_ = format!("after element {}", index.saturating_sub(1));
+        let first = {
+            match (at, b) {
+                (ArrayAt::Done, None) => return Ok(None),
+                (ArrayAt::Done, Some(_)) => {
+                    return Err(self.err(line, "text after the end of the JSON array"))
+                }
+                (_, None) => {
+                    return Err(self.err(line, "the JSON array ends early (truncated file?)"))
+                }
+                (ArrayAt::First | ArrayAt::AfterValue, Some(b']')) => {
+                    self.mode = Mode::Array(ArrayAt::Done);
+                    return self.next_element();
+                }
+                (ArrayAt::AfterValue, Some(b',')) => {
+                    self.mode = Mode::Array(ArrayAt::AfterComma);
+                    return self.next_element();
+                }
+                (ArrayAt::AfterValue, Some(c)) => {
+                    return Err(self
+                        .err(line, format!("expected `,` or `]` {where_}, found {:?}", c as char)))
+                }
+                (ArrayAt::AfterComma, Some(b']')) => {
+                    return Err(self.err(line, format!("a trailing comma {where_}")))
+                }
+                (_, Some(c)) => c,
+            }
+        };
+        let line = self.newlines + 1;
+        self.buf.clear();
+        self.buf.push(first);
+        self.scan_value(first, line, index)?;
+        self.mode = Mode::Array(ArrayAt::AfterValue);
+        self.element += 1;
+        let text = utf8(&self.file, line, &self.buf)?;
+        let value = parse_object(&self.file, line, Some(index), text)?;
+        Ok(Some(Record { line, element: Some(index), value }))
+    }
+
+    /// Copies one array element into `buf` (its first byte is there already), following strings
+    /// and nesting; a scalar ends at the byte before `,`, `]` or white space.
+    fn scan_value(&mut self, first: u8, line: usize, index: usize) -> Result<(), FormatError> {
+        let (mut depth, mut in_str, mut esc) = (0usize, first == b'"', false);
+        if first == b'{' || first == b'[' {
+            depth = 1;
+        }
+        let scalar = depth == 0 && !in_str;
+        loop {
+            if self.buf.len() > MAX_RECORD_BYTES {
+                return Err(FormatError::at(
+                    &self.file,
+                    line,
+                    Some(index),
+                    None,
+                    format!("the element is over the limit of {MAX_RECORD_BYTES} bytes"),
+                ));
+            }
+            if !scalar && depth == 0 && !in_str {
+                return Ok(());
+            }
+            if scalar {
+                let next = self.peek()?;
+                if matches!(next, None | Some(b',' | b']'))
+                    || next.is_some_and(|b| b.is_ascii_whitespace())
+                {
+                    return Ok(());
+                }
+            }
+            let Some(b) = self.byte()? else {
+                return Err(FormatError::at(
+                    &self.file,
+                    line,
+                    Some(index),
+                    None,
+                    "the JSON ends early (truncated file?)",
+                ));
+            };
+            self.buf.push(b);
+            if in_str {
+                match (esc, b) {
+                    (true, _) => esc = false,
+                    (false, b'\\') => esc = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn read_error(file: &Path, line: usize, e: std::io::Error) -> FormatError {
+    FormatError::new(file, line, None, format!("cannot read: {e}"))
+}
+
+fn utf8<'a>(file: &Path, line: usize, bytes: &'a [u8]) -> Result<&'a str, FormatError> {
+    std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-        let col = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        let before = &bytes[..at];
+        let line = line + before.iter().filter(|&&b| b == b'\n').count();
+        let col = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
         FormatError::new(
             file,
             line,
             None,
-            format!("invalid UTF-8 at column {col} (byte {at}); the file must be UTF-8"),
+            format!("invalid UTF-8 at column {col}; the file must be UTF-8"),
         )
-    })?;
-    let start = text.len() - text.trim_start().len();
-    if text[start..].starts_with('[') {
-        read_array(file, text)
-    } else {
-        read_lines(file, text)
-    }
+    })
 }
 
-fn read_lines(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
-    let mut items = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        let line_no = i + 1;
-        if line.len() > MAX_RECORD_BYTES {
-            return Err(FormatError::new(
-                file,
-                line_no,
-                None,
-                format!(
-                    "the line is {} bytes, over the limit of {} bytes per record",
-                    line.len(),
-                    MAX_RECORD_BYTES
-                ),
-            ));
-        }
-        let trimmed = line.trim();
-        if !trimmed.is_empty() {
-            items.push((line_no, trimmed));
-        }
-    }
-    parse_all(file, &items)
-}
-
-fn read_array(file: &Path, text: &str) -> Result<Vec<Record>, FormatError> {
-    let raws: Vec<&RawValue> =
-        serde_json::from_str(text).map_err(|e| json_error(file, e.line(), &e))?;
-    let base = text.as_ptr() as usize;
-    let (mut line, mut scanned) = (1, 0);
-    let mut items = Vec::with_capacity(raws.len());
-    for raw in raws {
-        let offset = raw.get().as_ptr() as usize - base;
-        line += text.as_bytes()[scanned..offset].iter().filter(|&&b| b == b'\n').count();
-        scanned = offset;
-        if raw.get().len() > MAX_RECORD_BYTES {
-            return Err(FormatError::new(
-                file,
-                line,
-                None,
-                format!(
-                    "the record is {} bytes, over the limit of {} bytes",
-                    raw.get().len(),
-                    MAX_RECORD_BYTES
-                ),
-            ));
-        }
-        items.push((line, raw.get()));
-    }
-    parse_all(file, &items)
-}
-
-/// Parses each (line, JSON text) into a record, on every core for large files. The error
-/// reported is always the one of the earliest bad line.
-fn parse_all(file: &Path, items: &[(usize, &str)]) -> Result<Vec<Record>, FormatError> {
-    let work = |part: &[(usize, &str)]| -> Result<Vec<Record>, FormatError> {
-        part.iter()
-            .map(|&(line, s)| {
-                let value: Value =
-                    serde_json::from_str(s).map_err(|e| json_error(file, line, &e))?;
-                object(file, line, value)
-            })
-            .collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if items.len() < 5_000 || threads == 1 {
-        return work(items);
-    }
-    let parts: Vec<Result<Vec<Record>, FormatError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|part| s.spawn(move || work(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(FormatError::new(file, 0, None, "a parser thread panicked"))
-                })
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for part in parts {
-        out.extend(part?);
+/// Reads every record of a file's bytes (for tests and small inputs; imports stream).
+pub fn read_records(file: &Path, bytes: &[u8]) -> Result<Vec<Record>, FormatError> {
+    let mut r = RecordReader::new(file, bytes);
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record() {
+        out.push(rec?);
     }
     Ok(out)
 }
 
-fn object(file: &Path, line: usize, value: Value) -> Result<Record, FormatError> {
-    if !value.is_object() {
-        return Err(FormatError::new(
-            file,
-            line,
-            None,
-            format!("expected a JSON object, found {}", super::type_name(&value)),
-        ));
-    }
-    Ok(Record { line, value })
-}
-
-fn json_error(file: &Path, line: usize, e: &serde_json::Error) -> FormatError {
-    let msg = if e.is_eof() {
-        format!("the JSON ends early (truncated file?): {e}")
-    } else {
-        format!("invalid JSON: {e}")
-    };
-    FormatError::new(file, line, None, msg)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(s: &[u8]) -> Result<Vec<Record>, FormatError> {
-        read_records(Path::new("f.jsonl"), s)
-    }
-
-    #[test]
-    fn jsonl_with_bom_and_blank_lines() {
-        let r = read(b"\xef\xbb\xbf{\"a\":1}\n\n  \n{\"a\":2}\n").unwrap();
-        assert_eq!(r.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 4]);
-    }
-
-    #[test]
-    fn array_records_know_their_line() {
-        let r = read(b"[\n {\"a\":1},\n\n {\"a\":2}\n]").unwrap();
-        assert_eq!(r.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
-    }
-
-    #[test]
-    fn errors_name_the_line() {
-        let e = read(b"{\"a\":1}\n{\"a\":").unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(e.message.contains("truncated"), "{e}");
-        let e = read(b"{\"a\":1}\n\xff\n").unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(e.message.contains("UTF-8"));
-        let e = read(b"{\"a\":1}\n[1]\n").unwrap_err();
-        assert!(e.message.contains("expected a JSON object"), "{e}");
-    }
-}
+#[path = "reader_tests.rs"]
+mod tests;

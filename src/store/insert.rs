@@ -1,4 +1,5 @@
-//! Inserting samples, seeds and eval items: one transaction each, de-duplicated by content hash.
+//! Inserting samples, seeds and eval items: one transaction each, de-duplicated by content hash,
+//! visible at once or, for a staged import (`imports.rs`), when the import is done.
 
 use super::samples::Provenance;
 use super::{now_ms, Store, StoreError};
@@ -32,6 +33,14 @@ pub struct ImportReport {
     pub repeated_in_file: usize,
 }
 
+impl std::ops::AddAssign for ImportReport {
+    fn add_assign(&mut self, o: ImportReport) {
+        self.added += o.added;
+        self.already_present += o.already_present;
+        self.repeated_in_file += o.repeated_in_file;
+    }
+}
+
 /// Content hashes of all rows, computed on every core.
 fn par_hashes(rows: &[NewSample]) -> Vec<[u8; 32]> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -49,99 +58,145 @@ fn par_hashes(rows: &[NewSample]) -> Vec<[u8; 32]> {
     })
 }
 
-impl Store {
-    /// Runs a large write with a 256 MiB page cache, so SQLite does not spill pages to the WAL
-    /// half-way through the transaction; small writes keep the default (and the TUI its small RSS).
-    fn with_big_cache<T>(
-        &mut self,
-        rows: usize,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        if rows < 5_000 {
-            return f(self);
-        }
-        self.conn.pragma_update(None, "cache_size", -262_144)?;
-        let res = f(self);
-        let _ = self.conn.pragma_update(None, "cache_size", super::DEFAULT_CACHE_KIB);
-        res
+/// Tells rows repeated within one write (or, for a staged import, within the import) from rows
+/// already in the workspace.
+struct Repeats {
+    import_id: Option<i64>,
+    seen: std::collections::HashSet<[u8; 32]>,
+}
+
+impl Repeats {
+    fn new(import_id: Option<i64>) -> Self {
+        Repeats { import_id, seen: Default::default() }
     }
 
+    /// False when this write already had the row (counted as repeated).
+    fn first(&mut self, hash: [u8; 32], report: &mut ImportReport) -> bool {
+        if self.import_id.is_none() && !self.seen.insert(hash) {
+            report.repeated_in_file += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Counts a row the store refused as a duplicate: `same_import` says whether the row there
+    /// came from this import.
+    fn count(&self, same_import: bool, report: &mut ImportReport) {
+        if self.import_id.is_some() && same_import {
+            report.repeated_in_file += 1;
+        } else {
+            report.already_present += 1;
+        }
+    }
+}
+
+/// Inserts samples within `tx`, skipping (and counting) those whose content is there already.
+pub(super) fn insert_rows(
+    tx: &rusqlite::Transaction,
+    rows: &[NewSample],
+    import_id: Option<i64>,
+) -> Result<ImportReport, StoreError> {
+    let now = now_ms();
+    let mut report = ImportReport::default();
+    let mut repeats = Repeats::new(import_id);
+    let hashes = par_hashes(rows);
+    {
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO sample_rows (task, system, messages, instruction, input, output, origin, recipe, model,
+               template_hash, params, parent_id, seed_id, round, source, content_hash, content_key, created_at,
+               import_id, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             ON CONFLICT(content_key) DO NOTHING",
+        )?;
+        let mut same = tx.prepare_cached(
+            "SELECT content_hash = ?2, import_id IS ?3 FROM sample_rows WHERE content_key = ?1",
+        )?;
+        for (NewSample { text, task, provenance: p }, hash) in rows.iter().zip(hashes) {
+            if !repeats.first(hash, &mut report) {
+                continue;
+            }
+            let messages = if text.history.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&text.history).unwrap_or_default())
+            };
+            let key = crate::sample::content_key(&hash);
+            let n = ins.execute(params![
+                task,
+                text.system,
+                messages,
+                text.instruction,
+                text.input,
+                text.output,
+                p.origin,
+                p.recipe,
+                p.model,
+                p.template_hash,
+                p.params,
+                p.parent_id,
+                p.seed_id,
+                p.round,
+                p.source,
+                &hash[..],
+                key,
+                now,
+                import_id,
+                p.extra,
+            ])?;
+            if n == 1 {
+                report.added += 1;
+                continue;
+            }
+            let (equal, same_import): (bool, bool) =
+                same.query_row(params![key, &hash[..], import_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if !equal {
+                // Two different texts share 64 bits of SHA-256: refuse rather than drop one.
+                return Err(StoreError::HashCollision(p.source.clone().unwrap_or_default()));
+            }
+            repeats.count(same_import, &mut report);
+        }
+    }
+    Ok(report)
+}
+
+impl Store {
     /// Inserts samples in one transaction; rows whose content hash is present are skipped.
     pub fn insert_samples(&mut self, rows: &[NewSample]) -> Result<ImportReport, StoreError> {
-        self.with_big_cache(rows.len(), |s| s.insert_samples_tx(rows))
+        self.insert_samples_tx(rows, None)
     }
 
-    fn insert_samples_tx(&mut self, rows: &[NewSample]) -> Result<ImportReport, StoreError> {
-        let now = now_ms();
-        let mut report = ImportReport::default();
-        let mut seen = std::collections::HashSet::with_capacity(rows.len());
-        let hashes = par_hashes(rows);
+    pub(super) fn insert_samples_tx(
+        &mut self,
+        rows: &[NewSample],
+        import_id: Option<i64>,
+    ) -> Result<ImportReport, StoreError> {
         let tx = self.write()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO samples (task, system, messages, instruction, input, output, origin, recipe, model,
-                   template_hash, params, parent_id, seed_id, round, source, content_hash, content_key, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-                 ON CONFLICT(content_key) DO NOTHING",
-            )?;
-            let mut same =
-                tx.prepare_cached("SELECT content_hash = ?2 FROM samples WHERE content_key = ?1")?;
-            for (NewSample { text, task, provenance: p }, hash) in rows.iter().zip(hashes) {
-                if !seen.insert(hash) {
-                    report.repeated_in_file += 1;
-                    continue;
-                }
-                let messages = if text.history.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::to_string(&text.history).unwrap_or_default())
-                };
-                let key = crate::sample::content_key(&hash);
-                let n = ins.execute(params![
-                    task,
-                    text.system,
-                    messages,
-                    text.instruction,
-                    text.input,
-                    text.output,
-                    p.origin,
-                    p.recipe,
-                    p.model,
-                    p.template_hash,
-                    p.params,
-                    p.parent_id,
-                    p.seed_id,
-                    p.round,
-                    p.source,
-                    &hash[..],
-                    key,
-                    now
-                ])?;
-                if n == 1 {
-                    report.added += 1;
-                } else if same.query_row(params![key, &hash[..]], |r| r.get::<_, bool>(0))? {
-                    report.already_present += 1;
-                } else {
-                    // Two different texts share 64 bits of SHA-256: refuse rather than drop one.
-                    return Err(StoreError::HashCollision(p.source.clone().unwrap_or_default()));
-                }
-            }
-        }
+        let report = insert_rows(&tx, rows, import_id)?;
         tx.commit()?;
         Ok(report)
     }
 
     /// Inserts seed tasks in one transaction, skipping ones already present.
     pub fn insert_seeds(&mut self, rows: &[NewSeed]) -> Result<ImportReport, StoreError> {
+        self.insert_seeds_tx(rows, None)
+    }
+
+    pub(super) fn insert_seeds_tx(
+        &mut self,
+        rows: &[NewSeed],
+        import_id: Option<i64>,
+    ) -> Result<ImportReport, StoreError> {
         let now = now_ms();
         self.insert_deduplicated(
-            "INSERT INTO seeds (task, name, instruction, instances, is_classification, source, content_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            "seed_rows",
+            "INSERT INTO seed_rows (task, name, instruction, instances, is_classification, source, content_hash, created_at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(content_hash) DO NOTHING",
             rows,
+            import_id,
             |r| r.seed.content_hash(),
             |ins, NewSeed { seed, task, source }, hash| {
                 let instances = serde_json::to_string(&seed.instances).unwrap_or_else(|_| "[]".into());
-                ins.execute(params![task, seed.name, seed.instruction, instances, seed.is_classification, source, &hash[..], now])
+                ins.execute(params![task, seed.name, seed.instruction, instances, seed.is_classification, source, &hash[..], now, import_id])
             },
         )
     }
@@ -151,40 +206,57 @@ impl Store {
         &mut self,
         rows: &[(EvalItem, String)],
     ) -> Result<ImportReport, StoreError> {
+        self.insert_eval_items_tx(rows, None)
+    }
+
+    pub(super) fn insert_eval_items_tx(
+        &mut self,
+        rows: &[(EvalItem, String)],
+        import_id: Option<i64>,
+    ) -> Result<ImportReport, StoreError> {
         let now = now_ms();
         self.insert_deduplicated(
-            "INSERT INTO eval_items (task, instruction, input, reference, scorer, source, content_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(content_hash) DO NOTHING",
+            "eval_item_rows",
+            "INSERT INTO eval_item_rows (task, instruction, input, reference, scorer, source, content_hash, created_at, import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(content_hash) DO NOTHING",
             rows,
+            import_id,
             |(item, _)| SampleText::new(item.instruction.as_str(), item.input.as_str(), item.reference.as_str()).content_hash(),
             |ins, (item, source), hash| {
-                ins.execute(params![item.task, item.instruction, item.input, item.reference, item.scorer, source, &hash[..], now])
+                ins.execute(params![item.task, item.instruction, item.input, item.reference, item.scorer, source, &hash[..], now, import_id])
             },
         )
     }
 
-    /// One transaction of `INSERT … ON CONFLICT(content_hash) DO NOTHING`, counting what was
-    /// added, already present, and repeated within `rows`.
+    /// One transaction of `INSERT … ON CONFLICT(content_hash) DO NOTHING` into `table`, counting
+    /// what was added, already present, and repeated.
     fn insert_deduplicated<T>(
         &mut self,
+        table: &str,
         sql: &str,
         rows: &[T],
+        import_id: Option<i64>,
         hash: impl Fn(&T) -> [u8; 32],
         insert: impl Fn(&mut rusqlite::CachedStatement<'_>, &T, [u8; 32]) -> rusqlite::Result<usize>,
     ) -> Result<ImportReport, StoreError> {
         let mut report = ImportReport::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut repeats = Repeats::new(import_id);
         let tx = self.write()?;
         {
             let mut ins = tx.prepare_cached(sql)?;
+            let mut same = tx.prepare_cached(&format!(
+                "SELECT import_id IS ?2 FROM {table} WHERE content_hash = ?1"
+            ))?;
             for row in rows {
                 let h = hash(row);
-                if !seen.insert(h) {
-                    report.repeated_in_file += 1;
-                } else if insert(&mut ins, row, h)? == 1 {
+                if !repeats.first(h, &mut report) {
+                    continue;
+                }
+                if insert(&mut ins, row, h)? == 1 {
                     report.added += 1;
                 } else {
-                    report.already_present += 1;
+                    let same_import = same.query_row(params![&h[..], import_id], |r| r.get(0))?;
+                    repeats.count(same_import, &mut report);
                 }
             }
         }

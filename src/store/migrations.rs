@@ -219,6 +219,41 @@ CREATE TABLE rounds (
 ALTER TABLE decisions ADD COLUMN curator TEXT;
 CREATE INDEX decisions_curator ON decisions(curator, id);
 "#,
+    // v8: imports commit in short transactions under an import id. An import's rows are hidden
+    // by the views `samples`, `seeds` and `eval_items` until its row is marked done, and removed
+    // when it fails or, after a crash, at the next open. `extra`: an imported record's other
+    // fields (a JSON object), which the exporters write back.
+    r#"
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    lock_file TEXT,                            -- held locked by the importing process
+    started_at INTEGER NOT NULL,
+    done_at INTEGER                            -- NULL while running: its rows are hidden
+);
+ALTER TABLE samples RENAME TO sample_rows;
+ALTER TABLE sample_rows ADD COLUMN import_id INTEGER;
+ALTER TABLE sample_rows ADD COLUMN extra TEXT;
+CREATE VIEW samples AS SELECT * FROM sample_rows
+    WHERE import_id IS NULL OR import_id NOT IN (SELECT id FROM imports WHERE done_at IS NULL);
+ALTER TABLE seeds RENAME TO seed_rows;
+ALTER TABLE seed_rows ADD COLUMN import_id INTEGER;
+CREATE VIEW seeds AS SELECT * FROM seed_rows
+    WHERE import_id IS NULL OR import_id NOT IN (SELECT id FROM imports WHERE done_at IS NULL);
+ALTER TABLE eval_items RENAME TO eval_item_rows;
+ALTER TABLE eval_item_rows ADD COLUMN import_id INTEGER;
+CREATE VIEW eval_items AS SELECT * FROM eval_item_rows
+    WHERE import_id IS NULL OR import_id NOT IN (SELECT id FROM imports WHERE done_at IS NULL);
+-- Preference pairs as imported: the chosen and the rejected sample of each record.
+CREATE TABLE preference_pairs (
+    id INTEGER PRIMARY KEY,
+    chosen_id INTEGER NOT NULL REFERENCES sample_rows(id),
+    rejected_id INTEGER NOT NULL REFERENCES sample_rows(id),
+    import_id INTEGER,
+    source TEXT                                -- file:line of the record
+);
+CREATE INDEX preference_pairs_import ON preference_pairs(import_id);
+"#,
 ];
 
 /// The schema version this build writes.

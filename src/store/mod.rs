@@ -4,10 +4,12 @@ mod checks;
 mod curators;
 mod decisions;
 mod dedup;
+mod imports;
 mod insert;
 mod judge;
 mod judge_stats;
 mod migrations;
+mod pairs;
 mod rounds;
 mod runs;
 mod samples;
@@ -20,10 +22,12 @@ mod watch;
 pub use curators::{report as curator_report, Agreement, CuratorStats};
 pub use decisions::{Committed, Decision, DecisionKind, DecisionTag, SampleState, Undone};
 pub use dedup::ToEmbed;
+pub use imports::StagedImport;
 pub use insert::{ImportReport, NewSample, NewSeed};
 pub use judge::{NewJudgement, VoteSummary};
 pub use judge_stats::{JudgeStats, AGREEMENT_BUCKETS, BANDS, KEEP_AT};
 pub use migrations::SCHEMA_VERSION;
+pub use pairs::{PairDecisions, IMPORTED_CURATOR};
 pub use rounds::{HardCase, Round, RoundStep};
 pub use runs::{RunStatus, TrainingRun};
 pub use samples::{Candidate, ExportRow, Judgement, Provenance, QueueRow, SampleDetail};
@@ -51,6 +55,8 @@ pub enum StoreError {
     HashCollision(String),
     #[error("store: bad JSON in column {column} of sample {id}: {source}")]
     BadJson { id: i64, column: &'static str, source: serde_json::Error },
+    #[error("store: {0}")]
+    Io(String),
     #[error("{}", watch::describe(.0))]
     DecidedElsewhere(Vec<Elsewhere>),
 }
@@ -64,9 +70,6 @@ impl StoreError {
             if matches!(e.code, DatabaseBusy | DatabaseLocked))
     }
 }
-
-/// SQLite's default page cache (`cache_size` in KiB, negative by SQLite's convention).
-pub(crate) const DEFAULT_CACHE_KIB: i64 = -2000;
 
 /// How long a writer waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,7 +110,10 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         match migrations::migrate(&mut conn).map_err(wrap)? {
             migrations::MigrateOutcome::Ok => {
-                Ok(Store { conn, path, near_duplicate: Default::default(), verifiers: Vec::new() })
+                let mut store =
+                    Store { conn, path, near_duplicate: Default::default(), verifiers: Vec::new() };
+                store.remove_abandoned_imports()?;
+                Ok(store)
             }
             migrations::MigrateOutcome::TooNew(found) => Err(StoreError::TooNew { path, found }),
         }

@@ -20,6 +20,8 @@ pub struct Provenance {
     pub round: i64,
     /// `file:line` for imports.
     pub source: Option<String>,
+    /// The imported record's other fields (a JSON object), which the exporters write back.
+    pub extra: Option<String>,
 }
 
 impl Provenance {
@@ -154,7 +156,7 @@ fn status_of(s: Option<String>) -> Status {
 const SAMPLE_COLS: &str =
     "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
      s.model, s.template_hash, s.params, s.parent_id, s.seed_id, s.round, s.source, s.created_at, \
-     st.status, st.flagged, st.note, st.edited, hex(s.content_hash)";
+     st.status, st.flagged, st.note, st.edited, hex(s.content_hash), s.extra";
 
 struct FullRow {
     id: i64,
@@ -181,6 +183,7 @@ fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<Strin
         seed_id: r.get(13)?,
         round: r.get(14)?,
         source: r.get(15)?,
+        extra: r.get(22)?,
     };
     let row = FullRow {
         id: r.get(0)?,
@@ -361,8 +364,8 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let raw = read_full(r)?;
-            let score: Option<f64> = r.get(22)?;
-            let decided_at: Option<i64> = r.get(23)?;
+            let score: Option<f64> = r.get(23)?;
+            let decided_at: Option<i64> = r.get(24)?;
             if !statuses.contains(&raw.0.status) {
                 continue;
             }

@@ -166,7 +166,7 @@ fn a_decision_waits_while_another_process_writes() {
     store.set_busy_timeout(std::time::Duration::from_millis(100)).unwrap();
     // Another process holds the write lock for 1.5 s (a long import's transaction).
     let holder = rusqlite::Connection::open(&db).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE; INSERT INTO seeds (instruction, content_hash, created_at) VALUES ('x', x'01', 0);").unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE; INSERT INTO seed_rows (instruction, content_hash, created_at) VALUES ('x', x'01', 0);").unwrap();
     let release = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         holder.execute_batch("COMMIT").unwrap();

@@ -15,6 +15,7 @@ mod event_loop;
 mod formats;
 mod fused;
 mod grammar;
+mod imports;
 mod jobs;
 mod judge;
 mod judge_context;

@@ -1,6 +1,7 @@
 //! Conversations (ShareGPT `conversations` with `from`/`value`, OpenAI `messages` with
-//! `role`/`content`, text parts included) into one sample: the system prompt, the earlier turns,
-//! and the last user message with the assistant's answer.
+//! `role`/`content`, text parts included, TRL's conversational prompt and completion) into one
+//! sample: the system prompt, the earlier turns, and the last user message with the answer.
+//! A message key Distillery cannot keep (`tool_calls`, `name`, …) stops the import by name.
 
 use super::{err, obj, type_name, FormatError, Record};
 use crate::sample::{Message, Role, SampleText};
@@ -16,21 +17,35 @@ fn role(name: &str) -> Option<Role> {
     }
 }
 
-pub(super) fn conversation(
+/// The names a conversation's list and its messages' keys have.
+#[derive(Clone, Copy)]
+pub(super) struct Keys {
+    pub role: &'static str,
+    pub text: &'static str,
+}
+
+pub(super) const SHAREGPT: Keys = Keys { role: "from", text: "value" };
+pub(super) const OPENAI: Keys = Keys { role: "role", text: "content" };
+
+/// The array under `key`, or an error naming it.
+pub(super) fn list<'a>(file: &Path, r: &'a Record, key: &str) -> Result<&'a [Value], FormatError> {
+    match obj(r).get(key) {
+        Some(Value::Array(a)) => Ok(a),
+        Some(Value::Null) => Err(err(file, r, key, "is null; expected an array of messages")),
+        Some(v) => Err(err(file, r, key, format!("expected an array, found {}", type_name(v)))),
+        None => Err(err(file, r, key, "is missing")),
+    }
+}
+
+/// The messages of `list` (found under `key`), with each one's `weight` when it has one.
+pub(super) fn messages(
     file: &Path,
     r: &Record,
+    list: &[Value],
     key: &str,
-    role_key: &str,
-    text_key: &str,
-) -> Result<SampleText, FormatError> {
-    let list = match obj(r).get(key) {
-        Some(Value::Array(a)) => a,
-        Some(v) => {
-            return Err(err(file, r, key, format!("expected an array, found {}", type_name(v))))
-        }
-        None => return Err(err(file, r, key, "is missing")),
-    };
-    let mut messages = Vec::with_capacity(list.len());
+    keys: Keys,
+) -> Result<Vec<(Message, Option<u64>)>, FormatError> {
+    let mut out = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let path = |f: &str| format!("{key}[{i}].{f}");
         let Value::Object(m) = m else {
@@ -41,43 +56,92 @@ pub(super) fn conversation(
                 format!("expected an object, found {}", type_name(m)),
             ));
         };
-        let who = match m.get(role_key) {
+        if let Some(other) =
+            m.keys().find(|k| ![keys.role, keys.text, "weight"].contains(&k.as_str()))
+        {
+            let why = match other.as_str() {
+                "tool_calls" | "function_call" | "tool_call_id" => {
+                    "tool calls cannot be kept (Distillery's samples are text turns)"
+                }
+                _ => "Distillery cannot keep this message field",
+            };
+            return Err(err(file, r, &path(other), format!("{why}; remove it to import the rest")));
+        }
+        let who = match m.get(keys.role) {
             Some(Value::String(s)) => s,
+            Some(Value::Null) => return Err(err(file, r, &path(keys.role), "is null")),
             Some(v) => {
                 return Err(err(
                     file,
                     r,
-                    &path(role_key),
+                    &path(keys.role),
                     format!("expected a string, found {}", type_name(v)),
                 ))
             }
-            None => return Err(err(file, r, &path(role_key), "is missing")),
+            None => return Err(err(file, r, &path(keys.role), "is missing")),
         };
         let role = role(who)
-            .ok_or_else(|| err(file, r, &path(role_key), format!("unsupported role {who:?}")))?;
-        let content = match m.get(text_key) {
+            .ok_or_else(|| err(file, r, &path(keys.role), format!("unsupported role {who:?}")))?;
+        let content = match m.get(keys.text) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(parts)) => text_parts(parts).ok_or_else(|| {
                 err(
                     file,
                     r,
-                    &path(text_key),
+                    &path(keys.text),
                     "only text parts ({\"type\": \"text\", \"text\": ...}) are supported",
                 )
             })?,
+            Some(Value::Null) => return Err(err(file, r, &path(keys.text), "is null")),
             Some(v) => {
                 return Err(err(
                     file,
                     r,
-                    &path(text_key),
+                    &path(keys.text),
                     format!("expected a string, found {}", type_name(v)),
                 ))
             }
-            None => return Err(err(file, r, &path(text_key), "is missing")),
+            None => return Err(err(file, r, &path(keys.text), "is missing")),
         };
-        messages.push(Message { role, content });
+        let weight = match m.get("weight") {
+            None => None,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|w| w <= 1) => n.as_u64(),
+            Some(v) => {
+                return Err(err(file, r, &path("weight"), format!("expected 0 or 1, found {v}")))
+            }
+        };
+        out.push((Message { role, content }, weight));
     }
-    from_messages(messages).map_err(|msg| err(file, r, key, msg))
+    Ok(out)
+}
+
+/// A ShareGPT or OpenAI conversation under `key`.
+pub(super) fn conversation(
+    file: &Path,
+    r: &Record,
+    key: &str,
+    keys: Keys,
+) -> Result<SampleText, FormatError> {
+    let msgs = messages(file, r, list(file, r, key)?, key, keys)?;
+    let last = msgs.len().saturating_sub(1);
+    for (i, (m, w)) in msgs.iter().enumerate() {
+        let Some(w) = *w else { continue };
+        let field = format!("{key}[{i}].weight");
+        // Distillery trains on the last answer only: weight 1 there and 0 on earlier answers
+        // say the same; anything else would be lost.
+        let fits = m.role == Role::Assistant && (w == 1) == (i == last);
+        if !fits {
+            return Err(err(
+                file,
+                r,
+                &field,
+                format!(
+                    "weight {w} cannot be kept: Distillery trains on the last answer only (weight 1 there, 0 on earlier answers)"
+                ),
+            ));
+        }
+    }
+    from_messages(msgs.into_iter().map(|(m, _)| m).collect()).map_err(|msg| err(file, r, key, msg))
 }
 
 fn text_parts(parts: &[Value]) -> Option<String> {

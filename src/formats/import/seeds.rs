@@ -8,7 +8,7 @@ use std::path::Path;
 
 pub(super) fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, FormatError> {
     let o = obj(r);
-    if matches!(format, Format::Sharegpt | Format::Openai) {
+    if !matches!(format, Format::Alpaca | Format::Seeds | Format::Eval | Format::Auto) {
         let t = sample_texts(file, r, format)?.remove(0);
         return Ok(SeedTask {
             instruction: t.prompt(),
@@ -88,11 +88,17 @@ pub(super) fn seed(file: &Path, r: &Record, format: Format) -> Result<SeedTask, 
     Ok(SeedTask { name, instruction, instances, is_classification })
 }
 
-pub(super) fn eval_item(file: &Path, r: &Record) -> Result<EvalItem, FormatError> {
+/// An eval item, and whether its reference was a JSON number (stored as its text).
+pub(super) fn eval_item(file: &Path, r: &Record) -> Result<(EvalItem, bool), FormatError> {
     let o = obj(r);
+    let mut numeric = false;
     let reference = match o.get("reference").or_else(|| o.get("output")) {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Number(n)) => {
+            numeric = true;
+            n.to_string()
+        }
+        Some(Value::Null) => return Err(err(file, r, "reference", "is null")),
         Some(v) => {
             return Err(err(
                 file,
@@ -112,11 +118,12 @@ pub(super) fn eval_item(file: &Path, r: &Record) -> Result<EvalItem, FormatError
             format!("unknown scorer {scorer:?}; expected exact, number or json_exact"),
         ));
     }
-    Ok(EvalItem {
+    let item = EvalItem {
         task: opt_str(file, r, o, "task")?,
         instruction: req_str(file, r, o, "instruction")?,
         input: opt_str(file, r, o, "input")?.unwrap_or_default(),
         reference,
         scorer,
-    })
+    };
+    Ok((item, numeric))
 }
