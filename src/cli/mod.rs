@@ -77,18 +77,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Export samples or preference pairs (written atomically).
+    /// Export samples, preference pairs or the held-out set (streamed, written atomically).
     Export {
+        /// The rows' shape (the file's extension gives the layout: .jsonl or .json).
         #[arg(long, value_enum)]
-        format: ExportFormat,
+        format: Option<ExportFormat>,
         /// Which samples: accepted (accepted and edited), edited, rejected, pending or all.
         #[arg(long, default_value = "accepted")]
         status: String,
         #[arg(long, short = 'o')]
         output: PathBuf,
-        /// Add a `metadata` object with provenance to every row.
+        /// Add a `metadata` object with provenance and every machine signal to every row.
         #[arg(long)]
         with_provenance: bool,
+        /// Write NAME-train and NAME-validation files, this share of the prompts in train (0.9);
+        /// no prompt is in both.
+        #[arg(long)]
+        split: Option<f64>,
+        /// The seed that picks the split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Export the held-out eval items (the eval format `import --as eval` reads).
+        #[arg(long, conflicts_with_all = ["format", "split", "card"])]
+        eval: bool,
+        /// Write a dataset card, README.md in the Hugging Face layout, beside the files.
+        #[arg(long)]
+        card: bool,
         /// The outcome as one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -207,8 +221,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let opts = crate::formats::ImportOptions { format, as_, task };
             import::run(&open(&ws_dir)?, &file, opts, json)
         }
-        Some(Command::Export { format, status, output, with_provenance, json }) => {
-            export::run(&open(&ws_dir)?, format, &status, &output, with_provenance, json)
+        Some(Command::Export {
+            format,
+            status,
+            output,
+            with_provenance,
+            split,
+            seed,
+            eval,
+            card,
+            json,
+        }) => {
+            let args = export::ExportArgs {
+                format,
+                status: &status,
+                out: &output,
+                with_provenance,
+                split,
+                seed,
+                eval,
+                card,
+                json,
+            };
+            export::run(&open(&ws_dir)?, args)
         }
         Some(Command::Stats { json }) => stats::run(&open(&ws_dir)?, json),
         Some(Command::Demo { dir, no_tui }) => demo::run(dir, no_tui),

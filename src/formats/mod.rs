@@ -1,14 +1,20 @@
 //! Import and export in the formats the field uses: Alpaca, ShareGPT, OpenAI chat, TRL
 //! prompt/completion, seed tasks, eval sets, and DPO / TRL preference pairs. Imports stream.
 
+mod card;
 mod export;
+mod export_write;
 mod import;
 mod ingest;
 mod input;
 mod reader;
 mod strict;
 
-pub use export::{export, ExportFormat, ExportOptions, ExportSummary};
+pub use card::{card, CardFile, Curation, Tally};
+pub use export::{ExportFormat, Lost};
+pub use export_write::{
+    export, export_store, split_paths, Container, ExportOptions, ExportSummary, Split,
+};
 pub use import::{parse_file, parse_records, Format, ImportAs, Item, Notes, Parsed, RecordParser};
 pub use ingest::{import_stream, ImportError, ImportOptions, ImportOutcome, CHUNK_ROWS};
 pub use input::open_input;

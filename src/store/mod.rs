@@ -14,6 +14,7 @@ mod rounds;
 mod runs;
 mod samples;
 mod seeds;
+mod signals;
 mod state;
 mod stats;
 mod student;

@@ -1,7 +1,9 @@
 //! Formats: import → export → import is lossless for each format's fields (property tests), and
 //! preference pairs come from edits and from accepted/rejected answers.
 
-use distillery::formats::{export, parse_file, ExportFormat, ExportOptions, Format, Parsed};
+use distillery::formats::{
+    export, parse_file, Container, ExportFormat, ExportOptions, Format, Parsed,
+};
 use distillery::sample::{Message, Role, SampleText, Status};
 use distillery::store::{ExportRow, Provenance};
 use proptest::prelude::*;
@@ -21,6 +23,11 @@ fn row(id: i64, status: Status, original: SampleText, current: SampleText) -> Ex
     }
 }
 
+fn opts(format: ExportFormat, with_provenance: bool, array: bool) -> ExportOptions {
+    let container = if array { Container::JsonArray } else { Container::Jsonl };
+    ExportOptions { format, with_provenance, container, split: None }
+}
+
 fn round_trip(texts: &[SampleText], format: ExportFormat, array: bool) -> Vec<SampleText> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(if array { "out.json" } else { "out.jsonl" });
@@ -29,8 +36,7 @@ fn round_trip(texts: &[SampleText], format: ExportFormat, array: bool) -> Vec<Sa
         .enumerate()
         .map(|(i, t)| row(i as i64, Status::Accepted, t.clone(), t.clone()))
         .collect();
-    export(&rows, &file, &ExportOptions { format, with_provenance: true, json_array: array })
-        .unwrap();
+    export(&rows, &file, &opts(format, true, array)).unwrap();
     match parse_file(&file, Format::Auto, None).unwrap().1 {
         Parsed::Samples(v) => v.into_iter().map(|(_, t, _)| t).collect(),
         other => panic!("expected samples, got {other:?}"),
@@ -39,7 +45,13 @@ fn round_trip(texts: &[SampleText], format: ExportFormat, array: bool) -> Vec<Sa
 
 fn text() -> impl Strategy<Value = String> {
     // Any unicode, control characters and quotes included; long enough to hit escapes.
-    prop_oneof![".{0,40}", "[a-z \\n\\t\"\\\\]{0,20}", Just(String::new())]
+    prop_oneof![
+        ".{0,40}",
+        "[a-z \\n\\t\"\\\\]{0,20}",
+        // Controls, DEL, a bidi override and text outside the BMP.
+        "[\\x00-\\x1f\\x7f\\u{202e}\\u{1F600}-\\u{1F64F}a]{0,12}",
+        Just(String::new())
+    ]
 }
 
 fn nonempty() -> impl Strategy<Value = String> {
@@ -88,6 +100,17 @@ proptest! {
     fn openai_round_trips(texts in proptest::collection::vec(conversation(), 1..8)) {
         prop_assert_eq!(round_trip(&texts, ExportFormat::Openai, false), texts);
     }
+
+    /// Alpaca holds a system prompt and earlier turns as LLaMA-Factory's `system` and `history`.
+    #[test]
+    fn alpaca_round_trips_conversations(texts in proptest::collection::vec(conversation(), 1..8), array: bool) {
+        prop_assert_eq!(round_trip(&texts, ExportFormat::Alpaca, array), texts);
+    }
+
+    #[test]
+    fn prompt_completion_round_trips(texts in proptest::collection::vec(conversation(), 1..8), array: bool) {
+        prop_assert_eq!(round_trip(&texts, ExportFormat::PromptCompletion, array), texts);
+    }
 }
 
 fn read_lines(p: &Path) -> Vec<serde_json::Value> {
@@ -110,12 +133,7 @@ fn pairs_from_edits_and_from_accept_vs_reject() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pairs.jsonl");
-    export(
-        &rows,
-        &p,
-        &ExportOptions { format: ExportFormat::Dpo, with_provenance: false, json_array: false },
-    )
-    .unwrap();
+    export(&rows, &p, &opts(ExportFormat::Dpo, false, false)).unwrap();
     let got = read_lines(&p);
     let pairs: Vec<(String, String)> = got
         .iter()
@@ -128,12 +146,7 @@ fn pairs_from_edits_and_from_accept_vs_reject() {
     assert_eq!(got[0]["prompt"], "What is 2+2?");
 
     let p = dir.path().join("trl.jsonl");
-    export(
-        &rows,
-        &p,
-        &ExportOptions { format: ExportFormat::TrlPairs, with_provenance: true, json_array: false },
-    )
-    .unwrap();
+    export(&rows, &p, &opts(ExportFormat::TrlPairs, true, false)).unwrap();
     let got = read_lines(&p);
     assert_eq!(got[0]["prompt"][0]["role"], "user");
     assert_eq!(got[0]["chosen"][0], serde_json::json!({"role": "assistant", "content": "4"}));
@@ -145,12 +158,8 @@ fn provenance_is_added_on_request() {
     let t = SampleText::new("a", "", "b");
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("o.jsonl");
-    export(
-        &[row(7, Status::Accepted, t.clone(), t)],
-        &p,
-        &ExportOptions { format: ExportFormat::Alpaca, with_provenance: true, json_array: false },
-    )
-    .unwrap();
+    export(&[row(7, Status::Accepted, t.clone(), t)], &p, &opts(ExportFormat::Alpaca, true, false))
+        .unwrap();
     let v = &read_lines(&p)[0];
     assert_eq!(
         (v["metadata"]["id"].as_i64(), v["metadata"]["origin"].as_str()),

@@ -12,6 +12,7 @@ mod curators;
 mod embed_real;
 mod endpoint_cli;
 mod event_loop;
+mod exports;
 mod formats;
 mod fused;
 mod grammar;
