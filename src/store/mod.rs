@@ -4,6 +4,7 @@ mod checks;
 mod curators;
 mod decisions;
 mod dedup;
+mod export;
 mod imports;
 mod insert;
 mod judge;

@@ -153,25 +153,25 @@ fn status_of(s: Option<String>) -> Status {
     s.as_deref().and_then(Status::parse).unwrap_or(Status::Pending)
 }
 
-const SAMPLE_COLS: &str =
+pub(super) const SAMPLE_COLS: &str =
     "s.id, s.task, s.system, s.messages, s.instruction, s.input, s.output, s.origin, s.recipe, \
      s.model, s.template_hash, s.params, s.parent_id, s.seed_id, s.round, s.source, s.created_at, \
      st.status, st.flagged, st.note, st.edited, hex(s.content_hash), s.extra";
 
-struct FullRow {
-    id: i64,
-    task: Option<String>,
-    original: SampleText,
-    current: SampleText,
-    provenance: Provenance,
-    created_at: i64,
-    status: Status,
-    flagged: bool,
-    note: Option<String>,
-    hash: String,
+pub(super) struct FullRow {
+    pub(super) id: i64,
+    pub(super) task: Option<String>,
+    pub(super) original: SampleText,
+    pub(super) current: SampleText,
+    pub(super) provenance: Provenance,
+    pub(super) created_at: i64,
+    pub(super) status: Status,
+    pub(super) flagged: bool,
+    pub(super) note: Option<String>,
+    pub(super) hash: String,
 }
 
-fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<String>)> {
+pub(super) fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<String>)> {
     let (original, messages) = text_from_row(r, 2)?;
     let provenance = Provenance {
         origin: r.get(7)?,
@@ -200,7 +200,7 @@ fn read_full(r: &Row) -> rusqlite::Result<(FullRow, Option<String>, Option<Strin
     Ok((row, messages, r.get(20)?))
 }
 
-fn finish_full(
+pub(super) fn finish_full(
     (mut row, messages, edited): (FullRow, Option<String>, Option<String>),
 ) -> Result<FullRow, StoreError> {
     row.original.history = parse_history(row.id, messages)?;
@@ -350,52 +350,5 @@ impl Store {
             checks: Vec::new(),
             parent: None,
         })
-    }
-
-    /// Every sample whose status is in `statuses`, oldest first, as an export reads it.
-    pub fn export_rows(&self, statuses: &[Status]) -> Result<Vec<ExportRow>, StoreError> {
-        let mut out = Vec::new();
-        self.export_each(statuses, |r| {
-            out.push(r);
-            Ok::<(), StoreError>(())
-        })?;
-        Ok(out)
-    }
-
-    /// Hands every sample whose status is in `statuses` to `f`, oldest first, one at a time (an
-    /// export streams them; memory does not grow with the workspace).
-    pub fn export_each<E: From<StoreError>>(
-        &self,
-        statuses: &[Status],
-        mut f: impl FnMut(ExportRow) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let sql = format!(
-            "SELECT {SAMPLE_COLS}, (SELECT score FROM judgements j WHERE j.sample_id = s.id ORDER BY j.id DESC LIMIT 1),
-                    (SELECT created_at FROM decisions d WHERE d.id = st.last_event)
-             FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id ORDER BY s.id"
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
-        let mut rows = stmt.query([]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            let raw = read_full(r).map_err(StoreError::from)?;
-            let score: Option<f64> = r.get(23).map_err(StoreError::from)?;
-            let decided_at: Option<i64> = r.get(24).map_err(StoreError::from)?;
-            if !statuses.contains(&raw.0.status) {
-                continue;
-            }
-            let row = finish_full(raw)?;
-            f(ExportRow {
-                id: row.id,
-                task: row.task,
-                status: row.status,
-                original: row.original,
-                current: row.current,
-                provenance: row.provenance,
-                score: score.map(|s| s as f32),
-                content_hash: row.hash.to_lowercase(),
-                decided_at,
-            })?;
-        }
-        Ok(())
     }
 }
