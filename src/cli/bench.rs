@@ -17,6 +17,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     match which {
         "import" => super::bench_import::run(rows),
+        "export" => super::bench_import::export(rows),
         "commit" => commit(),
         "filter" => filter(),
         "first-frame" => first_frame(rows),
@@ -33,7 +34,7 @@ pub fn run(
             filter()?;
             first_frame(rows)
         }
-        other => anyhow::bail!("unknown benchmark {other:?}: expected import, commit, filter, first-frame, teacher, throughput, eval, judge, share, train, endpoint, outcome or all"),
+        other => anyhow::bail!("unknown benchmark {other:?}: expected import, export, commit, filter, first-frame, teacher, throughput, eval, judge, share, train, endpoint, outcome or all"),
     }
 }
 

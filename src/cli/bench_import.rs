@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const PY_REFERENCE: &str = include_str!("../../benches/import_reference.py");
+const PY_EXPORT: &str = include_str!("../../benches/export_reference.py");
 /// Samples present before the import, for the decisions made during it.
 const DECIDED: i64 = 100;
 
@@ -22,6 +23,16 @@ struct Finished {
 }
 
 pub fn run(rows: usize) -> anyhow::Result<()> {
+    run_with(rows, false)
+}
+
+/// `bench export`: the same workspace after the import, all its rows to an Alpaca JSONL, against
+/// Python's sqlite3 + json writing the same rows.
+pub fn export(rows: usize) -> anyhow::Result<()> {
+    run_with(rows, true)
+}
+
+fn run_with(rows: usize, then_export: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("alpaca.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
@@ -132,6 +143,9 @@ pub fn run(rows: usize) -> anyhow::Result<()> {
             println!("{summary}");
         }
     }
+    if then_export {
+        return measure_export(&ws, rows, dir.path());
+    }
     Ok(())
 }
 
@@ -187,4 +201,50 @@ fn finish((child, start): (std::process::Child, Instant)) -> anyhow::Result<Fini
         let ok = child.wait()?.success();
         Ok(Finished { seconds: start.elapsed().as_secs_f64(), rss_mb: f64::NAN, ok })
     }
+}
+
+fn measure_export(ws: &Workspace, rows: usize, dir: &std::path::Path) -> anyhow::Result<()> {
+    let out = dir.join("export.jsonl");
+    let start = Instant::now();
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["-q", "-w"])
+        .arg(&ws.dir)
+        .args(["export", "--format", "alpaca", "--status", "all", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let ours = finish((child, start))?;
+    anyhow::ensure!(ours.ok, "distillery export failed");
+    let mb = std::fs::metadata(&out)?.len() as f64 / 1e6;
+    println!(
+        "export: {} rows ({mb:.0} MB Alpaca JSONL)\n  distillery       {:>8.1} s  peak RSS {:.0} MB",
+        rows as i64 + DECIDED,
+        ours.seconds,
+        ours.rss_mb
+    );
+    let script = dir.join("export_reference.py");
+    std::fs::write(&script, PY_EXPORT)?;
+    let start = Instant::now();
+    let py = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(ws.db_path())
+        .arg(dir.join("py.jsonl"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(|c| finish((c, start)));
+    let summary =
+        format!("bench export: rows={rows} s={:.2} rss_mb={:.0}", ours.seconds, ours.rss_mb);
+    match py {
+        Ok(Ok(t)) if t.ok => {
+            println!("  python sqlite3+json {:>4.1} s  peak RSS {:.0} MB", t.seconds, t.rss_mb);
+            println!(
+                "{summary} py_s={:.2} py_rss_mb={:.0} speedup={:.2}",
+                t.seconds,
+                t.rss_mb,
+                t.seconds / ours.seconds
+            );
+        }
+        _ => println!("  python reference did not run; no ratio\n{summary}"),
+    }
+    Ok(())
 }

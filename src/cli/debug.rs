@@ -40,6 +40,16 @@ pub enum DebugCommand {
     Bandwidth { threads: usize },
     /// Spin on one core until killed (`distillery bench teacher --busy N` runs N of them).
     BusyLoop,
+    /// Fuzz the importers with mutated inputs of every format for this many seconds; crashes
+    /// and hangs are saved under `--out` and make the command fail.
+    FuzzImport {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+    },
 }
 
 pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
@@ -51,6 +61,9 @@ pub(super) fn run(cmd: DebugCommand) -> anyhow::Result<()> {
         DebugCommand::Bandwidth { threads } => {
             println!("{:.2}", super::bench_engine::read_bandwidth(threads));
             return Ok(());
+        }
+        DebugCommand::FuzzImport { seconds, seed, out } => {
+            return super::fuzz_import::run(seconds, seed, &out)
         }
         DebugCommand::BusyLoop => loop {
             std::hint::black_box(0u64);

@@ -16,6 +16,7 @@ mod debug;
 mod demo;
 mod eval;
 mod export;
+mod fuzz_import;
 mod generate;
 mod import;
 mod judge;
@@ -149,7 +150,7 @@ pub enum Command {
     Models(models::ModelsCommand),
     /// Run the workbench benchmarks and print their figures.
     Bench {
-        /// import, commit, filter, first-frame, teacher (the local engine against llama.cpp),
+        /// import (1M rows against Python, decisions meanwhile), export, commit, filter, first-frame, teacher (the local engine against llama.cpp),
         /// throughput (16 prompts batched against 16 sequential llama.cpp generations), eval (the
         /// base model on the demo's 120 held-out items), judge (critic injection and throughput),
         /// share (teacher and trainer at once), train (a LoRA step against PyTorch + PEFT),
